@@ -1,0 +1,1121 @@
+/*
+ * The segfs namespace.  See ns.h for the model and the contracts.
+ *
+ * Layout in memory:
+ *
+ *   - every live inode is on ns->inodes (so statfs can sum use and
+ *     seg_ns_free can release everything);
+ *   - every name is a seg_dentry, found through ONE hash table keyed by
+ *     (parent directory, name), as the kernel's dcache does: a directory
+ *     with one entry costs no table of its own;
+ *   - each directory also keeps its entries on a list in creation order,
+ *     which is what readdir walks.  Open directory streams put a cursor
+ *     node on that list, the way tmpfs's dcache_readdir does.
+ *
+ * Workload: tens of thousands of segments in one directory (a /dev/shm) are
+ * expected, so lookups are O(1) and the per-segment overhead is a few
+ * hundred bytes plus the name.  One mutex serializes the namespace; each
+ * call holds it for a few microseconds at most, except statfs, which walks
+ * every inode.
+ */
+#include "core/ns.h"
+
+#include "core/alloc.h"
+#include "core/name.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* tmpfs reports directory sizes as 20 bytes per entry (BOGO_DIRENT_SIZE). */
+#define BOGO_DIRENT_SIZE 20
+
+/* The first readdir offset that names an entry: 1 is ".", 2 is "..". */
+#define FIRST_COOKIE 3
+
+/*
+ * memfd names are limited to 249 bytes ("memfd:" makes 255); the name is
+ * only shown in /proc, so a longer segment name is cut.
+ */
+#define MEMFD_NAME_MAX 249
+
+/* A node of a directory's entry list: an entry, or a stream's cursor. */
+struct seg_node {
+	struct seg_node *prev, *next;
+	struct seg_dentry *entry;      /* NULL for a cursor */
+};
+
+struct seg_dentry {
+	struct seg_node node;          /* on parent->entries */
+	struct seg_dentry *hnext;      /* hash chain */
+	struct seg_inode *parent;
+	struct seg_inode *inode;
+	uint64_t cookie;               /* readdir offset that follows it */
+	uint64_t hash;
+	size_t len;
+	char name[];
+};
+
+struct seg_inode {
+	struct seg_inode *prev, *next; /* ns->inodes */
+	uint64_t ino;
+	uint64_t nlookup;              /* kernel references */
+	uint32_t nlink;                /* names; 2 + subdirectories for a dir */
+	uint32_t nopen;                /* open handles and directory streams */
+	mode_t mode;                   /* type and permission bits */
+	uid_t uid;
+	gid_t gid;
+	int fd;                        /* memfd; -1 for a directory */
+	int backing;                   /* data-path id of the FUSE layer */
+	bool lists;                    /* the reserved lists directory */
+	/*
+	 * A segment's atime and mtime are the memfd's own, which FUSE
+	 * passthrough writes keep current without us; ctime is the later of
+	 * the memfd's and this one, which records name and owner changes.
+	 * Directories keep all three here.
+	 */
+	struct timespec atime, mtime, ctime;
+	/* Directories only. */
+	struct seg_node entries;       /* list head, creation order */
+	struct seg_inode *parent;      /* ".." */
+	uint64_t next_cookie;
+	uint64_t nentries;
+};
+
+struct seg_dirh {
+	struct seg_inode *dir;
+	struct seg_node cursor;        /* on dir->entries while linked */
+	bool linked;
+	uint64_t pos;                  /* offset the cursor stands for */
+};
+
+struct seg_ns {
+	pthread_mutex_t lock;
+	/* Everything below is protected by lock. */
+	struct seg_inode *root;
+	struct seg_inode *lists;
+	struct seg_inode inodes;       /* list head of all live inodes */
+	uint64_t ninodes;
+	uint64_t next_ino;
+	struct seg_dentry **buckets;
+	size_t nbuckets;               /* a power of two */
+	size_t nentries;
+	uint64_t seed;
+	uint64_t size_limit;
+	uint64_t inode_limit;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static bool is_dir(const struct seg_inode *ino)
+{
+	return S_ISDIR(ino->mode);
+}
+
+static int timespec_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	if (a->tv_nsec != b->tv_nsec)
+		return a->tv_nsec < b->tv_nsec ? -1 : 1;
+	return 0;
+}
+
+static void list_init(struct seg_node *head)
+{
+	head->prev = head->next = head;
+	head->entry = NULL;
+}
+
+static void list_insert_before(struct seg_node *pos, struct seg_node *n)
+{
+	n->prev = pos->prev;
+	n->next = pos;
+	pos->prev->next = n;
+	pos->prev = n;
+}
+
+static void list_del(struct seg_node *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+/*
+ * FNV-1a over the name, seeded per namespace and mixed with the parent's
+ * address so that equal names in different directories spread.  The seed
+ * makes collisions hard to arrange from outside without the cost of a
+ * keyed cryptographic hash on every lookup.
+ */
+static uint64_t name_hash(const struct seg_ns *ns, const struct seg_inode *parent,
+			  const char *name, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ ns->seed;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= (uint64_t)(uintptr_t)parent;
+	h *= 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+static struct seg_dentry *d_find(const struct seg_ns *ns, const struct seg_inode *dir,
+				 const char *name, size_t len)
+{
+	uint64_t h = name_hash(ns, dir, name, len);
+
+	for (struct seg_dentry *d = ns->buckets[h & (ns->nbuckets - 1)]; d; d = d->hnext)
+		if (d->hash == h && d->parent == dir && d->len == len &&
+		    memcmp(d->name, name, len) == 0)
+			return d;
+	return NULL;
+}
+
+/* Doubles the table when it is full.  Failure is harmless: chains grow. */
+static void d_grow(struct seg_ns *ns)
+{
+	size_t n = ns->nbuckets * 2;
+	struct seg_dentry **b;
+
+	if (ns->nentries < ns->nbuckets || n > SIZE_MAX / sizeof(*b))
+		return;
+	b = seg_calloc(n, sizeof(*b));
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < ns->nbuckets; i++) {
+		struct seg_dentry *d = ns->buckets[i], *next;
+
+		for (; d; d = next) {
+			next = d->hnext;
+			d->hnext = b[d->hash & (n - 1)];
+			b[d->hash & (n - 1)] = d;
+		}
+	}
+	seg_free(ns->buckets);
+	ns->buckets = b;
+	ns->nbuckets = n;
+}
+
+static struct seg_dentry *d_alloc(const char *name, size_t len)
+{
+	struct seg_dentry *d = seg_malloc(sizeof(*d) + len + 1);
+
+	if (d == NULL)
+		return NULL;
+	memset(d, 0, sizeof(*d));
+	memcpy(d->name, name, len);
+	d->name[len] = '\0';
+	d->len = len;
+	return d;
+}
+
+/* Puts a dentry made by d_alloc into `dir` under its name, pointing at `ino`. */
+static void d_add(struct seg_ns *ns, struct seg_inode *dir, struct seg_dentry *d,
+		  struct seg_inode *ino)
+{
+	size_t b;
+
+	d->parent = dir;
+	d->inode = ino;
+	d->hash = name_hash(ns, dir, d->name, d->len);
+	d->cookie = dir->next_cookie++;
+	d->node.entry = d;
+	list_insert_before(&dir->entries, &d->node);
+	b = d->hash & (ns->nbuckets - 1);
+	d->hnext = ns->buckets[b];
+	ns->buckets[b] = d;
+	ns->nentries++;
+	dir->nentries++;
+	d_grow(ns);
+}
+
+/* Takes a dentry out of its directory and frees it; the inode is untouched. */
+static void d_remove(struct seg_ns *ns, struct seg_dentry *d)
+{
+	struct seg_dentry **pp = &ns->buckets[d->hash & (ns->nbuckets - 1)];
+
+	while (*pp != d)
+		pp = &(*pp)->hnext;
+	*pp = d->hnext;
+	list_del(&d->node);
+	ns->nentries--;
+	d->parent->nentries--;
+	seg_free(d);
+}
+
+static void dir_touch(struct seg_inode *dir)
+{
+	now(&dir->mtime);
+	dir->ctime = dir->mtime;
+}
+
+static struct seg_inode *inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, gid_t gid)
+{
+	struct seg_inode *ino = seg_calloc(1, sizeof(*ino));
+
+	if (ino == NULL)
+		return NULL;
+	ino->mode = mode;
+	ino->uid = uid;
+	ino->gid = gid;
+	ino->fd = -1;
+	now(&ino->ctime);
+	ino->atime = ino->mtime = ino->ctime;
+	list_init(&ino->entries);
+	ino->next_cookie = FIRST_COOKIE;
+	(void)ns;
+	return ino;
+}
+
+/* Makes an allocated inode live: numbered and on ns->inodes. */
+static void inode_link(struct seg_ns *ns, struct seg_inode *ino)
+{
+	ino->ino = ns->next_ino++;
+	ino->next = &ns->inodes;
+	ino->prev = ns->inodes.prev;
+	ns->inodes.prev->next = ino;
+	ns->inodes.prev = ino;
+	ns->ninodes++;
+}
+
+static void inode_destroy(struct seg_ns *ns, struct seg_inode *ino)
+{
+	ino->prev->next = ino->next;
+	ino->next->prev = ino->prev;
+	ns->ninodes--;
+	if (ino->fd >= 0)
+		close(ino->fd);
+	seg_free(ino);
+}
+
+/* Frees an inode that nothing refers to any more. */
+static void maybe_free(struct seg_ns *ns, struct seg_inode *ino)
+{
+	if (ino == ns->root || ino == ns->lists)
+		return;
+	if (ino->nlink == 0 && ino->nlookup == 0 && ino->nopen == 0)
+		inode_destroy(ns, ino);
+}
+
+static void fill_stat(const struct seg_inode *ino, struct stat *st)
+{
+	struct stat m;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino->ino;
+	st->st_mode = ino->mode;
+	st->st_nlink = ino->nlink;
+	st->st_uid = ino->uid;
+	st->st_gid = ino->gid;
+	st->st_blksize = 4096;
+	st->st_atim = ino->atime;
+	st->st_mtim = ino->mtime;
+	st->st_ctim = ino->ctime;
+	if (is_dir(ino)) {
+		st->st_size = (off_t)(ino->nentries + 2) * BOGO_DIRENT_SIZE;
+		return;
+	}
+	/* fstat of our own memfd cannot fail short of a bug. */
+	if (fstat(ino->fd, &m) == 0) {
+		st->st_size = m.st_size;
+		st->st_blocks = m.st_blocks;
+		st->st_atim = m.st_atim;
+		st->st_mtim = m.st_mtim;
+		if (timespec_cmp(&m.st_ctim, &ino->ctime) > 0)
+			st->st_ctim = m.st_ctim;
+	}
+}
+
+/* Common checks of a directory argument and a new name in it. */
+static int check_dir_name(const struct seg_inode *dir, const char *name, size_t *len)
+{
+	if (!is_dir(dir))
+		return -ENOTDIR;
+	return seg_name_check(name, len);
+}
+
+/* ---- the namespace ---------------------------------------------------- */
+
+static int make_dir(struct seg_ns *ns, struct seg_inode *parent, mode_t mode,
+		    uid_t uid, gid_t gid, struct seg_inode **out)
+{
+	struct seg_inode *d = inode_alloc(ns, S_IFDIR | (mode & 07777), uid, gid);
+
+	if (d == NULL)
+		return -ENOMEM;
+	d->nlink = 2;
+	d->parent = parent != NULL ? parent : d;
+	*out = d;
+	return 0;
+}
+
+int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
+{
+	struct seg_ns *ns;
+	struct seg_dentry *ld;
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	const char *lname = cfg->lists_name != NULL ? cfg->lists_name : "lists";
+	size_t llen;
+	int rc;
+
+	rc = seg_name_check(lname, &llen);
+	if (rc < 0)
+		return rc;
+	ns = seg_calloc(1, sizeof(*ns));
+	if (ns == NULL)
+		return -ENOMEM;
+	rc = -pthread_mutex_init(&ns->lock, NULL);
+	if (rc < 0)
+		goto fail_mutex;
+	ns->inodes.prev = ns->inodes.next = &ns->inodes;
+	ns->next_ino = 1;
+	ns->nbuckets = 64;
+	rc = -ENOMEM;
+	ns->buckets = seg_calloc(ns->nbuckets, sizeof(*ns->buckets));
+	if (ns->buckets == NULL)
+		goto fail_buckets;
+	if (getrandom(&ns->seed, sizeof(ns->seed), GRND_NONBLOCK) != sizeof(ns->seed))
+		ns->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ns;
+	/* The defaults of tmpfs: half of RAM, and as many inodes as half its pages. */
+	if (pages < 1 || psize < 1)
+		pages = 1L << 20, psize = 4096;
+	ns->size_limit = cfg->size_limit ? cfg->size_limit
+					 : (uint64_t)pages * (uint64_t)psize / 2;
+	ns->inode_limit = cfg->nr_segments ? cfg->nr_segments : (uint64_t)pages / 2;
+
+	rc = make_dir(ns, NULL, 0755, getuid(), getgid(), &ns->root);
+	if (rc < 0)
+		goto fail_root;
+	rc = make_dir(ns, ns->root, 0755, getuid(), getgid(), &ns->lists);
+	if (rc < 0)
+		goto fail_lists;
+	rc = -ENOMEM;
+	ld = d_alloc(lname, llen);
+	if (ld == NULL)
+		goto fail_dentry;
+	inode_link(ns, ns->root);
+	inode_link(ns, ns->lists);
+	ns->lists->lists = true;
+	d_add(ns, ns->root, ld, ns->lists);
+	ns->root->nlink++;
+	*out = ns;
+	return 0;
+
+fail_dentry:
+	seg_free(ns->lists);
+fail_lists:
+	seg_free(ns->root);
+fail_root:
+	seg_free(ns->buckets);
+fail_buckets:
+	pthread_mutex_destroy(&ns->lock);
+fail_mutex:
+	seg_free(ns);
+	return rc;
+}
+
+void seg_ns_free(struct seg_ns *ns)
+{
+	if (ns == NULL)
+		return;
+	for (size_t i = 0; i < ns->nbuckets; i++) {
+		struct seg_dentry *d = ns->buckets[i], *next;
+
+		for (; d; d = next) {
+			next = d->hnext;
+			seg_free(d);
+		}
+	}
+	while (ns->inodes.next != &ns->inodes)
+		inode_destroy(ns, ns->inodes.next);
+	seg_free(ns->buckets);
+	pthread_mutex_destroy(&ns->lock);
+	seg_free(ns);
+}
+
+struct seg_inode *seg_ns_root(struct seg_ns *ns)
+{
+	return ns->root;
+}
+
+uint64_t seg_ns_inode_count(struct seg_ns *ns)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&ns->lock);
+	n = ns->ninodes;
+	pthread_mutex_unlock(&ns->lock);
+	return n;
+}
+
+int seg_inode_fd(const struct seg_inode *ino)
+{
+	return ino->fd;
+}
+
+bool seg_inode_is_lists(const struct seg_inode *ino)
+{
+	return ino->lists;
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+	       struct seg_inode **out, struct stat *st)
+{
+	struct seg_dentry *d;
+	size_t len;
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = check_dir_name(dir, name, &len);
+	if (rc < 0)
+		goto out;
+	d = d_find(ns, dir, name, len);
+	if (d == NULL) {
+		rc = -ENOENT;
+		goto out;
+	}
+	d->inode->nlookup++;
+	fill_stat(d->inode, st);
+	*out = d->inode;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+/* Checks shared by everything that adds a name to `dir`. */
+static int check_new_name(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+			  size_t *len, struct seg_dentry **existing)
+{
+	int rc = check_dir_name(dir, name, len);
+
+	if (rc < 0)
+		return rc;
+	/* A removed directory that is still open takes no new entries. */
+	if (dir->nlink == 0)
+		return -ENOENT;
+	*existing = d_find(ns, dir, name, *len);
+	/* lists/ is read-only in this version: its entries come later. */
+	if (dir->lists && *existing == NULL)
+		return -EPERM;
+	return 0;
+}
+
+int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+	       mode_t mode, uid_t uid, gid_t gid, int flags,
+	       struct seg_inode **out, struct stat *st, bool *created)
+{
+	struct seg_dentry *d, *old;
+	struct seg_inode *ino;
+	char mname[MEMFD_NAME_MAX + 1];
+	size_t len;
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = check_new_name(ns, dir, name, &len, &old);
+	if (rc < 0)
+		goto out;
+	if (old != NULL) {
+		if (flags & SEG_CREATE_EXCL)
+			rc = -EEXIST;
+		else if (is_dir(old->inode))
+			rc = -EISDIR;
+		if (rc < 0)
+			goto out;
+		old->inode->nlookup++;
+		fill_stat(old->inode, st);
+		*out = old->inode;
+		*created = false;
+		goto out;
+	}
+	rc = -ENOSPC;
+	if (ns->ninodes >= ns->inode_limit)
+		goto out;
+	rc = -ENOMEM;
+	ino = inode_alloc(ns, S_IFREG | (mode & 07777), uid, gid);
+	if (ino == NULL)
+		goto out;
+	d = d_alloc(name, len);
+	if (d == NULL)
+		goto fail_dentry;
+	snprintf(mname, sizeof(mname), "%s", name);
+	ino->fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (ino->fd < 0) {
+		rc = -errno;
+		goto fail_memfd;
+	}
+	inode_link(ns, ino);
+	ino->nlink = 1;
+	ino->nlookup = 1;
+	d_add(ns, dir, d, ino);
+	dir_touch(dir);
+	fill_stat(ino, st);
+	*out = ino;
+	*created = true;
+	rc = 0;
+	goto out;
+
+fail_memfd:
+	seg_free(d);
+fail_dentry:
+	seg_free(ino);
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+	      mode_t mode, uid_t uid, gid_t gid,
+	      struct seg_inode **out, struct stat *st)
+{
+	struct seg_dentry *d, *old;
+	struct seg_inode *sub;
+	size_t len;
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = check_new_name(ns, dir, name, &len, &old);
+	if (rc < 0)
+		goto out;
+	rc = -EEXIST;
+	if (old != NULL)
+		goto out;
+	rc = -ENOSPC;
+	if (ns->ninodes >= ns->inode_limit)
+		goto out;
+	rc = make_dir(ns, dir, mode, uid, gid, &sub);
+	if (rc < 0)
+		goto out;
+	rc = -ENOMEM;
+	d = d_alloc(name, len);
+	if (d == NULL) {
+		seg_free(sub);
+		goto out;
+	}
+	inode_link(ns, sub);
+	sub->nlookup = 1;
+	d_add(ns, dir, d, sub);
+	dir->nlink++;
+	dir_touch(dir);
+	fill_stat(sub, st);
+	*out = sub;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
+	     const char *name, struct stat *st)
+{
+	struct seg_dentry *d, *old;
+	size_t len;
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = check_new_name(ns, dir, name, &len, &old);
+	if (rc < 0)
+		goto out;
+	rc = -EEXIST;
+	if (old != NULL)
+		goto out;
+	rc = -EPERM;
+	if (is_dir(ino))
+		goto out;
+	/* A segment whose last name is gone cannot be linked again, as on tmpfs. */
+	rc = -ENOENT;
+	if (ino->nlink == 0)
+		goto out;
+	rc = -EMLINK;
+	if (ino->nlink == UINT32_MAX)
+		goto out;
+	rc = -ENOMEM;
+	d = d_alloc(name, len);
+	if (d == NULL)
+		goto out;
+	d_add(ns, dir, d, ino);
+	ino->nlink++;
+	ino->nlookup++;
+	now(&ino->ctime);
+	dir_touch(dir);
+	fill_stat(ino, st);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+/* Finds the entry `name` of `dir` for a removal. */
+static int find_entry(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		      struct seg_dentry **out)
+{
+	size_t len;
+	int rc = check_dir_name(dir, name, &len);
+
+	if (rc < 0)
+		return rc;
+	*out = d_find(ns, dir, name, len);
+	return *out != NULL ? 0 : -ENOENT;
+}
+
+int seg_unlink(struct seg_ns *ns, struct seg_inode *dir, const char *name)
+{
+	struct seg_dentry *d;
+	struct seg_inode *ino;
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = find_entry(ns, dir, name, &d);
+	if (rc < 0)
+		goto out;
+	ino = d->inode;
+	rc = -EISDIR;
+	if (is_dir(ino))
+		goto out;
+	d_remove(ns, d);
+	ino->nlink--;
+	now(&ino->ctime);
+	dir_touch(dir);
+	maybe_free(ns, ino);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+/* Marks a directory that lost its name as dead (its entries are gone). */
+static void dir_kill(struct seg_ns *ns, struct seg_inode *sub)
+{
+	sub->parent->nlink--;
+	sub->nlink = 0;
+	now(&sub->ctime);
+	maybe_free(ns, sub);
+}
+
+int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name)
+{
+	struct seg_dentry *d;
+	struct seg_inode *sub;
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = find_entry(ns, dir, name, &d);
+	if (rc < 0)
+		goto out;
+	sub = d->inode;
+	rc = -ENOTDIR;
+	if (!is_dir(sub))
+		goto out;
+	rc = -EPERM;
+	if (sub->lists)
+		goto out;
+	rc = -ENOTEMPTY;
+	if (sub->nentries != 0)
+		goto out;
+	d_remove(ns, d);
+	dir_touch(dir);
+	dir_kill(ns, sub);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+/* True when `dir` is `anc` or lies below it. */
+static bool is_below(const struct seg_inode *dir, const struct seg_inode *anc)
+{
+	for (;;) {
+		if (dir == anc)
+			return true;
+		if (dir->parent == dir)
+			return false;
+		dir = dir->parent;
+	}
+}
+
+/* Moves a directory inode from one parent to another (counts and ".."). */
+static void reparent(struct seg_inode *sub, struct seg_inode *from, struct seg_inode *to)
+{
+	if (!is_dir(sub) || from == to)
+		return;
+	from->nlink--;
+	to->nlink++;
+	sub->parent = to;
+}
+
+static int rename_exchange(struct seg_dentry *a, struct seg_dentry *b)
+{
+	struct seg_inode *ia = a->inode, *ib = b->inode;
+
+	if (ia == ib)
+		return 0;
+	if (ia->lists || ib->lists)
+		return -EPERM;
+	if (is_dir(ia) && a->parent != b->parent && is_below(b->parent, ia))
+		return -EINVAL;
+	if (is_dir(ib) && a->parent != b->parent && is_below(a->parent, ib))
+		return -EINVAL;
+	reparent(ia, a->parent, b->parent);
+	reparent(ib, b->parent, a->parent);
+	a->inode = ib;
+	b->inode = ia;
+	now(&ia->ctime);
+	ib->ctime = ia->ctime;
+	dir_touch(a->parent);
+	dir_touch(b->parent);
+	return 0;
+}
+
+int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+	       struct seg_inode *newdir, const char *newname, unsigned flags)
+{
+	struct seg_dentry *src, *dst, *nd = NULL;
+	struct seg_inode *ino, *victim = NULL;
+	size_t len;
+	int rc;
+
+	if (flags & ~(unsigned)(SEG_RENAME_NOREPLACE | SEG_RENAME_EXCHANGE) ||
+	    flags == (SEG_RENAME_NOREPLACE | SEG_RENAME_EXCHANGE))
+		return -EINVAL;
+	pthread_mutex_lock(&ns->lock);
+	rc = find_entry(ns, dir, name, &src);
+	if (rc < 0)
+		goto out;
+	rc = check_dir_name(newdir, newname, &len);
+	if (rc < 0)
+		goto out;
+	dst = d_find(ns, newdir, newname, len);
+	ino = src->inode;
+	if (flags & SEG_RENAME_EXCHANGE) {
+		rc = dst != NULL ? rename_exchange(src, dst) : -ENOENT;
+		goto out;
+	}
+	rc = 0;
+	/* rename(2): renaming a name onto a link to the same inode does nothing. */
+	if (dst != NULL && dst->inode == ino)
+		goto out;
+	rc = -EEXIST;
+	if (dst != NULL && (flags & SEG_RENAME_NOREPLACE))
+		goto out;
+	rc = -EPERM;
+	if (ino->lists || (dst != NULL && dst->inode->lists) ||
+	    (newdir->lists && dir != newdir))
+		goto out;
+	rc = -ENOENT;
+	if (newdir->nlink == 0)
+		goto out;
+	if (is_dir(ino)) {
+		rc = -EINVAL;
+		if (is_below(newdir, ino))
+			goto out;
+		if (dst != NULL) {
+			rc = -ENOTDIR;
+			if (!is_dir(dst->inode))
+				goto out;
+			rc = -ENOTEMPTY;
+			if (dst->inode->nentries != 0)
+				goto out;
+		}
+	} else if (dst != NULL && is_dir(dst->inode)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (dst == NULL) {
+		rc = -ENOMEM;
+		nd = d_alloc(newname, len);
+		if (nd == NULL)
+			goto out;
+	}
+
+	/* Nothing can fail from here on. */
+	if (dst != NULL) {
+		/* Repoint the existing entry: the new name never disappears. */
+		victim = dst->inode;
+		dst->inode = ino;
+	} else {
+		d_add(ns, newdir, nd, ino);
+	}
+	d_remove(ns, src);
+	reparent(ino, dir, newdir);
+	now(&ino->ctime);
+	dir_touch(dir);
+	dir_touch(newdir);
+	if (victim != NULL) {
+		if (is_dir(victim)) {
+			dir_kill(ns, victim);
+		} else {
+			victim->nlink--;
+			victim->ctime = ino->ctime;
+			maybe_free(ns, victim);
+		}
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+void seg_forget(struct seg_ns *ns, struct seg_inode *ino, uint64_t n)
+{
+	pthread_mutex_lock(&ns->lock);
+	/* The kernel never forgets more than it was given; clamp anyway. */
+	assert(ino->nlookup >= n || ino == ns->root);
+	ino->nlookup = ino->nlookup > n ? ino->nlookup - n : 0;
+	maybe_free(ns, ino);
+	pthread_mutex_unlock(&ns->lock);
+}
+
+/* ---- attributes ------------------------------------------------------- */
+
+int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
+{
+	pthread_mutex_lock(&ns->lock);
+	fill_stat(ino, st);
+	pthread_mutex_unlock(&ns->lock);
+	return 0;
+}
+
+int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
+		const struct stat *attr, unsigned mask, struct stat *st)
+{
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+	int rc = 0;
+
+	pthread_mutex_lock(&ns->lock);
+	if (mask & SEG_SET_SIZE) {
+		rc = is_dir(ino) ? -EISDIR : attr->st_size < 0 ? -EINVAL : 0;
+		if (rc == 0 && ftruncate(ino->fd, attr->st_size) < 0)
+			rc = errno == EINVAL ? -EFBIG : -errno;
+		if (rc < 0)
+			goto out;
+	}
+	if (mask & SEG_SET_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (mask & SEG_SET_ATIME)
+		ts[0] = attr->st_atim;
+	if (mask & SEG_SET_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (mask & SEG_SET_MTIME)
+		ts[1] = attr->st_mtim;
+	if (is_dir(ino)) {
+		struct timespec t;
+
+		now(&t);
+		if (ts[0].tv_nsec != UTIME_OMIT)
+			ino->atime = ts[0].tv_nsec == UTIME_NOW ? t : ts[0];
+		if (ts[1].tv_nsec != UTIME_OMIT)
+			ino->mtime = ts[1].tv_nsec == UTIME_NOW ? t : ts[1];
+	} else if ((ts[0].tv_nsec != UTIME_OMIT || ts[1].tv_nsec != UTIME_OMIT) &&
+		   futimens(ino->fd, ts) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (mask & SEG_SET_MODE)
+		ino->mode = (ino->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (mask & SEG_SET_UID)
+		ino->uid = attr->st_uid;
+	if (mask & SEG_SET_GID)
+		ino->gid = attr->st_gid;
+	if (mask & SEG_SET_CTIME)
+		ino->ctime = attr->st_ctim;
+	else if (mask)
+		now(&ino->ctime);
+	fill_stat(ino, st);
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+/* ---- open handles ----------------------------------------------------- */
+
+int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
+	     seg_attach_fn attach, void *arg, int *backing)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&ns->lock);
+	if (is_dir(ino)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	rc = -EMFILE;
+	if (ino->nopen == UINT32_MAX)
+		goto out;
+	/*
+	 * A data path left attached by a failed open (below) is reused, so an
+	 * inode never has two; otherwise attach at the first open.
+	 */
+	if (ino->backing == 0 && attach != NULL) {
+		rc = attach(arg, ino->fd);
+		if (rc < 0)
+			goto out;
+		ino->backing = rc;
+	}
+	if ((flags & O_TRUNC) && ftruncate(ino->fd, 0) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	ino->nopen++;
+	*backing = ino->backing;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach)
+{
+	pthread_mutex_lock(&ns->lock);
+	assert(ino->nopen > 0);
+	*detach = 0;
+	if (--ino->nopen == 0) {
+		*detach = ino->backing;
+		ino->backing = 0;
+		maybe_free(ns, ino);
+	}
+	pthread_mutex_unlock(&ns->lock);
+}
+
+/* ---- directory streams ------------------------------------------------ */
+
+int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
+{
+	struct seg_dirh *dh;
+	int rc = 0;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = -ENOTDIR;
+	if (!is_dir(dir))
+		goto out;
+	rc = -ENOMEM;
+	dh = seg_calloc(1, sizeof(*dh));
+	if (dh == NULL)
+		goto out;
+	dh->dir = dir;
+	list_init(&dh->cursor);
+	dir->nopen++;
+	*out = dh;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
+}
+
+void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh)
+{
+	struct seg_inode *dir;
+
+	if (dh == NULL)
+		return;
+	pthread_mutex_lock(&ns->lock);
+	dir = dh->dir;
+	if (dh->linked)
+		list_del(&dh->cursor);
+	seg_free(dh);
+	dir->nopen--;
+	maybe_free(ns, dir);
+	pthread_mutex_unlock(&ns->lock);
+}
+
+/* Emits "." or "..": type and number only, and never a kernel reference. */
+static int fill_dot(seg_fill_fn fill, void *arg, const char *name,
+		    struct seg_inode *ino, uint64_t next)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino->ino;
+	st.st_mode = ino->mode;
+	return fill(arg, name, ino, &st, next);
+}
+
+int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
+		seg_fill_fn fill, void *arg)
+{
+	struct seg_inode *dir = dh->dir;
+	struct seg_node *n;
+	struct stat st;
+
+	pthread_mutex_lock(&ns->lock);
+	if (off == 0 && fill_dot(fill, arg, ".", dir, 1))
+		goto out;
+	if (off <= 1 && fill_dot(fill, arg, "..", dir->parent, 2))
+		goto out;
+	if (dh->linked && dh->pos == off && off >= FIRST_COOKIE - 1) {
+		n = dh->cursor.next;
+	} else {
+		/* A seek (or the first call): find the first entry after `off`. */
+		for (n = dir->entries.next; n != &dir->entries; n = n->next)
+			if (n->entry != NULL && n->entry->cookie > off)
+				break;
+	}
+	if (dh->linked)
+		list_del(&dh->cursor);
+	for (; n != &dir->entries; n = n->next) {
+		struct seg_dentry *d = n->entry;
+
+		if (d == NULL)
+			continue;   /* another stream's cursor */
+		if (plus) {
+			fill_stat(d->inode, &st);
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.st_ino = d->inode->ino;
+			st.st_mode = d->inode->mode;
+		}
+		if (fill(arg, d->name, d->inode, &st, d->cookie))
+			break;
+		if (plus)
+			d->inode->nlookup++;
+		off = d->cookie;
+	}
+	/* Park the cursor before the first entry not handed out. */
+	list_insert_before(n, &dh->cursor);
+	dh->linked = true;
+	dh->pos = off < FIRST_COOKIE - 1 ? FIRST_COOKIE - 1 : off;
+out:
+	pthread_mutex_unlock(&ns->lock);
+	return 0;
+}
+
+/* ---- capacity --------------------------------------------------------- */
+
+int seg_statfs(struct seg_ns *ns, struct statvfs *sv)
+{
+	uint64_t used = 0, blocks;
+	struct stat m;
+
+	pthread_mutex_lock(&ns->lock);
+	for (struct seg_inode *i = ns->inodes.next; i != &ns->inodes; i = i->next)
+		if (i->fd >= 0 && fstat(i->fd, &m) == 0)
+			used += (uint64_t)m.st_blocks * 512;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = sv->f_frsize = 4096;
+	blocks = ns->size_limit / 4096;
+	used = (used + 4095) / 4096;
+	sv->f_blocks = blocks;
+	sv->f_bfree = sv->f_bavail = blocks > used ? blocks - used : 0;
+	sv->f_files = ns->inode_limit;
+	sv->f_ffree = sv->f_favail = ns->inode_limit > ns->ninodes
+				   ? ns->inode_limit - ns->ninodes : 0;
+	sv->f_namemax = SEG_NAME_MAX;
+	pthread_mutex_unlock(&ns->lock);
+	return 0;
+}

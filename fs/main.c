@@ -1,0 +1,158 @@
+/*
+ * segfs: every regular file of the mount is a shared-memory segment.
+ *
+ * main() checks everything it can before mounting (options, mount point,
+ * /dev/fuse) so that mistakes give one line and exit status 1 while still
+ * in the foreground; mounts; serves until unmount or SIGINT/SIGTERM/SIGHUP;
+ * then frees every segment and exits 0.
+ */
+#include "fs/segfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void print_version(void)
+{
+	printf("segfs %s\nlibfuse %s (built against %d.%d)\npassthrough: %s\n",
+	       SEGFS_VERSION, fuse_pkgversion(), FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
+#ifdef FUSE_CAP_PASSTHROUGH
+	       "compiled in"
+#else
+	       "not available (libfuse < 3.17)"
+#endif
+	);
+}
+
+/* Refuses a mount point that is missing or not a directory, in one line. */
+static int check_mountpoint(const char *mnt)
+{
+	struct stat st;
+
+	if (stat(mnt, &st) < 0) {
+		fprintf(stderr, "segfs: mount point %s: %s\n", mnt, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "segfs: mount point %s is not a directory\n", mnt);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_fuse_device(void)
+{
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "segfs: cannot use /dev/fuse: %s\n", strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * Whether passthrough works can only be learnt once the kernel has taken
+ * our INIT reply, which happens inside the session loop.  This thread
+ * waits for that by stat()ing the mount point (the kernel holds any
+ * request until INIT is done), then probes and reports the data path.
+ */
+static void *announce(void *arg)
+{
+	struct segfs *fs = arg;
+	struct stat st;
+	enum pt_state pt;
+
+	if (stat(fs->opts->mountpoint, &st) < 0)
+		return NULL;
+	pt = segfs_probe_passthrough(fs);
+	if (pt == PT_OFF)
+		fprintf(stderr, "segfs: mounted on %s, data path: fallback (%s)\n",
+			fs->opts->mountpoint, fs->pt_reason);
+	else
+		fprintf(stderr, "segfs: mounted on %s, data path: passthrough\n",
+			fs->opts->mountpoint);
+	if (fs->opts->foreground && isatty(STDERR_FILENO))
+		fprintf(stderr, "segfs: stop with Ctrl-C or: fusermount3 -u %s\n",
+			fs->opts->mountpoint);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct segfs_opts o;
+	struct segfs fs = { .opts = &o };
+	struct seg_ns_config cfg = { 0 };
+	pthread_t tid;
+	bool announcing = false;
+	int rc, ret = 1;
+
+	if (opts_parse(argc, argv, &o) < 0)
+		return 1;
+	if (o.show_help) {
+		opts_help(argv[0]);
+		opts_free(&o);
+		return 0;
+	}
+	if (o.show_version) {
+		print_version();
+		opts_free(&o);
+		return 0;
+	}
+	if (check_mountpoint(o.mountpoint) < 0 || check_fuse_device() < 0)
+		goto out_opts;
+
+	cfg.size_limit = o.size;
+	cfg.nr_segments = o.nr_segments;
+	rc = seg_ns_new(&cfg, &fs.ns);
+	if (rc < 0) {
+		fprintf(stderr, "segfs: %s\n", strerror(-rc));
+		goto out_opts;
+	}
+	/* libfuse prints its own one-line reason when it refuses an option. */
+	fs.se = fuse_session_new(&o.fuse, &segfs_ops, sizeof(segfs_ops), &fs);
+	if (fs.se == NULL)
+		goto out_ns;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, o.mountpoint) != 0)
+		goto out_signals;
+	if (fuse_daemonize(o.foreground) != 0)
+		goto out_unmount;
+
+	announcing = pthread_create(&tid, NULL, announce, &fs) == 0;
+
+	if (o.singlethread) {
+		rc = fuse_session_loop(fs.se);
+	} else {
+		struct fuse_loop_config *lc = fuse_loop_cfg_create();
+
+		if (lc == NULL)
+			goto out_unmount;
+		rc = fuse_session_loop_mt(fs.se, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	/* libfuse >= 3.17 returns the signal number after a signal: a clean stop. */
+	ret = rc < 0 ? 1 : 0;
+
+out_unmount:
+	fuse_session_unmount(fs.se);
+	/* After the unmount its stat() returns at once; it uses fs.se. */
+	if (announcing)
+		pthread_join(tid, NULL);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_ns:
+	seg_ns_free(fs.ns);
+out_opts:
+	opts_free(&o);
+	return ret;
+}

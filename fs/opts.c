@@ -1,0 +1,216 @@
+/*
+ * Command line: `segfs [options] MOUNTPOINT` or `segfs SOURCE MOUNTPOINT`
+ * (the form mount(8) uses for fuse.segfs).  Our own -o options are taken
+ * out here; everything else (allow_other, auto_unmount, fsname=, ro, dev,
+ * suid, ...) goes on to libfuse, which refuses what it does not know.
+ */
+#include "fs/segfs.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fuse_opt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_SINGLE,
+	KEY_SIZE,
+	KEY_NR_SEGMENTS,
+};
+
+#define OPT(t, field, v) { t, offsetof(struct segfs_opts, field), v }
+
+static const struct fuse_opt spec[] = {
+	OPT("nopassthrough", nopassthrough, 1),
+	OPT("passthrough", nopassthrough, 0),
+	OPT("entry_timeout=%lf", entry_timeout, 0),
+	OPT("attr_timeout=%lf", attr_timeout, 0),
+	OPT("negative_timeout=%lf", negative_timeout, 0),
+	FUSE_OPT_KEY("size=", KEY_SIZE),
+	FUSE_OPT_KEY("nr_segments=", KEY_NR_SEGMENTS),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE),
+	FUSE_OPT_END
+};
+
+/* Parses "123", "64k", "1G", "50%" (of RAM) into bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	unsigned shift = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -EINVAL;
+	if (*end == '%') {
+		long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+		if (end[1] != '\0' || v == 0 || v > 100 || pages < 1 || psize < 1)
+			return -EINVAL;
+		*out = (uint64_t)pages * (uint64_t)psize / 100 * v;
+		return 0;
+	}
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end != '\0' || v == 0 || v > (ULLONG_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int bad(const char *what, const char *arg)
+{
+	fprintf(stderr, "segfs: %s: %s (see segfs --help)\n", what, arg);
+	return -1;
+}
+
+static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct segfs_opts *o = data;
+	const char *eq = strchr(arg, '=');
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->mountpoint == NULL) {
+			o->mountpoint = strdup(arg);
+		} else if (o->source == NULL) {
+			/* Two words: the first was the SOURCE. */
+			o->source = o->mountpoint;
+			o->mountpoint = strdup(arg);
+		} else {
+			return bad("too many arguments", arg);
+		}
+		return o->mountpoint != NULL ? 0 : -1;
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case KEY_FOREGROUND:
+		o->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		/* libfuse prints every request with -d; it implies -f. */
+		o->debug = o->foreground = 1;
+		return 1;
+	case KEY_SINGLE:
+		o->singlethread = 1;
+		return 0;
+	case KEY_SIZE:
+		return parse_size(eq + 1, &o->size) == 0 ? 0 : bad("bad size", arg);
+	case KEY_NR_SEGMENTS:
+		return parse_size(eq + 1, &o->nr_segments) == 0 ? 0
+			: bad("bad nr_segments", arg);
+	default:
+		/* Everything else is libfuse's to accept or refuse. */
+		return 1;
+	}
+}
+
+int opts_parse(int argc, char **argv, struct segfs_opts *o)
+{
+	char *abs, fsname[PATH_MAX + 16];
+
+	memset(o, 0, sizeof(*o));
+	o->entry_timeout = 86400;
+	o->attr_timeout = 1;
+	o->negative_timeout = 86400;
+	/* On success fuse_opt_parse leaves in o->fuse what proc kept. */
+	o->fuse = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	if (fuse_opt_parse(&o->fuse, o, spec, proc) != 0)
+		goto fail;
+	if (o->show_help || o->show_version)
+		return 0;
+	if (o->mountpoint == NULL) {
+		fprintf(stderr, "segfs: no mount point given (usage: segfs [options] MOUNTPOINT)\n");
+		goto fail;
+	}
+	if (o->entry_timeout < 0 || o->attr_timeout < 0 || o->negative_timeout < 0) {
+		fprintf(stderr, "segfs: timeouts must not be negative\n");
+		goto fail;
+	}
+	abs = realpath(o->mountpoint, NULL);
+	if (abs == NULL) {
+		fprintf(stderr, "segfs: mount point %s: %s\n", o->mountpoint, strerror(errno));
+		goto fail;
+	}
+	free(o->mountpoint);
+	o->mountpoint = abs;
+	/*
+	 * Permission checks are the kernel's (design decision 9), and the
+	 * mount shows up as fuse.segfs with the source as its name.
+	 */
+	snprintf(fsname, sizeof(fsname), "-ofsname=%s", o->source ? o->source : "segfs");
+	if (fuse_opt_add_arg(&o->fuse, "-odefault_permissions,subtype=segfs") != 0 ||
+	    fuse_opt_insert_arg(&o->fuse, 1, fsname) != 0)
+		goto fail;
+	return 0;
+fail:
+	opts_free(o);
+	return -EINVAL;
+}
+
+void opts_free(struct segfs_opts *o)
+{
+	free(o->mountpoint);
+	free(o->source);
+	fuse_opt_free_args(&o->fuse);
+	o->mountpoint = o->source = NULL;
+}
+
+void opts_help(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "       %s SOURCE MOUNTPOINT [-o options]   (as mount -t fuse.segfs runs it)\n"
+	       "\n"
+	       "Every regular file in the mount is a shared-memory segment (a memfd\n"
+	       "owned by this daemon); unmounting releases them all.\n"
+	       "\n"
+	       "options:\n"
+	       "  -h, --help             this text\n"
+	       "  -V, --version          segfs and libfuse versions\n"
+	       "  -f                     stay in the foreground\n"
+	       "  -d, -o debug           print every FUSE request (implies -f)\n"
+	       "  -s                     one thread\n"
+	       "  -o nopassthrough       cached FUSE I/O instead of passthrough\n"
+	       "                         (default: passthrough when the kernel, libfuse\n"
+	       "                         and CAP_SYS_ADMIN allow it)\n"
+	       "  -o size=BYTES          capacity reported by statfs; k/m/g/t or %% of\n"
+	       "                         RAM (default: 50%%)\n"
+	       "  -o nr_segments=N       most inodes (default: half of RAM in pages)\n"
+	       "  -o allow_other         let other users use the mount (default: off)\n"
+	       "  -o auto_unmount        unmount when the daemon dies (default: off)\n"
+	       "  -o fsname=NAME         source shown in /proc/mounts (default: segfs)\n"
+	       "  -o entry_timeout=S     kernel name cache, seconds (default: 86400)\n"
+	       "  -o negative_timeout=S  kernel cache of missing names (default: 86400)\n"
+	       "  -o attr_timeout=S      kernel attribute cache, seconds (default: 1)\n"
+	       "\n"
+	       "Other -o options (ro, dev, suid, ...) go to libfuse.\n",
+	       prog, prog);
+}
