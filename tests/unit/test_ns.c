@@ -1,7 +1,850 @@
+/*
+ * Unit tests of core/ns.c: names, counts and lifetimes, rename rules,
+ * directory streams, limits, allocation failures, and a seeded random
+ * differential test against a small reference model.
+ *
+ * Usage: test_ns [SEED]   (the differential test's seed; default fixed)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <cmocka.h>
-static void placeholder(void **state) { (void)state; assert_true(1); }
-int main(void) { const struct CMUnitTest t[] = { cmocka_unit_test(placeholder) }; return cmocka_run_group_tests(t, NULL, NULL); }
+
+#include "core/alloc.h"
+#include "core/ns.h"
+
+static unsigned long seed = 20261122;
+
+static struct seg_ns *new_ns(uint64_t nr_segments)
+{
+	struct seg_ns_config cfg = { .nr_segments = nr_segments, .size_limit = 1 << 30 };
+	struct seg_ns *ns = NULL;
+
+	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	assert_non_null(ns);
+	return ns;
+}
+
+static struct seg_inode *mk(struct seg_ns *ns, struct seg_inode *dir, const char *name)
+{
+	struct seg_inode *ino = NULL;
+	struct stat st;
+	bool created = false;
+
+	assert_int_equal(seg_create(ns, dir, name, 0640, 1000, 100, SEG_CREATE_EXCL,
+				    &ino, &st, &created), 0);
+	assert_true(created);
+	return ino;
+}
+
+static struct seg_inode *mkd(struct seg_ns *ns, struct seg_inode *dir, const char *name)
+{
+	struct seg_inode *ino = NULL;
+	struct stat st;
+
+	assert_int_equal(seg_mkdir(ns, dir, name, 0755, 0, 0, &ino, &st), 0);
+	return ino;
+}
+
+/* Looks a name up and gives the kernel reference straight back. */
+static int peek(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		struct seg_inode **ino, struct stat *st)
+{
+	struct seg_inode *i;
+	struct stat s;
+	int rc = seg_lookup(ns, dir, name, &i, &s);
+
+	if (rc == 0) {
+		seg_forget(ns, i, 1);
+		if (ino)
+			*ino = i;
+		if (st)
+			*st = s;
+	}
+	return rc;
+}
+
+static bool fd_is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+
+/* ---- basics ----------------------------------------------------------- */
+
+static void test_new_has_root_and_lists(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *lists;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(seg_getattr(ns, root, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_ino, 1);
+	assert_int_equal(st.st_nlink, 3);   /* ".", its name, lists/.. */
+	assert_int_equal(peek(ns, root, "lists", &lists, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_true(seg_inode_is_lists(lists));
+	assert_int_equal(seg_inode_fd(lists), -1);
+	assert_int_equal(seg_ns_inode_count(ns), 2);
+	/* The reserved directory stays. */
+	assert_int_equal(seg_rmdir(ns, root, "lists"), -EPERM);
+	assert_int_equal(seg_rename(ns, root, "lists", root, "x", 0), -EPERM);
+	assert_int_equal(seg_unlink(ns, root, "lists"), -EISDIR);
+	seg_ns_free(ns);
+	seg_ns_free(NULL);
+}
+
+static void test_lists_name_option(void **state)
+{
+	struct seg_ns_config cfg = { .lists_name = "ShareableLists" };
+	struct seg_ns *ns = NULL;
+
+	(void)state;
+	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	assert_int_equal(peek(ns, seg_ns_root(ns), "ShareableLists", NULL, NULL), 0);
+	assert_int_equal(peek(ns, seg_ns_root(ns), "lists", NULL, NULL), -ENOENT);
+	seg_ns_free(ns);
+	cfg.lists_name = "a/b";
+	ns = NULL;
+	assert_int_equal(seg_ns_new(&cfg, &ns), -EINVAL);
+	assert_null(ns);
+}
+
+static void test_create_and_lookup(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *b;
+	struct stat st;
+	bool created = true;
+
+	(void)state;
+	a = mk(ns, root, "a");
+	assert_true(fd_is_open(seg_inode_fd(a)));
+	assert_int_equal(seg_getattr(ns, a, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(st.st_uid, 1000);
+	assert_int_equal(st.st_gid, 100);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(st.st_size, 0);
+	/* O_EXCL loses; without it the existing segment comes back. */
+	assert_int_equal(seg_create(ns, root, "a", 0600, 0, 0, SEG_CREATE_EXCL,
+				    &b, &st, &created), -EEXIST);
+	assert_int_equal(seg_create(ns, root, "a", 0600, 0, 0, 0, &b, &st, &created), 0);
+	assert_false(created);
+	assert_ptr_equal(a, b);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	seg_forget(ns, b, 1);
+	/* Names: not found, too long, in a non-directory. */
+	assert_int_equal(peek(ns, root, "nope", NULL, NULL), -ENOENT);
+	char longname[300];
+	memset(longname, 'n', sizeof(longname));
+	longname[256] = '\0';
+	assert_int_equal(peek(ns, root, longname, NULL, NULL), -ENAMETOOLONG);
+	assert_int_equal(seg_create(ns, root, longname, 0600, 0, 0, 0, &b, &st, &created),
+			 -ENAMETOOLONG);
+	assert_int_equal(peek(ns, a, "x", NULL, NULL), -ENOTDIR);
+	/* Nothing but segments and directories can be made in lists/ (for now). */
+	struct seg_inode *lists = NULL;
+	assert_int_equal(peek(ns, root, "lists", &lists, NULL), 0);
+	assert_int_equal(seg_create(ns, lists, "x", 0600, 0, 0, 0, &b, &st, &created), -EPERM);
+	assert_int_equal(seg_mkdir(ns, lists, "x", 0700, 0, 0, &b, &st), -EPERM);
+	assert_int_equal(seg_link(ns, a, lists, "x", &st), -EPERM);
+	assert_int_equal(seg_rename(ns, root, "a", lists, "a", 0), -EPERM);
+	seg_ns_free(ns);
+}
+
+/* ---- lifetimes -------------------------------------------------------- */
+
+static void test_unlink_while_open(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *a2;
+	int fd, backing, detach;
+
+	(void)state;
+	a = mk(ns, root, "a");                        /* nlookup 1 */
+	fd = seg_inode_fd(a);
+	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(backing, 0);
+	assert_int_equal(pwrite(fd, "data", 4, 0), 4);
+	assert_int_equal(seg_unlink(ns, root, "a"), 0);
+	/* The name is free at once and names a new segment. */
+	assert_int_equal(peek(ns, root, "a", NULL, NULL), -ENOENT);
+	a2 = mk(ns, root, "a");
+	assert_ptr_not_equal(a, a2);
+	assert_int_equal(seg_ns_inode_count(ns), 4);
+	/* The holder still has the old data. */
+	char buf[4];
+	assert_int_equal(pread(seg_inode_fd(a), buf, 4, 0), 4);
+	assert_memory_equal(buf, "data", 4);
+	seg_release(ns, a, &detach);
+	assert_int_equal(seg_ns_inode_count(ns), 4);  /* the kernel still refers to it */
+	seg_forget(ns, a, 1);
+	assert_int_equal(seg_ns_inode_count(ns), 3);
+	assert_false(fd_is_open(fd) && fd != seg_inode_fd(a2));
+	seg_ns_free(ns);
+}
+
+static void test_forget_then_release(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a;
+	int backing, detach;
+
+	(void)state;
+	a = mk(ns, root, "a");
+	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(seg_unlink(ns, root, "a"), 0);
+	seg_forget(ns, a, 1);
+	assert_int_equal(seg_ns_inode_count(ns), 3);   /* still open */
+	seg_release(ns, a, &detach);
+	assert_int_equal(seg_ns_inode_count(ns), 2);
+	seg_ns_free(ns);
+}
+
+static int attach_calls;
+
+static int attach_ok(void *arg, int memfd)
+{
+	(void)arg;
+	assert_true(memfd >= 0);
+	attach_calls++;
+	return 40 + attach_calls;
+}
+
+static int attach_none(void *arg, int memfd)
+{
+	(void)arg;
+	(void)memfd;
+	attach_calls++;
+	return 0;
+}
+
+static int attach_fail(void *arg, int memfd)
+{
+	(void)arg;
+	(void)memfd;
+	attach_calls++;
+	return -ENOMEM;
+}
+
+static void test_open_attaches_once(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *a = mk(ns, seg_ns_root(ns), "a");
+	int b1 = 0, b2 = 0, detach = -1;
+
+	(void)state;
+	attach_calls = 0;
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
+	assert_int_equal(seg_open(ns, a, O_RDONLY, attach_ok, NULL, &b2), 0);
+	/* One backing id per inode, shared by every open. */
+	assert_int_equal(attach_calls, 1);
+	assert_int_equal(b1, 41);
+	assert_int_equal(b2, 41);
+	seg_release(ns, a, &detach);
+	assert_int_equal(detach, 0);
+	seg_release(ns, a, &detach);
+	assert_int_equal(detach, 41);   /* the last release hands it back */
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
+	assert_int_equal(b1, 42);
+	seg_release(ns, a, &detach);
+	assert_int_equal(detach, 42);
+
+	/* A failed attach fails the open and changes nothing. */
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_fail, NULL, &b1), -ENOMEM);
+	assert_int_equal(b1, 42);
+	seg_forget(ns, a, 1);
+	assert_int_equal(seg_ns_inode_count(ns), 3);   /* still named */
+	/* "No passthrough": the open works with no id. */
+	attach_calls = 0;
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_none, NULL, &b1), 0);
+	assert_int_equal(b1, 0);
+	seg_release(ns, a, &detach);
+	assert_int_equal(detach, 0);
+	/* Directories are not opened as segments. */
+	assert_int_equal(seg_open(ns, seg_ns_root(ns), O_RDONLY, NULL, NULL, &b1), -EISDIR);
+	seg_ns_free(ns);
+}
+
+static void test_open_trunc(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *a = mk(ns, seg_ns_root(ns), "a");
+	struct stat st;
+	int b, detach;
+
+	(void)state;
+	assert_int_equal(pwrite(seg_inode_fd(a), "12345", 5, 0), 5);
+	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &b), 0);
+	assert_int_equal(seg_getattr(ns, a, &st), 0);
+	assert_int_equal(st.st_size, 5);
+	assert_int_equal(seg_open(ns, a, O_RDWR | O_TRUNC, NULL, NULL, &b), 0);
+	assert_int_equal(seg_getattr(ns, a, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	seg_release(ns, a, &detach);
+	seg_release(ns, a, &detach);
+	seg_ns_free(ns);
+}
+
+/* ---- links and renames ------------------------------------------------ */
+
+static void test_link(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *b, *d;
+	struct stat st;
+
+	(void)state;
+	a = mk(ns, root, "a");
+	d = mkd(ns, root, "d");
+	assert_int_equal(seg_link(ns, a, d, "b", &st), 0);
+	assert_int_equal(st.st_nlink, 2);
+	assert_int_equal(peek(ns, d, "b", &b, &st), 0);
+	assert_ptr_equal(a, b);
+	assert_int_equal(seg_link(ns, a, root, "a", &st), -EEXIST);
+	assert_int_equal(seg_link(ns, d, root, "d2", &st), -EPERM);
+	assert_int_equal(seg_unlink(ns, root, "a"), 0);
+	assert_int_equal(seg_getattr(ns, a, &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(seg_unlink(ns, d, "b"), 0);
+	/* Once nameless, a segment cannot be linked again (tmpfs says ENOENT). */
+	assert_int_equal(seg_link(ns, a, root, "again", &st), -ENOENT);
+	seg_forget(ns, a, 2);   /* create + link */
+	assert_int_equal(seg_ns_inode_count(ns), 3);
+	seg_ns_free(ns);
+}
+
+static void test_rename_files(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *b, *x, *d;
+	struct stat st;
+	int backing, detach;
+
+	(void)state;
+	a = mk(ns, root, "a");
+	b = mk(ns, root, "b");
+	d = mkd(ns, root, "d");
+	/* Over an existing segment: b loses its name but lives while open. */
+	assert_int_equal(seg_open(ns, b, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(seg_rename(ns, root, "a", root, "b", 0), 0);
+	assert_int_equal(peek(ns, root, "a", NULL, NULL), -ENOENT);
+	assert_int_equal(peek(ns, root, "b", &x, NULL), 0);
+	assert_ptr_equal(x, a);
+	assert_int_equal(seg_getattr(ns, b, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	seg_release(ns, b, &detach);
+	seg_forget(ns, b, 1);
+	assert_int_equal(seg_ns_inode_count(ns), 4);   /* root lists a d */
+	/* NOREPLACE and EXCHANGE. */
+	struct seg_inode *c = mk(ns, d, "c");
+	assert_int_equal(seg_rename(ns, root, "b", d, "c", SEG_RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(seg_rename(ns, root, "b", d, "c", SEG_RENAME_EXCHANGE), 0);
+	assert_int_equal(peek(ns, root, "b", &x, NULL), 0);
+	assert_ptr_equal(x, c);
+	assert_int_equal(peek(ns, d, "c", &x, NULL), 0);
+	assert_ptr_equal(x, a);
+	assert_int_equal(seg_rename(ns, root, "b", d, "none", SEG_RENAME_EXCHANGE), -ENOENT);
+	assert_int_equal(seg_rename(ns, root, "b", d, "c",
+				    SEG_RENAME_EXCHANGE | SEG_RENAME_NOREPLACE), -EINVAL);
+	/* Onto another name of the same segment: nothing happens. */
+	assert_int_equal(seg_link(ns, c, root, "c2", &st), 0);
+	assert_int_equal(seg_rename(ns, root, "b", root, "c2", 0), 0);
+	assert_int_equal(peek(ns, root, "b", NULL, NULL), 0);
+	/* A file does not replace a directory. */
+	assert_int_equal(seg_rename(ns, root, "b", root, "d", 0), -EISDIR);
+	assert_int_equal(seg_rename(ns, root, "nope", root, "x", 0), -ENOENT);
+	seg_ns_free(ns);
+}
+
+static void test_rename_dirs(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *p, *q, *r, *e;
+	struct stat st;
+
+	(void)state;
+	p = mkd(ns, root, "p");
+	q = mkd(ns, root, "q");
+	r = mkd(ns, p, "r");
+	mk(ns, root, "f");
+	/* Below itself. */
+	assert_int_equal(seg_rename(ns, root, "p", r, "p", 0), -EINVAL);
+	assert_int_equal(seg_rename(ns, root, "p", p, "p", 0), -EINVAL);
+	/* A directory replaces only an empty directory. */
+	assert_int_equal(seg_rename(ns, root, "q", root, "f", 0), -ENOTDIR);
+	assert_int_equal(seg_rename(ns, root, "q", root, "p", 0), -ENOTEMPTY);
+	/* Moving r from p to q moves a link count with it. */
+	assert_int_equal(seg_getattr(ns, p, &st), 0);
+	assert_int_equal(st.st_nlink, 3);
+	assert_int_equal(seg_rename(ns, p, "r", q, "r", 0), 0);
+	assert_int_equal(seg_getattr(ns, p, &st), 0);
+	assert_int_equal(st.st_nlink, 2);
+	assert_int_equal(seg_getattr(ns, q, &st), 0);
+	assert_int_equal(st.st_nlink, 3);
+	/* Now p is empty and can be replaced by q. */
+	e = mkd(ns, root, "e");
+	assert_int_equal(seg_rename(ns, root, "q", root, "p", 0), 0);
+	assert_int_equal(seg_getattr(ns, p, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(peek(ns, root, "p", &e, NULL), 0);
+	assert_ptr_equal(e, q);
+	assert_int_equal(seg_getattr(ns, root, &st), 0);
+	assert_int_equal(st.st_nlink, 5);   /* 2 + lists, p(=q), e */
+	/* A removed directory takes no new entries. */
+	struct seg_inode *x;
+	bool created;
+	assert_int_equal(seg_create(ns, p, "x", 0600, 0, 0, 0, &x, &st, &created), -ENOENT);
+	/* rmdir rules. */
+	assert_int_equal(seg_rmdir(ns, root, "p"), -ENOTEMPTY);
+	assert_int_equal(seg_rmdir(ns, root, "f"), -ENOTDIR);
+	assert_int_equal(seg_unlink(ns, root, "e"), -EISDIR);
+	assert_int_equal(seg_rmdir(ns, root, "e"), 0);
+	assert_int_equal(seg_rmdir(ns, q, "r"), 0);
+	assert_int_equal(seg_rmdir(ns, root, "p"), 0);
+	assert_int_equal(seg_getattr(ns, root, &st), 0);
+	assert_int_equal(st.st_nlink, 3);
+	(void)r;
+	seg_ns_free(ns);
+}
+
+/* ---- attributes and capacity ------------------------------------------ */
+
+static void test_setattr(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *a = mk(ns, seg_ns_root(ns), "a");
+	struct stat in, st, m;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	in.st_size = 41;   /* an exact size, as ShareableList([0]) asks */
+	assert_int_equal(seg_setattr(ns, a, &in, SEG_SET_SIZE, &st), 0);
+	assert_int_equal(st.st_size, 41);
+	assert_int_equal(fstat(seg_inode_fd(a), &m), 0);
+	assert_int_equal(m.st_size, 41);
+	in.st_mode = 0604;
+	in.st_uid = 7;
+	in.st_gid = 8;
+	in.st_mtim.tv_sec = 1000000000;
+	in.st_mtim.tv_nsec = 5;
+	assert_int_equal(seg_setattr(ns, a, &in,
+				     SEG_SET_MODE | SEG_SET_UID | SEG_SET_GID | SEG_SET_MTIME,
+				     &st), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0604);
+	assert_int_equal(st.st_uid, 7);
+	assert_int_equal(st.st_gid, 8);
+	assert_int_equal(st.st_mtim.tv_sec, 1000000000);
+	assert_int_equal(st.st_mtim.tv_nsec, 5);
+	assert_int_equal(st.st_size, 41);
+	in.st_size = -1;
+	assert_int_equal(seg_setattr(ns, a, &in, SEG_SET_SIZE, &st), -EINVAL);
+	assert_int_equal(seg_setattr(ns, seg_ns_root(ns), &in, SEG_SET_SIZE, &st), -EISDIR);
+	seg_ns_free(ns);
+}
+
+static void test_statfs_and_limit(void **state)
+{
+	struct seg_ns *ns = new_ns(5);
+	struct seg_inode *root = seg_ns_root(ns), *a, *x;
+	struct statvfs sv0, sv1;
+	struct stat st;
+	bool created;
+	char page[4096];
+
+	(void)state;
+	assert_int_equal(seg_statfs(ns, &sv0), 0);
+	assert_int_equal(sv0.f_files, 5);
+	assert_int_equal(sv0.f_ffree, 3);
+	assert_int_equal(sv0.f_blocks, (1 << 30) / 4096);
+	assert_int_equal(sv0.f_namemax, 255);
+	a = mk(ns, root, "a");
+	memset(page, 1, sizeof(page));
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(pwrite(seg_inode_fd(a), page, sizeof(page), i * 4096), 4096);
+	assert_int_equal(seg_statfs(ns, &sv1), 0);
+	assert_int_equal(sv1.f_ffree, 2);
+	assert_int_equal(sv0.f_bfree - sv1.f_bfree, 16);
+	mk(ns, root, "b");
+	mkd(ns, root, "c");
+	/* nr_segments counts inodes, as tmpfs's nr_inodes does. */
+	assert_int_equal(seg_create(ns, root, "d", 0600, 0, 0, 0, &x, &st, &created), -ENOSPC);
+	assert_int_equal(seg_mkdir(ns, root, "d", 0700, 0, 0, &x, &st), -ENOSPC);
+	seg_ns_free(ns);
+}
+
+/* ---- directory streams ------------------------------------------------ */
+
+struct collect {
+	char names[64][16];
+	uint64_t next[64];
+	int n;
+	int room;   /* entries accepted before "full" */
+};
+
+static int collect(void *arg, const char *name, struct seg_inode *ino,
+		   const struct stat *st, uint64_t next)
+{
+	struct collect *c = arg;
+
+	(void)ino;
+	assert_true(st->st_ino != 0);
+	if (c->room == 0 || c->n == 64)
+		return 1;
+	c->room--;
+	snprintf(c->names[c->n], sizeof(c->names[0]), "%s", name);
+	c->next[c->n++] = next;
+	return 0;
+}
+
+static bool has(const struct collect *c, const char *name)
+{
+	for (int i = 0; i < c->n; i++)
+		if (strcmp(c->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void test_readdir_order_and_cursor(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *d = mkd(ns, root, "d");
+	struct seg_dirh *dh;
+	struct collect c = { .room = 4 };
+	char name[8];
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "e%d", i);
+		mk(ns, d, name);
+	}
+	assert_int_equal(seg_opendir(ns, d, &dh), 0);
+	assert_int_equal(seg_readdir(ns, dh, 0, false, collect, &c), 0);
+	assert_int_equal(c.n, 4);
+	assert_string_equal(c.names[0], ".");
+	assert_string_equal(c.names[1], "..");
+	assert_string_equal(c.names[2], "e0");
+	assert_string_equal(c.names[3], "e1");
+	/* Between calls: remove the next entry and one already seen, add one. */
+	assert_int_equal(seg_unlink(ns, d, "e2"), 0);
+	assert_int_equal(seg_unlink(ns, d, "e0"), 0);
+	mk(ns, d, "new");
+	c.room = 64;
+	assert_int_equal(seg_readdir(ns, dh, c.next[3], false, collect, &c), 0);
+	/* Every survivor exactly once, nothing removed, the new entry at the end. */
+	assert_int_equal(c.n, 4 + 6);
+	assert_false(has(&c, "e2"));
+	assert_string_equal(c.names[4], "e3");
+	assert_string_equal(c.names[8], "e7");
+	assert_string_equal(c.names[9], "new");
+	/* Seeking back (rewinddir) starts over. */
+	struct collect c2 = { .room = 64 };
+	assert_int_equal(seg_readdir(ns, dh, 0, false, collect, &c2), 0);
+	assert_int_equal(c2.n, 2 + 7);
+	/* A second stream does not disturb the first. */
+	struct seg_dirh *dh2;
+	struct collect c3 = { .room = 3 };
+	assert_int_equal(seg_opendir(ns, d, &dh2), 0);
+	assert_int_equal(seg_readdir(ns, dh2, 0, false, collect, &c3), 0);
+	struct collect c4 = { .room = 64 };
+	assert_int_equal(seg_readdir(ns, dh, 2, false, collect, &c4), 0);
+	assert_int_equal(c4.n, 7);
+	seg_releasedir(ns, dh2);
+	seg_releasedir(ns, dh);
+	seg_ns_free(ns);
+}
+
+static void test_readdirplus_references(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *d = mkd(ns, root, "d"), *a;
+	struct seg_dirh *dh;
+	struct collect c = { .room = 3 };   /* ".", "..", "a" fit; "b" does not */
+
+	(void)state;
+	a = mk(ns, d, "a");
+	mk(ns, d, "b");
+	seg_forget(ns, a, 1);
+	assert_int_equal(seg_unlink(ns, d, "a"), 0);
+	assert_int_equal(seg_ns_inode_count(ns), 5 - 1);
+	a = mk(ns, d, "a");    /* recreate: order b, a */
+	seg_forget(ns, a, 1);
+	assert_int_equal(seg_opendir(ns, d, &dh), 0);
+	assert_int_equal(seg_readdir(ns, dh, 0, true, collect, &c), 0);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.names[2], "b");
+	/* "b" got one kernel reference from readdirplus, "a" none. */
+	struct seg_inode *b = NULL;
+	assert_int_equal(peek(ns, d, "b", &b, NULL), 0);
+	assert_int_equal(seg_unlink(ns, d, "b"), 0);
+	uint64_t before = seg_ns_inode_count(ns);
+	seg_forget(ns, b, 1);    /* mk's reference */
+	assert_int_equal(seg_ns_inode_count(ns), before);
+	seg_forget(ns, b, 1);    /* readdirplus's */
+	assert_int_equal(seg_ns_inode_count(ns), before - 1);
+	assert_int_equal(seg_unlink(ns, d, "a"), 0);
+	assert_int_equal(seg_ns_inode_count(ns), before - 2);
+	seg_releasedir(ns, dh);
+	seg_ns_free(ns);
+}
+
+static void test_opendir_keeps_removed_dir(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *d = mkd(ns, root, "d");
+	struct seg_dirh *dh;
+	struct collect c = { .room = 64 };
+
+	(void)state;
+	assert_int_equal(seg_opendir(ns, d, &dh), 0);
+	assert_int_equal(seg_rmdir(ns, root, "d"), 0);
+	seg_forget(ns, d, 1);
+	assert_int_equal(seg_ns_inode_count(ns), 3);
+	assert_int_equal(seg_readdir(ns, dh, 0, false, collect, &c), 0);
+	assert_int_equal(c.n, 2);
+	seg_releasedir(ns, dh);
+	assert_int_equal(seg_ns_inode_count(ns), 2);
+	assert_int_equal(seg_opendir(ns, mk(ns, root, "f"), &dh), -ENOTDIR);
+	seg_ns_free(ns);
+}
+
+/* ---- allocation failures ---------------------------------------------- */
+
+/*
+ * Runs `op` with the Nth allocation failing for N = 0, 1, ... until it
+ * succeeds; every failure must be -ENOMEM with the namespace unchanged.
+ */
+static void test_enomem_everywhere(void **state)
+{
+	(void)state;
+	for (int which = 0; which < 5; which++) {
+		bool done = false;
+
+		for (long n = 0; !done && n < 50; n++) {
+			struct seg_ns *ns = new_ns(0);
+			struct seg_inode *root = seg_ns_root(ns), *a = mk(ns, root, "a"), *x;
+			struct seg_dirh *dh = NULL;
+			struct stat st;
+			bool created;
+			uint64_t count = seg_ns_inode_count(ns);
+			int rc = 0;
+
+			seg_alloc_fail_after(n);
+			switch (which) {
+			case 0:
+				rc = seg_create(ns, root, "b", 0600, 0, 0, 0, &x, &st, &created);
+				break;
+			case 1:
+				rc = seg_mkdir(ns, root, "b", 0700, 0, 0, &x, &st);
+				break;
+			case 2:
+				rc = seg_link(ns, a, root, "b", &st);
+				break;
+			case 3:
+				rc = seg_rename(ns, root, "a", root, "b", 0);
+				break;
+			case 4:
+				rc = seg_opendir(ns, root, &dh);
+				break;
+			}
+			seg_alloc_fail_reset();
+			if (rc == 0) {
+				done = true;
+				seg_releasedir(ns, dh);
+			} else {
+				assert_int_equal(rc, -ENOMEM);
+				assert_int_equal(seg_ns_inode_count(ns), count);
+				assert_int_equal(peek(ns, root, "b", NULL, NULL), -ENOENT);
+				assert_int_equal(peek(ns, root, "a", NULL, NULL), 0);
+			}
+			seg_ns_free(ns);
+		}
+		assert_true(done);
+	}
+	/* And seg_ns_new itself. */
+	for (long n = 0; n < 50; n++) {
+		struct seg_ns_config cfg = { 0 };
+		struct seg_ns *ns = NULL;
+		int rc;
+
+		seg_alloc_fail_after(n);
+		rc = seg_ns_new(&cfg, &ns);
+		seg_alloc_fail_reset();
+		if (rc == 0) {
+			seg_ns_free(ns);
+			break;
+		}
+		assert_int_equal(rc, -ENOMEM);
+		assert_null(ns);
+	}
+}
+
+/* ---- differential test ------------------------------------------------ */
+
+/*
+ * A reference model of the names in three directories (root, d0, d1),
+ * each with the names n0..n5, every name holding a segment id or nothing.
+ * Random creates, links, unlinks and renames go to both; return codes,
+ * contents and link counts must agree.
+ */
+#define MDIRS 3
+#define MNAMES 6
+
+struct model {
+	int slot[MDIRS][MNAMES];   /* segment id or 0 */
+	int nlink[256];
+	int next_id;
+};
+
+static int model_count_links(const struct model *m, int id)
+{
+	int n = 0;
+
+	for (int d = 0; d < MDIRS; d++)
+		for (int i = 0; i < MNAMES; i++)
+			n += m->slot[d][i] == id;
+	return n;
+}
+
+static void test_differential(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *dirs[MDIRS];
+	struct model m;
+	char name[8], name2[8];
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.next_id = 1;
+	srandom((unsigned)seed);
+	dirs[0] = seg_ns_root(ns);
+	dirs[1] = mkd(ns, dirs[0], "d0");
+	dirs[2] = mkd(ns, dirs[0], "d1");
+	/* Keep every segment's id in its first 4 bytes to identify it. */
+	for (int step = 0; step < 20000 && m.next_id < 250; step++) {
+		int op = (int)(random() % 4), d = (int)(random() % MDIRS), i = (int)(random() % MNAMES);
+		int d2 = (int)(random() % MDIRS), i2 = (int)(random() % MNAMES);
+		int *s = &m.slot[d][i], *s2 = &m.slot[d2][i2];
+		struct seg_inode *ino;
+		struct stat st;
+		bool created;
+		int rc, want;
+
+		snprintf(name, sizeof(name), "n%d", i);
+		snprintf(name2, sizeof(name2), "n%d", i2);
+		switch (op) {
+		case 0:   /* create, O_EXCL */
+			want = *s ? -EEXIST : 0;
+			rc = seg_create(ns, dirs[d], name, 0600, 0, 0, SEG_CREATE_EXCL,
+					&ino, &st, &created);
+			assert_int_equal(rc, want);
+			if (rc == 0) {
+				*s = m.next_id++;
+				assert_int_equal(pwrite(seg_inode_fd(ino), s, sizeof(*s), 0), sizeof(*s));
+				seg_forget(ns, ino, 1);
+			}
+			break;
+		case 1:   /* unlink */
+			want = *s ? 0 : -ENOENT;
+			assert_int_equal(seg_unlink(ns, dirs[d], name), want);
+			*s = 0;
+			break;
+		case 2:   /* link s -> s2 */
+			if (*s == 0)
+				break;
+			want = *s2 ? -EEXIST : 0;
+			assert_int_equal(peek(ns, dirs[d], name, &ino, NULL), 0);
+			assert_int_equal(seg_link(ns, ino, dirs[d2], name2, &st), want);
+			if (want == 0) {
+				*s2 = *s;
+				seg_forget(ns, ino, 1);
+			}
+			break;
+		case 3: { /* rename s -> s2, with random flags */
+			unsigned flags = (unsigned)(random() % 3);
+
+			if (*s == 0)
+				want = -ENOENT;
+			else if (flags == SEG_RENAME_EXCHANGE)
+				want = *s2 ? 0 : -ENOENT;
+			else if (flags == SEG_RENAME_NOREPLACE && *s2 && *s2 != *s)
+				want = -EEXIST;
+			else
+				want = 0;
+			assert_int_equal(seg_rename(ns, dirs[d], name, dirs[d2], name2, flags), want);
+			if (want == 0 && flags == SEG_RENAME_EXCHANGE) {
+				int t = *s;
+				*s = *s2;
+				*s2 = t;
+			} else if (want == 0 && *s2 != *s) {
+				*s2 = *s;
+				*s = 0;
+			}
+			break;
+		}
+		}
+		/* Every few steps, compare the whole namespace. */
+		if (step % 97 != 0)
+			continue;
+		for (int dd = 0; dd < MDIRS; dd++) {
+			for (int ii = 0; ii < MNAMES; ii++) {
+				int id = 0;
+
+				snprintf(name, sizeof(name), "n%d", ii);
+				rc = peek(ns, dirs[dd], name, &ino, &st);
+				assert_int_equal(rc, m.slot[dd][ii] ? 0 : -ENOENT);
+				if (rc < 0)
+					continue;
+				assert_int_equal(pread(seg_inode_fd(ino), &id, sizeof(id), 0), sizeof(id));
+				assert_int_equal(id, m.slot[dd][ii]);
+				assert_int_equal(st.st_nlink, model_count_links(&m, id));
+			}
+		}
+	}
+	/* Everything unnamed and unreferenced is gone: root, lists, d0, d1 + live. */
+	int live = 0;
+	for (int id = 1; id < m.next_id; id++)
+		live += model_count_links(&m, id) > 0;
+	assert_int_equal(seg_ns_inode_count(ns), 4 + (uint64_t)live);
+	seg_ns_free(ns);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_new_has_root_and_lists),
+		cmocka_unit_test(test_lists_name_option),
+		cmocka_unit_test(test_create_and_lookup),
+		cmocka_unit_test(test_unlink_while_open),
+		cmocka_unit_test(test_forget_then_release),
+		cmocka_unit_test(test_open_attaches_once),
+		cmocka_unit_test(test_open_trunc),
+		cmocka_unit_test(test_link),
+		cmocka_unit_test(test_rename_files),
+		cmocka_unit_test(test_rename_dirs),
+		cmocka_unit_test(test_setattr),
+		cmocka_unit_test(test_statfs_and_limit),
+		cmocka_unit_test(test_readdir_order_and_cursor),
+		cmocka_unit_test(test_readdirplus_references),
+		cmocka_unit_test(test_opendir_keeps_removed_dir),
+		cmocka_unit_test(test_enomem_everywhere),
+		cmocka_unit_test(test_differential),
+	};
+
+	if (argc > 1)
+		seed = strtoul(argv[1], NULL, 0);
+	printf("test_ns: differential seed %lu\n", seed);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
