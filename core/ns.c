@@ -558,7 +558,8 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	snprintf(mname, sizeof(mname), "%s", name);
 	ino->fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (ino->fd < 0) {
-		rc = -errno;
+		/* Out of descriptors is out of inodes, as tmpfs would say. */
+		rc = errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
 		goto fail_memfd;
 	}
 	inode_link(ns, ino);

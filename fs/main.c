@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +59,39 @@ static int check_fuse_device(void)
 }
 
 /*
+ * Every segment holds one memfd in this process, so the file limit is the
+ * segment limit.  Raise it as far as allowed: to fs.nr_open when
+ * privileged, else to the hard limit.  Returns how many segments fit,
+ * keeping some descriptors for libfuse and the process itself.
+ */
+static uint64_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+	unsigned long long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f != NULL) {
+		if (fscanf(f, "%llu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (nr_open > rl.rlim_max) {
+		struct rlimit want = { .rlim_cur = nr_open, .rlim_max = nr_open };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur > 128 ? (uint64_t)rl.rlim_cur - 64 : 64;
+}
+
+/*
  * Whether passthrough works can only be learnt once the kernel has taken
  * our INIT reply, which happens inside the session loop.  This thread
  * waits for that by stat()ing the mount point (the kernel holds any
@@ -91,6 +125,7 @@ int main(int argc, char **argv)
 	struct seg_ns_config cfg = { 0 };
 	pthread_t tid;
 	bool announcing = false;
+	uint64_t fd_room;
 	int rc, ret = 1;
 
 	if (opts_parse(argc, argv, &o) < 0)
@@ -108,8 +143,20 @@ int main(int argc, char **argv)
 	if (check_mountpoint(o.mountpoint) < 0 || check_fuse_device() < 0)
 		goto out_opts;
 
+	fd_room = raise_fd_limit();
 	cfg.size_limit = o.size;
+	/*
+	 * By default as many inodes as tmpfs would allow, but no more than
+	 * there are descriptors for, so that df -i tells the truth.
+	 */
 	cfg.nr_segments = o.nr_segments;
+	if (cfg.nr_segments == 0) {
+		long pages = sysconf(_SC_PHYS_PAGES);
+
+		cfg.nr_segments = pages > 0 ? (uint64_t)pages / 2 : fd_room;
+		if (cfg.nr_segments > fd_room)
+			cfg.nr_segments = fd_room;
+	}
 	rc = seg_ns_new(&cfg, &fs.ns);
 	if (rc < 0) {
 		fprintf(stderr, "segfs: %s\n", strerror(-rc));
