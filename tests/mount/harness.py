@@ -1,0 +1,498 @@
+"""Helpers for the segfs mount tests: start and stop daemons, find and abort
+FUSE connections, run subprocesses with timeouts, drive the C clients.
+
+Everything here is written so that a broken daemon makes a test fail, never
+hang: every wait has a timeout, and a stuck FUSE connection can always be
+aborted through fusectl (every blocked syscall then returns ENOTCONN).
+"""
+
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+SEGFS = os.environ.get("SEGFS") or str(REPO / "build" / "segfs")
+SEGFS_OPTS = [o for o in os.environ.get("SEGFS_OPTS", "").split(",") if o]
+REFERENCE = os.environ.get("SEGFS_REFERENCE", "")
+IS_TMPFS = REFERENCE == "tmpfs"
+MODE = os.environ.get("SEGFS_MODE") or (
+    "fallback" if "nopassthrough" in SEGFS_OPTS else "passthrough")
+CLIENTS_ENV = os.environ.get("SEGFS_CLIENTS", "")
+
+_BUNDLED_FUSERMOUNT = REPO / "build/deps/libfuse-3.17.2/bin/fusermount3"
+FUSERMOUNT = (os.environ.get("SEGFS_FUSERMOUNT")
+              or (str(_BUNDLED_FUSERMOUNT) if _BUNDLED_FUSERMOUNT.exists()
+                  else shutil.which("fusermount3") or "fusermount3"))
+
+CONN_DIR = Path("/sys/fs/fuse/connections")
+MiB = 1 << 20
+
+# Seconds allowed for a daemon to mount, and to exit after an unmount request.
+START_TIMEOUT = 10
+EXIT_TIMEOUT = 10
+
+STARTUP_RE = re.compile(
+    r"^segfs: mounted on (?P<mnt>.+), data path: "
+    r"(?P<mode>passthrough|fallback)(?: \((?P<reason>.+)\))?$")
+
+
+class HarnessError(Exception):
+    """The harness could not set up or tear down a mount cleanly."""
+
+
+# --------------------------------------------------------------------------
+# Subprocesses
+
+def run(cmd, timeout=30, check=True, **kw):
+    """subprocess.run with a timeout, text output captured; raises
+    AssertionError with the output on a non-zero exit when check is set."""
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    res = subprocess.run([str(c) for c in cmd], timeout=timeout, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} exited {res.returncode}\n"
+            f"stdout: {res.stdout}\nstderr: {res.stderr}")
+    return res
+
+
+# --------------------------------------------------------------------------
+# Mount table
+
+def _unescape(field):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts():
+    """Entries of /proc/self/mountinfo as dicts: mnt, fstype, source, dev
+    (major, minor)."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields = left.split()
+            rfields = right.split()
+            major, minor = fields[2].split(":")
+            out.append({"mnt": _unescape(fields[4]), "fstype": rfields[0],
+                        "source": _unescape(rfields[1]),
+                        "dev": (int(major), int(minor))})
+    return out
+
+
+def find_mount(path):
+    """The topmost mount entry at path, or None.  Works for dead FUSE mounts,
+    which fail stat() and `mountpoint -q` with ENOTCONN."""
+    path = str(path)
+    found = None
+    for m in mounts():
+        if m["mnt"] == path:
+            found = m
+    return found
+
+
+def is_mounted(path):
+    return find_mount(path) is not None
+
+
+def mounts_under(prefix):
+    prefix = str(prefix).rstrip("/") + "/"
+    return [m for m in mounts() if (m["mnt"] + "/").startswith(prefix)]
+
+
+# Whether this process mounted fusectl (then the session unmounts it).
+fusectl_mounted_here = False
+
+
+def ensure_fusectl():
+    """Mount fusectl on /sys/fs/fuse/connections if it is not mounted yet."""
+    global fusectl_mounted_here
+    if any(m["fstype"] == "fusectl" for m in mounts()):
+        return
+    res = run(["mount", "-t", "fusectl", "fusectl", CONN_DIR], timeout=10,
+              check=False)
+    fusectl_mounted_here = res.returncode == 0
+
+
+def abort_connection(path):
+    """Abort the FUSE connection of the mount at path.  Every syscall blocked
+    on it returns ENOTCONN, and the daemon's next read of /dev/fuse fails.
+    Returns True when a connection was aborted."""
+    m = find_mount(path)
+    if m is None or not m["fstype"].startswith("fuse"):
+        return False
+    ensure_fusectl()
+    abort = CONN_DIR / str(m["dev"][1]) / "abort"
+    try:
+        abort.write_text("1")
+        return True
+    except OSError:
+        return False
+
+
+def lazy_umount(path):
+    """umount -l until nothing is mounted at path (stacked mounts too)."""
+    for _ in range(8):
+        if not is_mounted(path):
+            return
+        run(["umount", "-l", path], timeout=10, check=False)
+
+
+def wait_until(pred, timeout, interval=0.02):
+    """Poll pred() until it is true or timeout seconds have passed; returns
+    its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def meminfo(field):
+    """A /proc/meminfo field in bytes."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name == field:
+                return int(rest.split()[0]) * 1024
+    raise KeyError(field)
+
+
+# --------------------------------------------------------------------------
+# Mounts
+
+def make_tempdir(base, prefix):
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    # Other uids (the permission tests) must be able to walk into the mount.
+    d.chmod(0o755)
+    return d
+
+
+class Daemon:
+    """One segfs daemon run in the foreground (-f) on its own mount point,
+    its stderr going to a log file."""
+
+    def __init__(self, mnt, opts=(), log=None):
+        self.mnt = Path(mnt)
+        self.opts = list(opts)
+        self.log = Path(log) if log else self.mnt.with_name(
+            self.mnt.name + ".log")
+        self.proc = None
+        self.startup_line = None
+        self.aborted = False
+
+    # -- starting ----------------------------------------------------------
+    def command(self):
+        cmd = [SEGFS, "-f"]
+        if self.opts:
+            cmd += ["-o", ",".join(self.opts)]
+        return cmd + [str(self.mnt)]
+
+    def start(self, timeout=START_TIMEOUT):
+        """Start the daemon and wait until it is mounted and has printed its
+        startup line.  Raises HarnessError (after cleaning up) otherwise."""
+        if not os.access(SEGFS, os.X_OK):
+            raise HarnessError(f"no segfs binary at {SEGFS} (set SEGFS)")
+        logf = open(self.log, "wb")
+        try:
+            self.proc = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=logf,
+                stderr=logf, start_new_session=True)
+        finally:
+            logf.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = find_mount(self.mnt)
+            line = self._startup_line()
+            if m is not None and m["fstype"].startswith("fuse") and line:
+                self.startup_line = line
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        status = self.proc.poll()
+        self.kill_and_clean()
+        raise HarnessError(
+            f"segfs did not mount {self.mnt} within {timeout}s "
+            f"(exit status {status}); stderr:\n{self.stderr()}")
+
+    def _startup_line(self):
+        for line in self.stderr().splitlines():
+            if STARTUP_RE.match(line):
+                return line
+        return None
+
+    # -- state ------------------------------------------------------------
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr(self):
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait(self, timeout=EXIT_TIMEOUT):
+        """Exit status (negative: killed by that signal) or None on timeout."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    # -- stopping ----------------------------------------------------------
+    def abort(self):
+        self.aborted = abort_connection(self.mnt) or self.aborted
+
+    def kill_and_clean(self):
+        """Last resort, never fails: abort the connection, unmount lazily,
+        SIGKILL the daemon and reap it."""
+        if is_mounted(self.mnt) and find_mount(self.mnt)["fstype"].startswith(
+                "fuse"):
+            self.abort()
+        lazy_umount(self.mnt)
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def unmount(self):
+        """The clean path: fusermount3 -u, then wait for exit status 0 and
+        the mount to be gone.  Returns a list of problems (empty when all
+        went well); the caller runs kill_and_clean() if it is not empty."""
+        problems = []
+        if not self.alive():
+            problems.append(
+                f"daemon was no longer running (exit status "
+                f"{self.proc.returncode})")
+            return problems
+        try:
+            res = run([FUSERMOUNT, "-u", self.mnt], timeout=10, check=False)
+            if res.returncode != 0:
+                problems.append(f"fusermount3 -u exited {res.returncode}: "
+                                f"{res.stderr.strip()}")
+                return problems
+        except subprocess.TimeoutExpired:
+            problems.append("fusermount3 -u timed out")
+            return problems
+        status = self.wait()
+        if status is None:
+            problems.append(f"daemon did not exit within {EXIT_TIMEOUT}s "
+                            f"of fusermount3 -u")
+        elif status != 0:
+            problems.append(f"daemon exited with status {status} after "
+                            f"fusermount3 -u (expected 0)")
+        if is_mounted(self.mnt):
+            problems.append("mount still present after fusermount3 -u")
+        return problems
+
+
+class TmpfsMount:
+    """The reference: a fresh tmpfs with an empty lists/ directory."""
+
+    def __init__(self, mnt, opts=()):
+        self.mnt = Path(mnt)
+        self.opts = list(opts)
+        self.proc = None
+        self.startup_line = None
+        self.log = None
+
+    def start(self):
+        run(["mount", "-t", "tmpfs", "-o", "mode=755", "segfs-ref", self.mnt],
+            timeout=10)
+        (self.mnt / "lists").mkdir()
+        return self
+
+    def alive(self):
+        return is_mounted(self.mnt)
+
+    def stderr(self):
+        return ""
+
+    def abort(self):
+        pass
+
+    def kill_and_clean(self):
+        lazy_umount(self.mnt)
+
+    def unmount(self):
+        res = run(["umount", self.mnt], timeout=10, check=False)
+        if res.returncode != 0:
+            return [f"umount exited {res.returncode}: {res.stderr.strip()}"]
+        return []
+
+
+# --------------------------------------------------------------------------
+# The C clients
+
+def pattern(seed, off, n):
+    """The bytes segmap's pattern(SEED) holds at file offsets [off, off+n):
+    byte (pos % 251 + seed) & 0xff."""
+    unit = bytes((i + seed) & 0xFF for i in range(251))
+    start = off % 251
+    reps = (start + n) // 251 + 1
+    return (unit * reps)[start:start + n]
+
+
+class Client:
+    """A running segmap process: send one command, get its one-line reply."""
+
+    def __init__(self, exe, path):
+        self.proc = subprocess.Popen(
+            [str(exe), str(path)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._buf = b""
+
+    def cmd(self, line, timeout=30):
+        """Send a command; return its reply line.  A client that does not
+        answer within timeout seconds is killed and the test fails."""
+        try:
+            self.proc.stdin.write((line + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise AssertionError(f"segmap died before {line!r}: "
+                                 f"{self._stderr()}") from None
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise AssertionError(
+                    f"segmap gave no reply to {line!r} within {timeout}s")
+            r, _, _ = select.select([fd], [], [], left)
+            if r:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    status = self.proc.wait(timeout=5)
+                    raise AssertionError(
+                        f"segmap exited ({status}) on {line!r}: "
+                        f"{self._stderr()}")
+                self._buf += chunk
+        reply, _, self._buf = self._buf.partition(b"\n")
+        return reply.decode()
+
+    def ok(self, line, timeout=30):
+        """Send a command that must succeed; return what follows "ok"."""
+        reply = self.cmd(line, timeout)
+        assert reply == "ok" or reply.startswith("ok "), \
+            f"segmap {line!r} -> {reply!r}"
+        return reply[3:]
+
+    def _stderr(self):
+        try:
+            r, _, _ = select.select([self.proc.stderr], [], [], 0)
+            return os.read(self.proc.stderr.fileno(), 4096).decode() if r else ""
+        except OSError:
+            return ""
+
+    def quit(self, timeout=10):
+        """Ask the client to exit and reap it; returns its exit status."""
+        try:
+            self.proc.stdin.write(b"quit\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("segmap did not exit on quit") from None
+        finally:
+            self._close_pipes()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self._close_pipes()
+
+    def _close_pipes(self):
+        for p in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                p.close()
+            except (OSError, ValueError):
+                pass
+
+
+# --------------------------------------------------------------------------
+# Running code as another user
+
+def run_as(uid, gid, func, umask=None, timeout=20):
+    """Run func() in a forked child with the given uid/gid (no supplementary
+    groups) and umask.  Returns func's return value; an OSError raised in the
+    child comes back as ("OSError", errno)."""
+    import pickle
+
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 0
+        try:
+            os.close(rfd)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            if umask is not None:
+                os.umask(umask)
+            try:
+                result = func()
+            except OSError as e:
+                result = ("OSError", e.errno)
+            data = pickle.dumps(result)
+            os.write(wfd, data)
+        except BaseException:  # noqa: BLE001 - report anything as failure
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    data = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                raise AssertionError(f"child as uid {uid} timed out")
+            r, _, _ = select.select([rfd], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(rfd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(rfd)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and data, \
+        f"child as uid {uid} failed (status {status})"
+    return pickle.loads(data)
+
+
+def errno_of(func, *args, **kw):
+    """Call func; return 0 if it succeeds, else the errno of its OSError."""
+    try:
+        func(*args, **kw)
+    except OSError as e:
+        return e.errno
+    return 0
+

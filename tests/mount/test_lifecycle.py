@@ -1,0 +1,207 @@
+"""The daemon's life: how it ends (unmount, signals, being killed), that it
+releases every segment when it does, auto_unmount, bad command lines, and
+the harness's own way out of a stuck connection.  Each test runs its own
+daemons (skipped on the tmpfs reference)."""
+
+import errno
+import os
+import signal
+import subprocess
+import threading
+
+import pytest
+
+import harness as h
+from harness import MiB
+
+pytestmark = pytest.mark.usefixtures("segfs_only")
+
+# The machine is shared: other processes may move Shmem a little.
+SLACK = 32 * MiB
+
+
+def shmem():
+    return h.meminfo("Shmem")
+
+
+def fill_segments(mnt, total, count, seed=0):
+    """Create count segments holding total bytes of pattern data, written
+    with write() so every page is really allocated."""
+    per = total // count
+    for i in range(count):
+        fd = os.open(mnt / f"seg{i}", os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            for off in range(0, per, MiB):
+                os.write(fd, h.pattern(seed + i, off, MiB))
+        finally:
+            os.close(fd)
+
+
+def assert_released(before, amount, what):
+    """Shmem falls by amount (within SLACK) from its value before the event.
+    Judging the drop across the event, rather than against a value taken
+    before the segments were written, keeps other processes' slow drift on
+    this shared machine out of the measurement."""
+    dropped = h.wait_until(lambda: before - shmem() > amount - SLACK, 5)
+    assert dropped, (f"Shmem fell only {(before - shmem()) / MiB:.0f} MiB of "
+                     f"{amount / MiB:.0f} MiB after {what}: segments were "
+                     f"not released")
+
+
+STOPS = {
+    "fusermount3 -u": lambda d: h.run([h.FUSERMOUNT, "-u", d.mnt], timeout=10),
+    "umount": lambda d: h.run(["umount", d.mnt], timeout=10),
+    "SIGTERM": lambda d: os.kill(d.pid, signal.SIGTERM),
+    "SIGINT": lambda d: os.kill(d.pid, signal.SIGINT),
+}
+
+
+@pytest.mark.parametrize("how", list(STOPS))
+def test_clean_stop_releases_segments(start_segfs, how):
+    """With 128 MiB of segments, each way of stopping the daemon makes it
+    exit 0, removes the mount and returns Shmem to its start value."""
+    base = shmem()
+    d = start_segfs()
+    fill_segments(d.mnt, 128 * MiB, 4)
+    before = shmem()
+    assert before - base >= 128 * MiB - SLACK, \
+        "the segments did not show in Shmem"
+    STOPS[how](d)
+    status = d.wait()
+    assert status == 0, f"daemon exit status {status} after {how}"
+    assert h.wait_until(lambda: not h.is_mounted(d.mnt), 5), \
+        f"mount still present after {how}"
+    assert_released(before, 128 * MiB, how)
+
+
+def test_sigkill_releases_segments_after_cleanup(start_segfs):
+    """SIGKILL leaves a dead mount (ENOTCONN) that the harness cleans up;
+    then every segment is released."""
+    base = shmem()
+    d = start_segfs()
+    fill_segments(d.mnt, 128 * MiB, 4)
+    before = shmem()
+    assert before - base >= 128 * MiB - SLACK
+    os.kill(d.pid, signal.SIGKILL)
+    assert d.wait() == -signal.SIGKILL
+    assert h.is_mounted(d.mnt), "the killed daemon's mount vanished by itself"
+    assert h.errno_of(os.stat, d.mnt / "seg0") == errno.ENOTCONN
+    d.kill_and_clean()
+    assert not h.is_mounted(d.mnt)
+    assert_released(before, 128 * MiB, "SIGKILL and cleanup")
+
+
+@pytest.mark.deadline(60)
+def test_sigkill_while_mapped(start_segfs, passthrough_only, client):
+    """Passthrough: after SIGKILL of the daemon a client's mapping keeps
+    working (old data readable, stores work); the unmapped segment is freed
+    at cleanup and the mapped one once the client unmaps."""
+    size = 96 * MiB
+    base = shmem()
+    d = start_segfs()
+    fill_segments(d.mnt, 2 * size, 2, seed=10)  # seg0 (mapped), seg1
+    c = client(d.mnt / "seg0")
+    c.ok("open rw")
+    c.ok(f"map {size}")
+    c.ok("close")
+    assert c.cmd(f"verify 0 {size} 10") == "ok"
+    before = shmem()
+    assert before - base >= 2 * size - SLACK
+
+    os.kill(d.pid, signal.SIGKILL)
+    assert d.wait() == -signal.SIGKILL
+    assert c.cmd(f"verify 0 {size} 10") == "ok"
+    c.ok(f"fill 0 {size} 77")
+    assert c.cmd(f"verify 0 {size} 77") == "ok"
+
+    d.kill_and_clean()
+    assert not h.is_mounted(d.mnt)
+    assert c.cmd(f"verify 0 {size} 77") == "ok"
+    assert_released(before, size, "SIGKILL and cleanup (one of two mapped)")
+    held = shmem()
+    assert before - held < size + SLACK, "the mapped segment was released"
+
+    c.ok("unmap")
+    assert c.quit() == 0
+    assert_released(held, size, "the client unmapped")
+
+
+def test_auto_unmount_after_sigkill(start_segfs):
+    """-o auto_unmount: after SIGKILL of the daemon the mount disappears by
+    itself within a few seconds."""
+    d = start_segfs(["auto_unmount"])
+    (d.mnt / "x").write_bytes(b"x")
+    os.kill(d.pid, signal.SIGKILL)
+    assert d.wait() == -signal.SIGKILL
+    gone = h.wait_until(lambda: not h.is_mounted(d.mnt), 5, interval=0.05)
+    assert gone, "the mount of a killed auto_unmount daemon stayed"
+
+
+def test_auto_unmount_clean_exit(start_segfs):
+    """-o auto_unmount does not disturb a normal fusermount3 -u: exit 0."""
+    d = start_segfs(["auto_unmount"])
+    assert d.unmount() == []
+
+
+BAD = {
+    "unknown -o option": lambda mnt, f: ["-f", "-o", "no_such_option_xyz",
+                                         mnt],
+    "missing mount point": lambda mnt, f: ["-f"],
+    "nonexistent mount point": lambda mnt, f: ["-f", mnt / "missing"],
+    "regular file as mount point": lambda mnt, f: ["-f", f],
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_command_line(tmp_path, case):
+    """Bad command lines exit 1 with exactly one line on stderr and mount
+    nothing."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    f = tmp_path / "file"
+    f.write_bytes(b"")
+    args = [str(a) for a in BAD[case](mnt, f)]
+    try:
+        res = h.run([h.SEGFS] + args, timeout=10, check=False)
+    except subprocess.TimeoutExpired:
+        res = None
+    finally:
+        # Only paths of this test: other sessions may mount segfs meanwhile.
+        mounted = [p for p in (mnt, mnt / "missing", f) if h.is_mounted(p)]
+        for p in mounted:
+            h.abort_connection(p)
+            h.lazy_umount(p)
+    assert res is not None, f"{case}: segfs kept running (10 s)"
+    assert not mounted, f"{case}: something got mounted on {mounted}"
+    assert res.returncode == 1, \
+        f"{case}: exit status {res.returncode}, stderr {res.stderr!r}"
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, f"{case}: stderr is not one line: {res.stderr!r}"
+    assert res.stdout == ""
+
+
+def test_harness_abort_unblocks_stuck_syscall(start_segfs):
+    """The harness's escape hatch works: with the daemon stopped (SIGSTOP), a
+    stat on the mount blocks, and aborting the connection through fusectl
+    makes it fail (ECONNABORTED/ENOTCONN)."""
+    d = start_segfs()
+    os.kill(d.pid, signal.SIGSTOP)
+    result = {}
+
+    def stuck():
+        result["errno"] = h.errno_of(os.stat, d.mnt / "nothing-cached")
+
+    t = threading.Thread(target=stuck, daemon=True)
+    try:
+        t.start()
+        t.join(0.5)
+        assert t.is_alive(), "stat did not block on a stopped daemon"
+        assert h.abort_connection(d.mnt)
+        t.join(5)
+        assert not t.is_alive(), "stat still blocked after abort"
+        # ECONNABORTED for a request in flight, ENOTCONN for new ones.
+        assert result["errno"] in (errno.ECONNABORTED, errno.ENOTCONN)
+    finally:
+        os.kill(d.pid, signal.SIGCONT)
+        d.kill_and_clean()
+    assert not h.is_mounted(d.mnt)

@@ -1,0 +1,262 @@
+"""Behaviour that only segfs has (skipped on the tmpfs reference): the
+startup line, refused node types, the reserved lists/ directory, zero copy
+and single memory in passthrough mode."""
+
+import errno
+import mmap
+import os
+import stat
+
+import pytest
+
+import harness as h
+from harness import MiB, errno_of
+
+pytestmark = pytest.mark.usefixtures("segfs_only")
+
+
+def memfd_of(pid, name):
+    """The /proc/PID/fd/N path of the daemon's memfd for segment name."""
+    want = f"/memfd:{name} (deleted)"
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == want:
+                return f"/proc/{pid}/fd/{fd}"
+        except OSError:
+            continue
+    return None
+
+
+def test_startup_line_reports_mode(fs):
+    """In the foreground the daemon prints one startup line naming the mount
+    point and the data path this run expects."""
+    lines = [line for line in fs.stderr().splitlines()
+             if line.startswith("segfs: mounted on")]
+    assert len(lines) == 1
+    got = h.STARTUP_RE.match(lines[0])
+    assert got, lines[0]
+    assert got["mnt"] == str(fs.mnt)
+    assert got["mode"] == h.MODE
+    if h.MODE == "fallback":
+        assert got["reason"], "fallback must say why"
+
+
+def test_mount_entry(fs):
+    """The mount is a FUSE mount of type fuse.segfs (or fsname segfs)."""
+    m = h.find_mount(fs.mnt)
+    assert m["fstype"] in ("fuse.segfs", "fuse")
+    assert "segfs" in m["fstype"] or "segfs" in m["source"]
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "chardev", "socket"])
+def test_non_segment_nodes_refused(mnt, kind):
+    """Symlinks, fifos, device nodes and sockets are not segments: EPERM."""
+    target = mnt / "node"
+    if kind == "symlink":
+        err = errno_of(os.symlink, "anything", target)
+    elif kind == "fifo":
+        err = errno_of(os.mkfifo, target)
+    elif kind == "chardev":
+        err = errno_of(os.mknod, target, 0o600 | stat.S_IFCHR,
+                       os.makedev(1, 3))
+    else:
+        err = errno_of(os.mknod, target, 0o600 | stat.S_IFSOCK)
+    assert err == errno.EPERM
+    assert not os.path.lexists(target)
+
+
+def test_mknod_regular_file_allowed(mnt):
+    """mknod(S_IFREG) is just another way to create a segment."""
+    os.mknod(mnt / "reg", 0o644 | stat.S_IFREG)
+    st = os.stat(mnt / "reg")
+    assert stat.S_ISREG(st.st_mode) and st.st_size == 0
+
+
+def test_lists_is_reserved(mnt):
+    """lists/ cannot be removed or renamed, nothing can be renamed over it,
+    and creating inside it fails EPERM."""
+    assert errno_of(os.rmdir, mnt / "lists") != 0
+    assert errno_of(os.rename, mnt / "lists", mnt / "other") != 0
+    os.mkdir(mnt / "empty")
+    assert errno_of(os.rename, mnt / "empty", mnt / "lists") != 0
+    assert errno_of(os.open, mnt / "lists" / "x",
+                    os.O_CREAT | os.O_RDWR, 0o644) == errno.EPERM
+    assert errno_of(os.mkdir, mnt / "lists" / "d") == errno.EPERM
+    (mnt / "seg").write_bytes(b"")
+    assert errno_of(os.rename, mnt / "seg", mnt / "lists" / "seg") \
+        == errno.EPERM
+    assert errno_of(os.link, mnt / "seg", mnt / "lists" / "seg") \
+        == errno.EPERM
+    assert os.path.isdir(mnt / "lists")
+    assert os.listdir(mnt / "lists") == []
+
+
+def test_memfd_named_after_segment(fs):
+    """Each segment is a memfd of the daemon named after the segment."""
+    fd = os.open(fs.mnt / "named_seg", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.write(fd, b"data")
+        assert memfd_of(fs.pid, "named_seg") is not None
+    finally:
+        os.close(fd)
+
+
+def test_zero_copy_store_visible_in_memfd(fs, passthrough_only, client):
+    """Passthrough: a store through a client's mmap of MNT/x is at once in
+    the daemon's memfd (the same pages), with no msync and no round trip."""
+    size = 64 * 1024
+    fd = os.open(fs.mnt / "x", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.ftruncate(fd, size)
+        c = client(fs.mnt / "x")
+        c.ok("open rw")
+        c.ok(f"map {size}")
+        memfd = memfd_of(fs.pid, "x")
+        assert memfd, "no /memfd:x (deleted) among the daemon's fds"
+        with open(memfd, "rb") as mf:
+            for seed in (41, 42):
+                c.ok(f"fill 0 {size} {seed}")
+                assert os.pread(mf.fileno(), size, 0) == \
+                    h.pattern(seed, 0, size)
+            c.ok("poke 12345 7")
+            assert os.pread(mf.fileno(), 1, 12345) == b"\x07"
+        c.ok("unmap")
+        assert c.quit() == 0
+    finally:
+        os.close(fd)
+
+
+def _cached_growth_of_mmap_write(path, size):
+    """Bytes by which Cached grows while size bytes written through a
+    MAP_SHARED mapping of path are still mapped."""
+    chunk = h.pattern(9, 0, MiB + 251)
+    cached0 = h.meminfo("Cached")
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.ftruncate(fd, size)
+        with mmap.mmap(fd, size) as m:
+            for off in range(0, size, MiB):
+                start = off % 251
+                m[off:off + MiB] = chunk[start:start + MiB]
+            grown = h.meminfo("Cached") - cached0
+            assert m[size - 3:] == h.pattern(9, size - 3, 3)
+    finally:
+        os.close(fd)
+    os.unlink(path)
+    return grown
+
+
+@pytest.mark.deadline(90)
+def test_memory_exists_once(fs, passthrough_only):
+    """Passthrough: writing 256 MiB through mmap adds about 256 MiB (less
+    than 384) to Cached: no second copy in a FUSE page cache."""
+    # Other processes on this shared machine move Cached too: a double copy
+    # fails every attempt, a neighbour's burst only one.
+    attempts = []
+    for i in range(3):
+        grown = _cached_growth_of_mmap_write(fs.mnt / f"big{i}", 256 * MiB)
+        attempts.append(round(grown / MiB))
+        if 128 * MiB <= grown < 384 * MiB:
+            break
+    else:
+        pytest.fail(f"Cached grew by {attempts} MiB for 256 MiB written; "
+                    f"expected 128..384 (above: the data is held twice)")
+
+
+def test_memfd_sees_mmap_stores_after_msync(fs, client):
+    """In either data path the daemon's memfd holds a client's mmap stores
+    once they are msync'ed and unmapped (fallback writes them back then)."""
+    size = 3 * 4096 + 5
+    fd = os.open(fs.mnt / "wb", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.ftruncate(fd, size)
+        with mmap.mmap(fd, size) as m:
+            m[:] = h.pattern(5, 0, size)
+            m.flush()
+    finally:
+        os.close(fd)
+    memfd = memfd_of(fs.pid, "wb")
+    assert memfd, "no /memfd:wb (deleted) among the daemon's fds"
+    with open(memfd, "rb") as mf:
+        assert mf.read() == h.pattern(5, 0, size)
+
+
+# -o size= is parsed and reported now; refusing growth beyond it (ENOSPC
+# from ftruncate and write, reserving memory with fallocate) belongs to the
+# limits issue (#5).  strict: these start failing the run the day that
+# lands, so the marker cannot outlive the gap.
+SIZE_NOT_ENFORCED = pytest.mark.xfail(
+    strict=True, reason="-o size= is not enforced yet (limits issue #5)")
+
+
+@pytest.mark.segfs_opts("size=16m")
+def test_size_option_statfs(mnt):
+    """-o size=16m: statfs (df) reports a capacity of 16 MiB."""
+    st = os.statvfs(mnt)
+    assert st.f_blocks * st.f_frsize == 16 * MiB
+    assert 0 < st.f_bavail <= st.f_blocks
+
+
+@SIZE_NOT_ENFORCED
+@pytest.mark.segfs_opts("size=16m")
+def test_size_limit_ftruncate_enospc(mnt):
+    """-o size=16m: growing past it with ftruncate fails ENOSPC, and
+    succeeds once space is freed."""
+    (mnt / "ten").write_bytes(b"\x22" * (10 * MiB))
+    fd = os.open(mnt / "grow", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        assert errno_of(os.ftruncate, fd, 8 * MiB) == errno.ENOSPC
+        assert os.fstat(fd).st_size == 0
+        os.unlink(mnt / "ten")
+        assert h.wait_until(
+            lambda: errno_of(os.ftruncate, fd, 8 * MiB) == 0, 3)
+        assert os.fstat(fd).st_size == 8 * MiB
+    finally:
+        os.close(fd)
+
+
+@SIZE_NOT_ENFORCED
+@pytest.mark.segfs_opts("size=16m")
+def test_size_limit_write_enospc(mnt):
+    """-o size=16m: write() past the capacity fails ENOSPC and leaves the
+    data written before intact."""
+    fd = os.open(mnt / "fill", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        written, err = 0, 0
+        while written < 32 * MiB:
+            try:
+                written += os.write(fd, b"\x11" * MiB)
+            except OSError as e:
+                err = e.errno
+                break
+        assert err == errno.ENOSPC, f"wrote {written >> 20} MiB, no ENOSPC"
+        assert 15 * MiB <= written <= 16 * MiB
+        assert os.pread(fd, 16, 0) == b"\x11" * 16
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.segfs_opts("nr_segments=10")
+def test_nr_segments_limit_enospc(mnt):
+    """-o nr_segments=10 bounds the inodes: creating beyond it fails ENOSPC,
+    and unlinking frees a slot."""
+    made, err = 0, 0
+    for i in range(20):
+        try:
+            os.close(os.open(mnt / f"s{i}", os.O_CREAT | os.O_RDWR, 0o644))
+            made += 1
+        except OSError as e:
+            err = e.errno
+            break
+    assert err == errno.ENOSPC
+    assert 8 <= made <= 10  # the root and lists/ may count as inodes
+    os.unlink(mnt / "s0")
+    assert h.wait_until(lambda: errno_of(
+        lambda: os.close(os.open(mnt / "again", os.O_CREAT | os.O_RDWR))) == 0,
+        3)
+
+
+@pytest.mark.segfs_opts("fsname=my_segments")
+def test_fsname_option(fs):
+    """-o fsname=NAME names the mount's source in the mount table."""
+    assert h.find_mount(fs.mnt)["source"] == "my_segments"
