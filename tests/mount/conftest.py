@@ -233,13 +233,13 @@ def _opts_for(request):
     return h.SEGFS_OPTS + extra
 
 
-def _start(guard, opts, reference_ok=True):
+def _start(guard, opts, reference_ok=True, args=()):
     base = _base()
     mnt = h.make_tempdir(base, "mnt-")
     if h.IS_TMPFS and reference_ok:
         m = h.TmpfsMount(mnt, opts)
     else:
-        m = h.Daemon(mnt, opts, log=base / (mnt.name + ".log"))
+        m = h.Daemon(mnt, opts, log=base / (mnt.name + ".log"), args=args)
     guard.add_mount(m)
     try:
         m.start()
@@ -298,10 +298,12 @@ def passthrough_only(segfs_only):
 @pytest.fixture
 def start_segfs(guard, segfs_only):
     """Factory for extra daemons a test manages itself (lifecycle tests):
-    start_segfs(opts) -> a started harness.Daemon.  Leftovers are killed and
-    unmounted at teardown."""
-    def start(opts=()):
-        return _start(guard, h.SEGFS_OPTS + list(opts), reference_ok=False)
+    start_segfs(opts, args) -> a started harness.Daemon; args are command
+    line words before the mount point.  Leftovers are killed and unmounted
+    at teardown."""
+    def start(opts=(), args=()):
+        return _start(guard, h.SEGFS_OPTS + list(opts), reference_ok=False,
+                      args=args)
     return start
 
 

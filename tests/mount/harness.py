@@ -180,9 +180,10 @@ class Daemon:
     """One segfs daemon run in the foreground (-f) on its own mount point,
     its stderr going to a log file."""
 
-    def __init__(self, mnt, opts=(), log=None):
+    def __init__(self, mnt, opts=(), log=None, args=()):
         self.mnt = Path(mnt)
         self.opts = list(opts)
+        self.args = list(args)      # words before the mount point
         self.log = Path(log) if log else self.mnt.with_name(
             self.mnt.name + ".log")
         self.proc = None
@@ -191,7 +192,7 @@ class Daemon:
 
     # -- starting ----------------------------------------------------------
     def command(self):
-        cmd = [SEGFS, "-f"]
+        cmd = [SEGFS, "-f"] + self.args
         if self.opts:
             cmd += ["-o", ",".join(self.opts)]
         return cmd + [str(self.mnt)]

@@ -4,7 +4,9 @@ the harness's own way out of a stuck connection.  Each test runs its own
 daemons (skipped on the tmpfs reference)."""
 
 import errno
+import mmap
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -205,3 +207,46 @@ def test_harness_abort_unblocks_stuck_syscall(start_segfs):
         os.kill(d.pid, signal.SIGCONT)
         d.kill_and_clean()
     assert not h.is_mounted(d.mnt)
+
+
+def test_source_mountpoint_form(start_segfs):
+    """`segfs SOURCE MOUNTPOINT` (as mount -t fuse.segfs runs it): SOURCE
+    becomes the mount's source, the type is fuse.segfs, and it serves."""
+    d = start_segfs(args=["my-source"])
+    m = h.find_mount(d.mnt)
+    assert m["source"] == "my-source"
+    assert m["fstype"] == "fuse.segfs"
+    (d.mnt / "x").write_bytes(b"abc")
+    assert (d.mnt / "x").read_bytes() == b"abc"
+    assert d.unmount() == []
+
+
+def test_single_threaded(start_segfs):
+    """-s serves every request from one thread: files, mmap and a second
+    process all work, and it stops cleanly."""
+    d = start_segfs(args=["-s"])
+    assert len(os.listdir(f"/proc/{d.pid}/task")) <= 2   # loop + announcer
+    fd = os.open(d.mnt / "s", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.ftruncate(fd, 4096)
+        with mmap.mmap(fd, 4096) as mm:
+            mm[:3] = b"one"
+            out = h.run(["cat", str(d.mnt / "s")], timeout=10)
+            assert out.stdout.startswith("one")
+    finally:
+        os.close(fd)
+    assert d.unmount() == []
+
+
+def test_help_and_version():
+    """-h lists the options with defaults; -V names segfs and the libfuse
+    it runs with; both exit 0 without mounting anything."""
+    res = h.run([h.SEGFS, "-h"], timeout=10)
+    assert res.returncode == 0
+    for opt in ("nopassthrough", "size=", "nr_segments=", "allow_other",
+                "auto_unmount", "fsname=", "default"):
+        assert opt in res.stdout
+    res = h.run([h.SEGFS, "-V"], timeout=10)
+    assert res.returncode == 0
+    assert re.search(r"^segfs \d+\.\d+", res.stdout, re.M)
+    assert re.search(r"^libfuse 3\.\d+", res.stdout, re.M)
