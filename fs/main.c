@@ -121,7 +121,7 @@ static void *announce(void *arg)
 int main(int argc, char **argv)
 {
 	struct segfs_opts o;
-	struct segfs fs = { .opts = &o };
+	struct segfs fs = { .opts = &o, .pt_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct seg_ns_config cfg = { 0 };
 	pthread_t tid;
 	bool announcing = false;

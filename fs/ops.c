@@ -117,16 +117,25 @@ static void backing_close(struct segfs *fs, int id)
 }
 #endif
 
-/* Switches the whole mount to the cached data path, once, saying why. */
+/*
+ * Moves the data path out of PT_UNKNOWN, once: to PT_ON, or to PT_OFF with
+ * the reason.  The init thread and any opener may race here.
+ */
+static void pt_decide(struct segfs *fs, enum pt_state to, const char *why)
+{
+	pthread_mutex_lock(&fs->pt_lock);
+	if (atomic_load(&fs->pt) == PT_UNKNOWN) {
+		if (why != NULL)
+			snprintf(fs->pt_reason, sizeof(fs->pt_reason), "%s", why);
+		atomic_store(&fs->pt, to);
+	}
+	pthread_mutex_unlock(&fs->pt_lock);
+}
+
+/* Switches the whole mount to the cached data path, saying why. */
 static void pt_disable(struct segfs *fs, const char *why)
 {
-	int expect = PT_UNKNOWN;
-
-	/* Only the first caller writes the reason, and before publishing PT_OFF. */
-	if (atomic_load(&fs->pt) == PT_UNKNOWN) {
-		snprintf(fs->pt_reason, sizeof(fs->pt_reason), "%s", why);
-		atomic_compare_exchange_strong(&fs->pt, &expect, PT_OFF);
-	}
+	pt_decide(fs, PT_OFF, why);
 }
 
 /*
@@ -144,9 +153,8 @@ static int attach(void *arg, int memfd)
 		return 0;
 	id = backing_open(fs, memfd);
 	if (id > 0) {
-		int expect = PT_UNKNOWN;
-
-		atomic_compare_exchange_strong(&fs->pt, &expect, PT_ON);
+		if (atomic_load(&fs->pt) == PT_UNKNOWN)
+			pt_decide(fs, PT_ON, NULL);
 		return id;
 	}
 	if (id == -EPERM && atomic_load(&fs->pt) == PT_UNKNOWN) {

@@ -8,6 +8,7 @@
 #define FUSE_USE_VERSION 314
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,7 +53,8 @@ struct segfs {
 	struct fuse_session *se;
 	const struct segfs_opts *opts;
 	_Atomic int pt;                  /* enum pt_state */
-	/* Written once, before pt becomes PT_OFF; read after seeing PT_OFF. */
+	pthread_mutex_t pt_lock;         /* serializes leaving PT_UNKNOWN */
+	/* Written once under pt_lock, before pt becomes PT_OFF; read after. */
 	char pt_reason[160];
 };
 
