@@ -203,13 +203,29 @@ static void set_open_flags(struct fuse_file_info *fi, int backing)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-static void want(struct fuse_conn_info *conn, uint64_t flag)
+/*
+ * libfuse 3.17 keeps the wanted features in 64-bit want_ext and treats a
+ * change to both it and the legacy 32-bit want as a conflict, so each
+ * version gets exactly one of the two APIs.
+ */
+static bool want(struct fuse_conn_info *conn, uint64_t flag)
 {
 #ifdef FUSE_CAP_PASSTHROUGH
-	fuse_set_feature_flag(conn, flag);
+	return fuse_set_feature_flag(conn, flag);
 #else
-	if (conn->capable & flag)
-		conn->want |= (unsigned)flag;
+	if (!(conn->capable & flag))
+		return false;
+	conn->want |= (unsigned)flag;
+	return true;
+#endif
+}
+
+static void unwant(struct fuse_conn_info *conn, uint64_t flag)
+{
+#ifdef FUSE_CAP_PASSTHROUGH
+	fuse_unset_feature_flag(conn, flag);
+#else
+	conn->want &= ~(unsigned)flag;
 #endif
 }
 
@@ -223,13 +239,13 @@ static void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	 * Only the kernel changes segment data, so cached pages need not be
 	 * dropped when mtime moves (which every write in cached mode does).
 	 */
-	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	unwant(conn, FUSE_CAP_AUTO_INVAL_DATA);
 	/* Passthrough and the writeback cache exclude each other: never ask for it. */
-	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	unwant(conn, FUSE_CAP_WRITEBACK_CACHE);
 #ifdef FUSE_CAP_PASSTHROUGH
 	if (fs->opts->nopassthrough)
 		pt_disable(fs, "-o nopassthrough");
-	else if (!fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH))
+	else if (!want(conn, FUSE_CAP_PASSTHROUGH))
 		pt_disable(fs, "the kernel does not offer FUSE passthrough (needs Linux >= 6.9)");
 #else
 	pt_disable(fs, fs->opts->nopassthrough ? "-o nopassthrough"
