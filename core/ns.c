@@ -22,6 +22,7 @@
 
 #include "core/alloc.h"
 #include "core/name.h"
+#include "core/ns_i.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -35,92 +36,20 @@
 #include <time.h>
 #include <unistd.h>
 
-/* tmpfs reports directory sizes as 20 bytes per entry (BOGO_DIRENT_SIZE). */
-#define BOGO_DIRENT_SIZE 20
-
-/* The first readdir offset that names an entry: 1 is ".", 2 is "..". */
-#define FIRST_COOKIE 3
-
 /*
  * memfd names are limited to 249 bytes ("memfd:" makes 255); the name is
  * only shown in /proc, so a longer segment name is cut.
  */
 #define MEMFD_NAME_MAX 249
 
-/* A node of a directory's entry list: an entry, or a stream's cursor. */
-struct seg_node {
-	struct seg_node *prev, *next;
-	struct seg_dentry *entry;      /* NULL for a cursor */
-};
-
-struct seg_dentry {
-	struct seg_node node;          /* on parent->entries */
-	struct seg_dentry *hnext;      /* hash chain */
-	struct seg_inode *parent;
-	struct seg_inode *inode;
-	uint64_t cookie;               /* readdir offset that follows it */
-	uint64_t hash;
-	size_t len;
-	char name[];
-};
-
-struct seg_inode {
-	struct seg_inode *prev, *next; /* ns->inodes */
-	uint64_t ino;
-	uint64_t nlookup;              /* kernel references */
-	uint32_t nlink;                /* names; 2 + subdirectories for a dir */
-	uint32_t nopen;                /* open handles and directory streams */
-	mode_t mode;                   /* type and permission bits */
-	uid_t uid;
-	gid_t gid;
-	int fd;                        /* memfd; -1 for a directory */
-	int backing;                   /* data-path id of the FUSE layer */
-	bool lists;                    /* the reserved lists directory */
-	/*
-	 * A segment's atime and mtime are the memfd's own, which FUSE
-	 * passthrough writes keep current without us; ctime is the later of
-	 * the memfd's and this one, which records name and owner changes.
-	 * Directories keep all three here.
-	 */
-	struct timespec atime, mtime, ctime;
-	/* Directories only. */
-	struct seg_node entries;       /* list head, creation order */
-	struct seg_inode *parent;      /* ".." */
-	uint64_t next_cookie;
-	uint64_t nentries;
-};
-
-struct seg_dirh {
-	struct seg_inode *dir;
-	struct seg_node cursor;        /* on dir->entries while linked */
-	bool linked;
-	uint64_t pos;                  /* offset the cursor stands for */
-};
-
-struct seg_ns {
-	pthread_mutex_t lock;
-	/* Everything below is protected by lock. */
-	struct seg_inode *root;
-	struct seg_inode *lists;
-	struct seg_inode inodes;       /* list head of all live inodes */
-	uint64_t ninodes;
-	uint64_t next_ino;
-	struct seg_dentry **buckets;
-	size_t nbuckets;               /* a power of two */
-	size_t nentries;
-	uint64_t seed;
-	uint64_t size_limit;
-	uint64_t inode_limit;
-};
-
 /* ---- helpers ---------------------------------------------------------- */
 
-static void now(struct timespec *ts)
+void seg__now(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 }
 
-static bool is_dir(const struct seg_inode *ino)
+bool seg__is_dir(const struct seg_inode *ino)
 {
 	return S_ISDIR(ino->mode);
 }
@@ -175,7 +104,7 @@ static uint64_t name_hash(const struct seg_ns *ns, const struct seg_inode *paren
 	return h ^ (h >> 29);
 }
 
-static struct seg_dentry *d_find(const struct seg_ns *ns, const struct seg_inode *dir,
+struct seg_dentry *seg__d_find(const struct seg_ns *ns, const struct seg_inode *dir,
 				 const char *name, size_t len)
 {
 	uint64_t h = name_hash(ns, dir, name, len);
@@ -212,7 +141,7 @@ static void d_grow(struct seg_ns *ns)
 	ns->nbuckets = n;
 }
 
-static struct seg_dentry *d_alloc(const char *name, size_t len)
+struct seg_dentry *seg__d_alloc(const char *name, size_t len)
 {
 	struct seg_dentry *d = seg_malloc(sizeof(*d) + len + 1);
 
@@ -226,7 +155,7 @@ static struct seg_dentry *d_alloc(const char *name, size_t len)
 }
 
 /* Puts a dentry made by d_alloc into `dir` under its name, pointing at `ino`. */
-static void d_add(struct seg_ns *ns, struct seg_inode *dir, struct seg_dentry *d,
+void seg__d_add(struct seg_ns *ns, struct seg_inode *dir, struct seg_dentry *d,
 		  struct seg_inode *ino)
 {
 	size_t b;
@@ -246,7 +175,7 @@ static void d_add(struct seg_ns *ns, struct seg_inode *dir, struct seg_dentry *d
 }
 
 /* Takes a dentry out of its directory and frees it; the inode is untouched. */
-static void d_remove(struct seg_ns *ns, struct seg_dentry *d)
+void seg__d_remove(struct seg_ns *ns, struct seg_dentry *d)
 {
 	struct seg_dentry **pp = &ns->buckets[d->hash & (ns->nbuckets - 1)];
 
@@ -259,13 +188,13 @@ static void d_remove(struct seg_ns *ns, struct seg_dentry *d)
 	seg_free(d);
 }
 
-static void dir_touch(struct seg_inode *dir)
+void seg__dir_touch(struct seg_inode *dir)
 {
-	now(&dir->mtime);
+	seg__now(&dir->mtime);
 	dir->ctime = dir->mtime;
 }
 
-static struct seg_inode *inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, gid_t gid)
+struct seg_inode *seg__inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, gid_t gid)
 {
 	struct seg_inode *ino = seg_calloc(1, sizeof(*ino));
 
@@ -275,7 +204,7 @@ static struct seg_inode *inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, 
 	ino->uid = uid;
 	ino->gid = gid;
 	ino->fd = -1;
-	now(&ino->ctime);
+	seg__now(&ino->ctime);
 	ino->atime = ino->mtime = ino->ctime;
 	list_init(&ino->entries);
 	ino->next_cookie = FIRST_COOKIE;
@@ -284,7 +213,7 @@ static struct seg_inode *inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, 
 }
 
 /* Makes an allocated inode live: numbered and on ns->inodes. */
-static void inode_link(struct seg_ns *ns, struct seg_inode *ino)
+void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino)
 {
 	ino->ino = ns->next_ino++;
 	ino->next = &ns->inodes;
@@ -305,7 +234,7 @@ static void inode_destroy(struct seg_ns *ns, struct seg_inode *ino)
 }
 
 /* Frees an inode that nothing refers to any more. */
-static void maybe_free(struct seg_ns *ns, struct seg_inode *ino)
+void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino)
 {
 	if (ino == ns->root || ino == ns->lists)
 		return;
@@ -313,7 +242,7 @@ static void maybe_free(struct seg_ns *ns, struct seg_inode *ino)
 		inode_destroy(ns, ino);
 }
 
-static void fill_stat(const struct seg_inode *ino, struct stat *st)
+void seg__fill_stat(const struct seg_inode *ino, struct stat *st)
 {
 	struct stat m;
 
@@ -327,7 +256,7 @@ static void fill_stat(const struct seg_inode *ino, struct stat *st)
 	st->st_atim = ino->atime;
 	st->st_mtim = ino->mtime;
 	st->st_ctim = ino->ctime;
-	if (is_dir(ino)) {
+	if (seg__is_dir(ino)) {
 		st->st_size = (off_t)(ino->nentries + 2) * BOGO_DIRENT_SIZE;
 		return;
 	}
@@ -343,9 +272,9 @@ static void fill_stat(const struct seg_inode *ino, struct stat *st)
 }
 
 /* Common checks of a directory argument and a new name in it. */
-static int check_dir_name(const struct seg_inode *dir, const char *name, size_t *len)
+int seg__check_dir_name(const struct seg_inode *dir, const char *name, size_t *len)
 {
-	if (!is_dir(dir))
+	if (!seg__is_dir(dir))
 		return -ENOTDIR;
 	return seg_name_check(name, len);
 }
@@ -355,7 +284,7 @@ static int check_dir_name(const struct seg_inode *dir, const char *name, size_t 
 static int make_dir(struct seg_ns *ns, struct seg_inode *parent, mode_t mode,
 		    uid_t uid, gid_t gid, struct seg_inode **out)
 {
-	struct seg_inode *d = inode_alloc(ns, S_IFDIR | (mode & 07777), uid, gid);
+	struct seg_inode *d = seg__inode_alloc(ns, S_IFDIR | (mode & 07777), uid, gid);
 
 	if (d == NULL)
 		return -ENOMEM;
@@ -406,13 +335,13 @@ int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
 	if (rc < 0)
 		goto fail_lists;
 	rc = -ENOMEM;
-	ld = d_alloc(lname, llen);
+	ld = seg__d_alloc(lname, llen);
 	if (ld == NULL)
 		goto fail_dentry;
-	inode_link(ns, ns->root);
-	inode_link(ns, ns->lists);
+	seg__inode_link(ns, ns->root);
+	seg__inode_link(ns, ns->lists);
 	ns->lists->lists = true;
-	d_add(ns, ns->root, ld, ns->lists);
+	seg__d_add(ns, ns->root, ld, ns->lists);
 	ns->root->nlink++;
 	*out = ns;
 	return 0;
@@ -484,16 +413,16 @@ int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	int rc;
 
 	pthread_mutex_lock(&ns->lock);
-	rc = check_dir_name(dir, name, &len);
+	rc = seg__check_dir_name(dir, name, &len);
 	if (rc < 0)
 		goto out;
-	d = d_find(ns, dir, name, len);
+	d = seg__d_find(ns, dir, name, len);
 	if (d == NULL) {
 		rc = -ENOENT;
 		goto out;
 	}
 	d->inode->nlookup++;
-	fill_stat(d->inode, st);
+	seg__fill_stat(d->inode, st);
 	*out = d->inode;
 out:
 	pthread_mutex_unlock(&ns->lock);
@@ -504,14 +433,14 @@ out:
 static int check_new_name(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 			  size_t *len, struct seg_dentry **existing)
 {
-	int rc = check_dir_name(dir, name, len);
+	int rc = seg__check_dir_name(dir, name, len);
 
 	if (rc < 0)
 		return rc;
 	/* A removed directory that is still open takes no new entries. */
 	if (dir->nlink == 0)
 		return -ENOENT;
-	*existing = d_find(ns, dir, name, *len);
+	*existing = seg__d_find(ns, dir, name, *len);
 	/* lists/ is read-only in this version: its entries come later. */
 	if (dir->lists && *existing == NULL)
 		return -EPERM;
@@ -535,12 +464,12 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	if (old != NULL) {
 		if (flags & SEG_CREATE_EXCL)
 			rc = -EEXIST;
-		else if (is_dir(old->inode))
+		else if (seg__is_dir(old->inode))
 			rc = -EISDIR;
 		if (rc < 0)
 			goto out;
 		old->inode->nlookup++;
-		fill_stat(old->inode, st);
+		seg__fill_stat(old->inode, st);
 		*out = old->inode;
 		*created = false;
 		goto out;
@@ -549,10 +478,10 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	if (ns->ninodes >= ns->inode_limit)
 		goto out;
 	rc = -ENOMEM;
-	ino = inode_alloc(ns, S_IFREG | (mode & 07777), uid, gid);
+	ino = seg__inode_alloc(ns, S_IFREG | (mode & 07777), uid, gid);
 	if (ino == NULL)
 		goto out;
-	d = d_alloc(name, len);
+	d = seg__d_alloc(name, len);
 	if (d == NULL)
 		goto fail_dentry;
 	snprintf(mname, sizeof(mname), "%s", name);
@@ -562,12 +491,12 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		rc = errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
 		goto fail_memfd;
 	}
-	inode_link(ns, ino);
+	seg__inode_link(ns, ino);
 	ino->nlink = 1;
 	ino->nlookup = 1;
-	d_add(ns, dir, d, ino);
-	dir_touch(dir);
-	fill_stat(ino, st);
+	seg__d_add(ns, dir, d, ino);
+	seg__dir_touch(dir);
+	seg__fill_stat(ino, st);
 	*out = ino;
 	*created = true;
 	rc = 0;
@@ -605,17 +534,17 @@ int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	if (rc < 0)
 		goto out;
 	rc = -ENOMEM;
-	d = d_alloc(name, len);
+	d = seg__d_alloc(name, len);
 	if (d == NULL) {
 		seg_free(sub);
 		goto out;
 	}
-	inode_link(ns, sub);
+	seg__inode_link(ns, sub);
 	sub->nlookup = 1;
-	d_add(ns, dir, d, sub);
+	seg__d_add(ns, dir, d, sub);
 	dir->nlink++;
-	dir_touch(dir);
-	fill_stat(sub, st);
+	seg__dir_touch(dir);
+	seg__fill_stat(sub, st);
 	*out = sub;
 	rc = 0;
 out:
@@ -638,7 +567,7 @@ int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	if (old != NULL)
 		goto out;
 	rc = -EPERM;
-	if (is_dir(ino))
+	if (seg__is_dir(ino))
 		goto out;
 	/* A segment whose last name is gone cannot be linked again, as on tmpfs. */
 	rc = -ENOENT;
@@ -648,15 +577,15 @@ int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	if (ino->nlink == UINT32_MAX)
 		goto out;
 	rc = -ENOMEM;
-	d = d_alloc(name, len);
+	d = seg__d_alloc(name, len);
 	if (d == NULL)
 		goto out;
-	d_add(ns, dir, d, ino);
+	seg__d_add(ns, dir, d, ino);
 	ino->nlink++;
 	ino->nlookup++;
-	now(&ino->ctime);
-	dir_touch(dir);
-	fill_stat(ino, st);
+	seg__now(&ino->ctime);
+	seg__dir_touch(dir);
+	seg__fill_stat(ino, st);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&ns->lock);
@@ -668,11 +597,11 @@ static int find_entry(struct seg_ns *ns, struct seg_inode *dir, const char *name
 		      struct seg_dentry **out)
 {
 	size_t len;
-	int rc = check_dir_name(dir, name, &len);
+	int rc = seg__check_dir_name(dir, name, &len);
 
 	if (rc < 0)
 		return rc;
-	*out = d_find(ns, dir, name, len);
+	*out = seg__d_find(ns, dir, name, len);
 	return *out != NULL ? 0 : -ENOENT;
 }
 
@@ -688,13 +617,13 @@ int seg_unlink(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 		goto out;
 	ino = d->inode;
 	rc = -EISDIR;
-	if (is_dir(ino))
+	if (seg__is_dir(ino))
 		goto out;
-	d_remove(ns, d);
+	seg__d_remove(ns, d);
 	ino->nlink--;
-	now(&ino->ctime);
-	dir_touch(dir);
-	maybe_free(ns, ino);
+	seg__now(&ino->ctime);
+	seg__dir_touch(dir);
+	seg__maybe_free(ns, ino);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&ns->lock);
@@ -706,8 +635,8 @@ static void dir_kill(struct seg_ns *ns, struct seg_inode *sub)
 {
 	sub->parent->nlink--;
 	sub->nlink = 0;
-	now(&sub->ctime);
-	maybe_free(ns, sub);
+	seg__now(&sub->ctime);
+	seg__maybe_free(ns, sub);
 }
 
 int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name)
@@ -722,7 +651,7 @@ int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 		goto out;
 	sub = d->inode;
 	rc = -ENOTDIR;
-	if (!is_dir(sub))
+	if (!seg__is_dir(sub))
 		goto out;
 	rc = -EPERM;
 	if (sub->lists)
@@ -730,8 +659,8 @@ int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 	rc = -ENOTEMPTY;
 	if (sub->nentries != 0)
 		goto out;
-	d_remove(ns, d);
-	dir_touch(dir);
+	seg__d_remove(ns, d);
+	seg__dir_touch(dir);
 	dir_kill(ns, sub);
 	rc = 0;
 out:
@@ -754,7 +683,7 @@ static bool is_below(const struct seg_inode *dir, const struct seg_inode *anc)
 /* Moves a directory inode from one parent to another (counts and ".."). */
 static void reparent(struct seg_inode *sub, struct seg_inode *from, struct seg_inode *to)
 {
-	if (!is_dir(sub) || from == to)
+	if (!seg__is_dir(sub) || from == to)
 		return;
 	from->nlink--;
 	to->nlink++;
@@ -769,18 +698,18 @@ static int rename_exchange(struct seg_dentry *a, struct seg_dentry *b)
 		return 0;
 	if (ia->lists || ib->lists)
 		return -EPERM;
-	if (is_dir(ia) && a->parent != b->parent && is_below(b->parent, ia))
+	if (seg__is_dir(ia) && a->parent != b->parent && is_below(b->parent, ia))
 		return -EINVAL;
-	if (is_dir(ib) && a->parent != b->parent && is_below(a->parent, ib))
+	if (seg__is_dir(ib) && a->parent != b->parent && is_below(a->parent, ib))
 		return -EINVAL;
 	reparent(ia, a->parent, b->parent);
 	reparent(ib, b->parent, a->parent);
 	a->inode = ib;
 	b->inode = ia;
-	now(&ia->ctime);
+	seg__now(&ia->ctime);
 	ib->ctime = ia->ctime;
-	dir_touch(a->parent);
-	dir_touch(b->parent);
+	seg__dir_touch(a->parent);
+	seg__dir_touch(b->parent);
 	return 0;
 }
 
@@ -799,10 +728,10 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	rc = find_entry(ns, dir, name, &src);
 	if (rc < 0)
 		goto out;
-	rc = check_dir_name(newdir, newname, &len);
+	rc = seg__check_dir_name(newdir, newname, &len);
 	if (rc < 0)
 		goto out;
-	dst = d_find(ns, newdir, newname, len);
+	dst = seg__d_find(ns, newdir, newname, len);
 	ino = src->inode;
 	if (flags & SEG_RENAME_EXCHANGE) {
 		rc = dst != NULL ? rename_exchange(src, dst) : -ENOENT;
@@ -822,25 +751,25 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	rc = -ENOENT;
 	if (newdir->nlink == 0)
 		goto out;
-	if (is_dir(ino)) {
+	if (seg__is_dir(ino)) {
 		rc = -EINVAL;
 		if (is_below(newdir, ino))
 			goto out;
 		if (dst != NULL) {
 			rc = -ENOTDIR;
-			if (!is_dir(dst->inode))
+			if (!seg__is_dir(dst->inode))
 				goto out;
 			rc = -ENOTEMPTY;
 			if (dst->inode->nentries != 0)
 				goto out;
 		}
-	} else if (dst != NULL && is_dir(dst->inode)) {
+	} else if (dst != NULL && seg__is_dir(dst->inode)) {
 		rc = -EISDIR;
 		goto out;
 	}
 	if (dst == NULL) {
 		rc = -ENOMEM;
-		nd = d_alloc(newname, len);
+		nd = seg__d_alloc(newname, len);
 		if (nd == NULL)
 			goto out;
 	}
@@ -851,20 +780,20 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		victim = dst->inode;
 		dst->inode = ino;
 	} else {
-		d_add(ns, newdir, nd, ino);
+		seg__d_add(ns, newdir, nd, ino);
 	}
-	d_remove(ns, src);
+	seg__d_remove(ns, src);
 	reparent(ino, dir, newdir);
-	now(&ino->ctime);
-	dir_touch(dir);
-	dir_touch(newdir);
+	seg__now(&ino->ctime);
+	seg__dir_touch(dir);
+	seg__dir_touch(newdir);
 	if (victim != NULL) {
-		if (is_dir(victim)) {
+		if (seg__is_dir(victim)) {
 			dir_kill(ns, victim);
 		} else {
 			victim->nlink--;
 			victim->ctime = ino->ctime;
-			maybe_free(ns, victim);
+			seg__maybe_free(ns, victim);
 		}
 	}
 	rc = 0;
@@ -879,7 +808,7 @@ void seg_forget(struct seg_ns *ns, struct seg_inode *ino, uint64_t n)
 	/* The kernel never forgets more than it was given; clamp anyway. */
 	assert(ino->nlookup >= n || ino == ns->root);
 	ino->nlookup = ino->nlookup > n ? ino->nlookup - n : 0;
-	maybe_free(ns, ino);
+	seg__maybe_free(ns, ino);
 	pthread_mutex_unlock(&ns->lock);
 }
 
@@ -888,7 +817,7 @@ void seg_forget(struct seg_ns *ns, struct seg_inode *ino, uint64_t n)
 int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
 {
 	pthread_mutex_lock(&ns->lock);
-	fill_stat(ino, st);
+	seg__fill_stat(ino, st);
 	pthread_mutex_unlock(&ns->lock);
 	return 0;
 }
@@ -901,7 +830,7 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 
 	pthread_mutex_lock(&ns->lock);
 	if (mask & SEG_SET_SIZE) {
-		rc = is_dir(ino) ? -EISDIR : attr->st_size < 0 ? -EINVAL : 0;
+		rc = seg__is_dir(ino) ? -EISDIR : attr->st_size < 0 ? -EINVAL : 0;
 		if (rc == 0 && ftruncate(ino->fd, attr->st_size) < 0)
 			rc = errno == EINVAL ? -EFBIG : -errno;
 		if (rc < 0)
@@ -915,10 +844,10 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 		ts[1].tv_nsec = UTIME_NOW;
 	else if (mask & SEG_SET_MTIME)
 		ts[1] = attr->st_mtim;
-	if (is_dir(ino)) {
+	if (seg__is_dir(ino)) {
 		struct timespec t;
 
-		now(&t);
+		seg__now(&t);
 		if (ts[0].tv_nsec != UTIME_OMIT)
 			ino->atime = ts[0].tv_nsec == UTIME_NOW ? t : ts[0];
 		if (ts[1].tv_nsec != UTIME_OMIT)
@@ -937,8 +866,8 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 	if (mask & SEG_SET_CTIME)
 		ino->ctime = attr->st_ctim;
 	else if (mask)
-		now(&ino->ctime);
-	fill_stat(ino, st);
+		seg__now(&ino->ctime);
+	seg__fill_stat(ino, st);
 out:
 	pthread_mutex_unlock(&ns->lock);
 	return rc;
@@ -952,7 +881,7 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 	int rc = 0;
 
 	pthread_mutex_lock(&ns->lock);
-	if (is_dir(ino)) {
+	if (seg__is_dir(ino)) {
 		rc = -EISDIR;
 		goto out;
 	}
@@ -989,7 +918,7 @@ void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach)
 	if (--ino->nopen == 0) {
 		*detach = ino->backing;
 		ino->backing = 0;
-		maybe_free(ns, ino);
+		seg__maybe_free(ns, ino);
 	}
 	pthread_mutex_unlock(&ns->lock);
 }
@@ -1003,7 +932,7 @@ int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
 
 	pthread_mutex_lock(&ns->lock);
 	rc = -ENOTDIR;
-	if (!is_dir(dir))
+	if (!seg__is_dir(dir))
 		goto out;
 	rc = -ENOMEM;
 	dh = seg_calloc(1, sizeof(*dh));
@@ -1031,7 +960,7 @@ void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh)
 		list_del(&dh->cursor);
 	seg_free(dh);
 	dir->nopen--;
-	maybe_free(ns, dir);
+	seg__maybe_free(ns, dir);
 	pthread_mutex_unlock(&ns->lock);
 }
 
@@ -1075,7 +1004,7 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 		if (d == NULL)
 			continue;   /* another stream's cursor */
 		if (plus) {
-			fill_stat(d->inode, &st);
+			seg__fill_stat(d->inode, &st);
 		} else {
 			memset(&st, 0, sizeof(st));
 			st.st_ino = d->inode->ino;

@@ -1,0 +1,104 @@
+/*
+ * Internals of the namespace shared by core/ns.c and core/lists.c (the
+ * lists/ view).  Nothing outside core/ includes this.  Every function here
+ * expects ns->lock to be held.
+ */
+#ifndef SEGFS_CORE_NS_I_H
+#define SEGFS_CORE_NS_I_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/ns.h"
+
+/* tmpfs reports directory sizes as 20 bytes per entry (BOGO_DIRENT_SIZE). */
+#define BOGO_DIRENT_SIZE 20
+
+/* The first readdir offset that names an entry: 1 is ".", 2 is "..". */
+#define FIRST_COOKIE 3
+
+/* A node of a directory's entry list: an entry, or a stream's cursor. */
+struct seg_node {
+	struct seg_node *prev, *next;
+	struct seg_dentry *entry;      /* NULL for a cursor */
+};
+
+struct seg_dentry {
+	struct seg_node node;          /* on parent->entries */
+	struct seg_dentry *hnext;      /* hash chain */
+	struct seg_inode *parent;
+	struct seg_inode *inode;
+	uint64_t cookie;               /* readdir offset that follows it */
+	uint64_t hash;
+	size_t len;
+	char name[];
+};
+
+struct seg_inode {
+	struct seg_inode *prev, *next; /* ns->inodes */
+	uint64_t ino;
+	uint64_t nlookup;              /* kernel references */
+	uint32_t nlink;                /* names; 2 + subdirectories for a dir */
+	uint32_t nopen;                /* open handles and directory streams */
+	mode_t mode;                   /* type and permission bits */
+	uid_t uid;
+	gid_t gid;
+	int fd;                        /* memfd; -1 for a directory */
+	int backing;                   /* data-path id of the FUSE layer */
+	bool lists;                    /* the reserved lists directory */
+	/*
+	 * A segment's atime and mtime are the memfd's own, which FUSE
+	 * passthrough writes keep current without us; ctime is the later of
+	 * the memfd's and this one, which records name and owner changes.
+	 * Directories keep all three here.
+	 */
+	struct timespec atime, mtime, ctime;
+	/* Directories only. */
+	struct seg_node entries;       /* list head, creation order */
+	struct seg_inode *parent;      /* ".." */
+	uint64_t next_cookie;
+	uint64_t nentries;
+};
+
+struct seg_dirh {
+	struct seg_inode *dir;
+	struct seg_node cursor;        /* on dir->entries while linked */
+	bool linked;
+	uint64_t pos;                  /* offset the cursor stands for */
+};
+
+struct seg_ns {
+	pthread_mutex_t lock;
+	/* Everything below is protected by lock. */
+	struct seg_inode *root;
+	struct seg_inode *lists;
+	struct seg_inode inodes;       /* list head of all live inodes */
+	uint64_t ninodes;
+	uint64_t next_ino;
+	struct seg_dentry **buckets;
+	size_t nbuckets;               /* a power of two */
+	size_t nentries;
+	uint64_t seed;
+	uint64_t size_limit;
+	uint64_t inode_limit;
+};
+
+void seg__now(struct timespec *ts);
+bool seg__is_dir(const struct seg_inode *ino);
+struct seg_dentry *seg__d_find(const struct seg_ns *ns, const struct seg_inode *dir,
+			       const char *name, size_t len);
+struct seg_dentry *seg__d_alloc(const char *name, size_t len);
+void seg__d_add(struct seg_ns *ns, struct seg_inode *dir, struct seg_dentry *d,
+		struct seg_inode *ino);
+void seg__d_remove(struct seg_ns *ns, struct seg_dentry *d);
+void seg__dir_touch(struct seg_inode *dir);
+struct seg_inode *seg__inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, gid_t gid);
+void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino);
+void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino);
+void seg__fill_stat(const struct seg_inode *ino, struct stat *st);
+int seg__check_dir_name(const struct seg_inode *dir, const char *name, size_t *len);
+
+#endif
