@@ -238,8 +238,15 @@ void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino)
 {
 	if (ino == ns->root || ino == ns->lists)
 		return;
-	if (ino->nlink == 0 && ino->nlookup == 0 && ino->nopen == 0)
+	if (ino->nlookup != 0 || ino->nopen != 0)
+		return;
+	/* A view lives for as long as the kernel refers to it, name and all. */
+	if (ino->view) {
+		seg__d_remove(ns, ino->vdentry);
 		inode_destroy(ns, ino);
+	} else if (ino->nlink == 0) {
+		inode_destroy(ns, ino);
+	}
 }
 
 void seg__fill_stat(const struct seg_inode *ino, struct stat *st)
@@ -416,6 +423,10 @@ int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	rc = seg__check_dir_name(dir, name, &len);
 	if (rc < 0)
 		goto out;
+	if (dir->lists) {
+		rc = seg__lists_lookup(ns, name, len, out, st);
+		goto out;
+	}
 	d = seg__d_find(ns, dir, name, len);
 	if (d == NULL) {
 		rc = -ENOENT;
@@ -440,10 +451,35 @@ static int check_new_name(struct seg_ns *ns, struct seg_inode *dir, const char *
 	/* A removed directory that is still open takes no new entries. */
 	if (dir->nlink == 0)
 		return -ENOENT;
-	*existing = seg__d_find(ns, dir, name, *len);
-	/* lists/ is read-only in this version: its entries come later. */
-	if (dir->lists && *existing == NULL)
+	/* lists/ holds views of segments, made only by seg_create. */
+	if (dir->lists)
 		return -EPERM;
+	*existing = seg__d_find(ns, dir, name, *len);
+	return 0;
+}
+
+int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
+		     uid_t uid, gid_t gid, struct seg_inode **out)
+{
+	char mname[MEMFD_NAME_MAX + 1];
+	struct seg_inode *ino;
+	int rc;
+
+	if (ns->ninodes >= ns->inode_limit)
+		return -ENOSPC;
+	ino = seg__inode_alloc(ns, S_IFREG | (mode & 07777), uid, gid);
+	if (ino == NULL)
+		return -ENOMEM;
+	snprintf(mname, sizeof(mname), "%s", name);
+	ino->fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (ino->fd < 0) {
+		/* Out of descriptors is out of inodes, as tmpfs would say. */
+		rc = errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
+		seg_free(ino);
+		return rc;
+	}
+	seg__inode_link(ns, ino);
+	*out = ino;
 	return 0;
 }
 
@@ -453,11 +489,17 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 {
 	struct seg_dentry *d, *old;
 	struct seg_inode *ino;
-	char mname[MEMFD_NAME_MAX + 1];
 	size_t len;
 	int rc;
 
 	pthread_mutex_lock(&ns->lock);
+	if (dir->lists) {
+		rc = seg__check_dir_name(dir, name, &len);
+		if (rc == 0)
+			rc = seg__lists_create(ns, name, len, mode, uid, gid, flags,
+					       out, st, created);
+		goto out;
+	}
 	rc = check_new_name(ns, dir, name, &len, &old);
 	if (rc < 0)
 		goto out;
@@ -474,24 +516,15 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		*created = false;
 		goto out;
 	}
-	rc = -ENOSPC;
-	if (ns->ninodes >= ns->inode_limit)
-		goto out;
 	rc = -ENOMEM;
-	ino = seg__inode_alloc(ns, S_IFREG | (mode & 07777), uid, gid);
-	if (ino == NULL)
-		goto out;
 	d = seg__d_alloc(name, len);
 	if (d == NULL)
-		goto fail_dentry;
-	snprintf(mname, sizeof(mname), "%s", name);
-	ino->fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (ino->fd < 0) {
-		/* Out of descriptors is out of inodes, as tmpfs would say. */
-		rc = errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
-		goto fail_memfd;
+		goto out;
+	rc = seg__new_segment(ns, name, mode, uid, gid, &ino);
+	if (rc < 0) {
+		seg_free(d);
+		goto out;
 	}
-	seg__inode_link(ns, ino);
 	ino->nlink = 1;
 	ino->nlookup = 1;
 	seg__d_add(ns, dir, d, ino);
@@ -499,13 +532,6 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	seg__fill_stat(ino, st);
 	*out = ino;
 	*created = true;
-	rc = 0;
-	goto out;
-
-fail_memfd:
-	seg_free(d);
-fail_dentry:
-	seg_free(ino);
 out:
 	pthread_mutex_unlock(&ns->lock);
 	return rc;
@@ -567,7 +593,7 @@ int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	if (old != NULL)
 		goto out;
 	rc = -EPERM;
-	if (seg__is_dir(ino))
+	if (seg__is_dir(ino) || ino->view)
 		goto out;
 	/* A segment whose last name is gone cannot be linked again, as on tmpfs. */
 	rc = -ENOENT;
@@ -605,27 +631,34 @@ static int find_entry(struct seg_ns *ns, struct seg_inode *dir, const char *name
 	return *out != NULL ? 0 : -ENOENT;
 }
 
-int seg_unlink(struct seg_ns *ns, struct seg_inode *dir, const char *name)
+int seg__unlink_locked(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 {
 	struct seg_dentry *d;
 	struct seg_inode *ino;
 	int rc;
 
-	pthread_mutex_lock(&ns->lock);
+	if (dir->lists)
+		return seg__lists_unlink(ns, name);
 	rc = find_entry(ns, dir, name, &d);
 	if (rc < 0)
-		goto out;
+		return rc;
 	ino = d->inode;
-	rc = -EISDIR;
 	if (seg__is_dir(ino))
-		goto out;
+		return -EISDIR;
 	seg__d_remove(ns, d);
 	ino->nlink--;
 	seg__now(&ino->ctime);
 	seg__dir_touch(dir);
 	seg__maybe_free(ns, ino);
-	rc = 0;
-out:
+	return 0;
+}
+
+int seg_unlink(struct seg_ns *ns, struct seg_inode *dir, const char *name)
+{
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = seg__unlink_locked(ns, dir, name);
 	pthread_mutex_unlock(&ns->lock);
 	return rc;
 }
@@ -646,6 +679,9 @@ int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 	int rc;
 
 	pthread_mutex_lock(&ns->lock);
+	rc = -ENOTDIR;
+	if (dir->lists)
+		goto out;
 	rc = find_entry(ns, dir, name, &d);
 	if (rc < 0)
 		goto out;
@@ -713,8 +749,8 @@ static int rename_exchange(struct seg_dentry *a, struct seg_dentry *b)
 	return 0;
 }
 
-int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
-	       struct seg_inode *newdir, const char *newname, unsigned flags)
+int seg__rename_locked(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		       struct seg_inode *newdir, const char *newname, unsigned flags)
 {
 	struct seg_dentry *src, *dst, *nd = NULL;
 	struct seg_inode *ino, *victim = NULL;
@@ -724,7 +760,16 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	if (flags & ~(unsigned)(SEG_RENAME_NOREPLACE | SEG_RENAME_EXCHANGE) ||
 	    flags == (SEG_RENAME_NOREPLACE | SEG_RENAME_EXCHANGE))
 		return -EINVAL;
-	pthread_mutex_lock(&ns->lock);
+	/*
+	 * lists/ renames rename the segments; between lists/ and elsewhere
+	 * they are refused as a move across filesystems, so mv(1) copies
+	 * the text instead, which turns text into a list and back.
+	 */
+	if (dir->lists || newdir->lists) {
+		if (!dir->lists || !newdir->lists)
+			return seg__is_dir(dir) && seg__is_dir(newdir) ? -EXDEV : -ENOTDIR;
+		return seg__lists_rename(ns, name, newname, flags);
+	}
 	rc = find_entry(ns, dir, name, &src);
 	if (rc < 0)
 		goto out;
@@ -798,6 +843,16 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	}
 	rc = 0;
 out:
+	return rc;
+}
+
+int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+	       struct seg_inode *newdir, const char *newname, unsigned flags)
+{
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = seg__rename_locked(ns, dir, name, newdir, newname, flags);
 	pthread_mutex_unlock(&ns->lock);
 	return rc;
 }
@@ -816,19 +871,25 @@ void seg_forget(struct seg_ns *ns, struct seg_inode *ino, uint64_t n)
 
 int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
 {
+	int rc = 0;
+
 	pthread_mutex_lock(&ns->lock);
-	seg__fill_stat(ino, st);
+	if (ino->view)
+		rc = seg__view_getattr(ns, ino, st);
+	else
+		seg__fill_stat(ino, st);
 	pthread_mutex_unlock(&ns->lock);
-	return 0;
+	return rc;
 }
 
-int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
-		const struct stat *attr, unsigned mask, struct stat *st)
+int seg__setattr_locked(struct seg_ns *ns, struct seg_inode *ino,
+			const struct stat *attr, unsigned mask, struct stat *st)
 {
 	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 	int rc = 0;
 
-	pthread_mutex_lock(&ns->lock);
+	if (ino->view)
+		return seg__view_setattr(ns, ino, attr, mask, st);
 	if (mask & SEG_SET_SIZE) {
 		rc = seg__is_dir(ino) ? -EISDIR : attr->st_size < 0 ? -EINVAL : 0;
 		if (rc == 0 && ftruncate(ino->fd, attr->st_size) < 0)
@@ -869,6 +930,16 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 		seg__now(&ino->ctime);
 	seg__fill_stat(ino, st);
 out:
+	return rc;
+}
+
+int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
+		const struct stat *attr, unsigned mask, struct stat *st)
+{
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = seg__setattr_locked(ns, ino, attr, mask, st);
 	pthread_mutex_unlock(&ns->lock);
 	return rc;
 }
@@ -888,6 +959,13 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 	rc = -EMFILE;
 	if (ino->nopen == UINT32_MAX)
 		goto out;
+	/* A view's text lives in the caller's handle. */
+	if (ino->view) {
+		ino->nopen++;
+		*backing = 0;
+		rc = 0;
+		goto out;
+	}
 	/*
 	 * A data path left attached by a failed open (below) is reused, so an
 	 * inode never has two; otherwise attach at the first open.
@@ -980,6 +1058,8 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 		seg_fill_fn fill, void *arg)
 {
 	struct seg_inode *dir = dh->dir;
+	/* lists/ shows the root's segments that hold lists, in the root's order. */
+	struct seg_inode *walk = dir->lists ? ns->root : dir;
 	struct seg_node *n;
 	struct stat st;
 
@@ -992,28 +1072,41 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 		n = dh->cursor.next;
 	} else {
 		/* A seek (or the first call): find the first entry after `off`. */
-		for (n = dir->entries.next; n != &dir->entries; n = n->next)
+		for (n = walk->entries.next; n != &walk->entries; n = n->next)
 			if (n->entry != NULL && n->entry->cookie > off)
 				break;
 	}
 	if (dh->linked)
 		list_del(&dh->cursor);
-	for (; n != &dir->entries; n = n->next) {
+	for (; n != &walk->entries; n = n->next) {
 		struct seg_dentry *d = n->entry;
+		struct seg_inode *ino;
 
 		if (d == NULL)
 			continue;   /* another stream's cursor */
+		ino = d->inode;
+		if (dir->lists) {
+			if (seg__is_dir(ino) || !seg__lists_shows(ns, ino))
+				continue;
+			/* Views are made by lookup: no reference from here. */
+			memset(&st, 0, sizeof(st));
+			seg__lists_ino(ino, &st);
+			if (fill(arg, d->name, NULL, &st, d->cookie))
+				break;
+			off = d->cookie;
+			continue;
+		}
 		if (plus) {
-			seg__fill_stat(d->inode, &st);
+			seg__fill_stat(ino, &st);
 		} else {
 			memset(&st, 0, sizeof(st));
-			st.st_ino = d->inode->ino;
-			st.st_mode = d->inode->mode;
+			st.st_ino = ino->ino;
+			st.st_mode = ino->mode;
 		}
-		if (fill(arg, d->name, d->inode, &st, d->cookie))
+		if (fill(arg, d->name, ino, &st, d->cookie))
 			break;
 		if (plus)
-			d->inode->nlookup++;
+			ino->nlookup++;
 		off = d->cookie;
 	}
 	/* Park the cursor before the first entry not handed out. */

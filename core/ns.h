@@ -171,7 +171,9 @@ void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh);
 /*
  * Called for each entry from offset `off` on: `next` is the offset to resume
  * after this entry.  `st` is complete when the caller asked for attributes
- * (plus), else only st_ino and st_mode are set.  Returns 0 to go on and
+ * (plus), else only st_ino and st_mode are set.  `ino` is NULL for entries
+ * of lists/, whose view inodes only a lookup makes: they come without
+ * attributes or references even with plus.  Returns 0 to go on and
  * non-zero when the entry did not fit (it is then not consumed and, with
  * plus, gets no kernel reference).
  */

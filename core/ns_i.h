@@ -49,6 +49,8 @@ struct seg_inode {
 	int fd;                        /* memfd; -1 for a directory */
 	int backing;                   /* data-path id of the FUSE layer */
 	bool lists;                    /* the reserved lists directory */
+	bool view;                     /* an entry of lists/ (core/lists.c) */
+	struct seg_dentry *vdentry;    /* a view's name in lists/ */
 	/*
 	 * A segment's atime and mtime are the memfd's own, which FUSE
 	 * passthrough writes keep current without us; ctime is the later of
@@ -100,5 +102,35 @@ void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino);
 void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino);
 void seg__fill_stat(const struct seg_inode *ino, struct stat *st);
 int seg__check_dir_name(const struct seg_inode *dir, const char *name, size_t *len);
+
+/*
+ * A new, empty segment with no name yet (nlink, nlookup and nopen 0): its
+ * memfd (named `name` for /proc) and inode.  The caller names it.
+ */
+int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
+		     uid_t uid, gid_t gid, struct seg_inode **out);
+int seg__setattr_locked(struct seg_ns *ns, struct seg_inode *ino,
+			const struct stat *attr, unsigned mask, struct stat *st);
+int seg__unlink_locked(struct seg_ns *ns, struct seg_inode *dir, const char *name);
+int seg__rename_locked(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		       struct seg_inode *newdir, const char *newname, unsigned flags);
+
+/*
+ * core/lists.c: the lists/ directory.  ns.c hands over every operation
+ * whose directory is lists/ or whose inode is a view.
+ */
+int seg__lists_lookup(struct seg_ns *ns, const char *name, size_t len,
+		      struct seg_inode **out, struct stat *st);
+int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
+		      mode_t mode, uid_t uid, gid_t gid, int flags,
+		      struct seg_inode **out, struct stat *st, bool *created);
+int seg__lists_unlink(struct seg_ns *ns, const char *name);
+int seg__lists_rename(struct seg_ns *ns, const char *name, const char *newname,
+		      unsigned flags);
+bool seg__lists_shows(struct seg_ns *ns, struct seg_inode *seg);
+void seg__lists_ino(const struct seg_inode *seg, struct stat *st);
+int seg__view_getattr(struct seg_ns *ns, struct seg_inode *view, struct stat *st);
+int seg__view_setattr(struct seg_ns *ns, struct seg_inode *view,
+		      const struct stat *attr, unsigned mask, struct stat *st);
 
 #endif

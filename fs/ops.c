@@ -15,6 +15,9 @@
  * for read and write serve the cached fallback only.
  */
 #include "fs/segfs.h"
+#include "fs/views.h"
+
+#include "core/lists.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -47,14 +50,27 @@ static void reply_err(fuse_req_t req, int rc)
 	fuse_reply_err(req, -rc);
 }
 
+/* Seconds the kernel may keep an inode's attributes. */
+static double attr_timeout(struct segfs *fs, const struct seg_inode *ino)
+{
+	/*
+	 * A view's size and very existence follow bytes that any process may
+	 * rewrite through a mapping, unseen by us: never cache them.
+	 */
+	return seg_inode_is_view(ino) ? 0 : fs->opts->attr_timeout;
+}
+
 static void fill_entry(struct segfs *fs, struct fuse_entry_param *e,
 		       struct seg_inode *ino, const struct stat *st)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = nodeid_of(fs, ino);
 	e->attr = *st;
-	e->attr_timeout = fs->opts->attr_timeout;
-	e->entry_timeout = fs->opts->entry_timeout;
+	/* No inode: an entry of lists/ listed without a reference. */
+	if (ino == NULL)
+		return;
+	e->ino = nodeid_of(fs, ino);
+	e->attr_timeout = attr_timeout(fs, ino);
+	e->entry_timeout = seg_inode_is_view(ino) ? 0 : fs->opts->entry_timeout;
 }
 
 /* Replies to an operation that handed the kernel a new reference. */
@@ -264,7 +280,8 @@ static void segfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc == 0) {
 		reply_entry(req, ino, &st);
-	} else if (rc == -ENOENT && fs->opts->negative_timeout > 0) {
+	} else if (rc == -ENOENT && fs->opts->negative_timeout > 0 &&
+		   !seg_inode_is_lists(inode_of(fs, parent))) {
 		/* A node id of 0 lets the kernel cache the absence. */
 		struct fuse_entry_param e = { .ino = 0 };
 
@@ -311,10 +328,13 @@ static void segfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	rc = seg_create(fs->ns, inode_of(fs, parent), name, mode, ctx->uid, ctx->gid,
 			SEG_CREATE_EXCL, &ino, &st, &created);
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, rc);
-	else
-		reply_entry(req, ino, &st);
+		return;
+	}
+	reply_entry(req, ino, &st);
+	if (seg_inode_is_view(ino))
+		views_entry_changed(fs, name, NULL);
 }
 
 static void segfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -359,8 +379,12 @@ static void segfs_link(fuse_req_t req, fuse_ino_t n, fuse_ino_t newparent,
 static void segfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct segfs *fs = fs_of(req);
+	struct seg_inode *dir = inode_of(fs, parent);
+	int rc = seg_unlink(fs->ns, dir, name);
 
-	reply_err(req, seg_unlink(fs->ns, inode_of(fs, parent), name));
+	reply_err(req, rc);
+	if (rc == 0 && seg_inode_is_lists(dir))
+		views_entry_changed(fs, name, NULL);
 }
 
 static void segfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -374,9 +398,12 @@ static void segfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 fuse_ino_t newparent, const char *newname, unsigned flags)
 {
 	struct segfs *fs = fs_of(req);
+	struct seg_inode *dir = inode_of(fs, parent);
+	int rc = seg_rename(fs->ns, dir, name, inode_of(fs, newparent), newname, flags);
 
-	reply_err(req, seg_rename(fs->ns, inode_of(fs, parent), name,
-				  inode_of(fs, newparent), newname, flags));
+	reply_err(req, rc);
+	if (rc == 0 && seg_inode_is_lists(dir))
+		views_entry_changed(fs, name, newname);
 }
 
 /* ---- attributes ------------------------------------------------------- */
@@ -384,11 +411,15 @@ static void segfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void segfs_getattr(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
+	struct seg_inode *ino = inode_of(fs, n);
 	struct stat st;
+	int rc = seg_getattr(fs->ns, ino, &st);
 
 	(void)fi;
-	seg_getattr(fs->ns, inode_of(fs, n), &st);
-	fuse_reply_attr(req, &st, fs->opts->attr_timeout);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, attr_timeout(fs, ino));
 }
 
 static void segfs_setattr(fuse_req_t req, fuse_ino_t n, struct stat *attr,
@@ -406,19 +437,24 @@ static void segfs_setattr(fuse_req_t req, fuse_ino_t n, struct stat *attr,
 		{ FUSE_SET_ATTR_CTIME, SEG_SET_CTIME },
 	};
 	struct segfs *fs = fs_of(req);
+	struct seg_inode *ino = inode_of(fs, n);
 	unsigned mask = 0;
 	struct stat st;
 	int rc;
 
-	(void)fi;
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (valid & map[i].fuse)
 			mask |= map[i].seg;
-	rc = seg_setattr(fs->ns, inode_of(fs, n), attr, mask, &st);
+	/* ftruncate() of an open view cuts the text it is writing. */
+	if (seg_inode_is_view(ino) && (mask & SEG_SET_SIZE) && fi != NULL) {
+		views_truncate(fi, attr->st_size);
+		mask &= ~(unsigned)SEG_SET_SIZE;
+	}
+	rc = mask ? seg_setattr(fs->ns, ino, attr, mask, &st) : seg_getattr(fs->ns, ino, &st);
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, fs->opts->attr_timeout);
+		fuse_reply_attr(req, &st, attr_timeout(fs, ino));
 }
 
 static void segfs_statfs(fuse_req_t req, fuse_ino_t n)
@@ -448,6 +484,21 @@ static void segfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			(fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0, &ino, &st, &created);
 	if (rc < 0)
 		goto fail;
+	if (seg_inode_is_view(ino)) {
+		rc = views_open(fs, req, ino, fi, created, mode);
+		if (rc < 0) {
+			seg_forget(fs->ns, ino, 1);
+			goto fail;
+		}
+		fill_entry(fs, &e, ino, &st);
+		if (fuse_reply_create(req, &e, fi) != 0) {
+			views_release(fs, ino, fi);
+			seg_forget(fs->ns, ino, 1);
+		}
+		if (created)
+			views_entry_changed(fs, name, NULL);
+		return;
+	}
 	/* An existing segment opened with O_TRUNC is truncated by seg_open. */
 	rc = seg_open(fs->ns, ino, created ? fi->flags & ~O_TRUNC : fi->flags,
 		      attach, fs, &backing);
@@ -477,8 +528,17 @@ static void segfs_open(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
 	struct seg_inode *ino = inode_of(fs, n);
-	int backing, rc = seg_open(fs->ns, ino, fi->flags, attach, fs, &backing);
+	int backing, rc;
 
+	if (seg_inode_is_view(ino)) {
+		rc = views_open(fs, req, ino, fi, false, 0600);
+		if (rc < 0)
+			reply_err(req, rc);
+		else if (fuse_reply_open(req, fi) != 0)
+			views_release(fs, ino, fi);
+		return;
+	}
+	rc = seg_open(fs->ns, ino, fi->flags, attach, fs, &backing);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -496,15 +556,20 @@ static void segfs_open(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *fi)
 static void segfs_release(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
+	struct seg_inode *ino = inode_of(fs, n);
 	int detach;
 
-	(void)fi;
+	if (seg_inode_is_view(ino)) {
+		views_release(fs, ino, fi);
+		fuse_reply_err(req, 0);
+		return;
+	}
 	/*
 	 * The backing id lives until the inode's last release: closing it any
 	 * sooner races with openers that have our reply but have not yet
 	 * looked the id up (spec/fuse.md, "Lifetime of backing ids").
 	 */
-	seg_release(fs->ns, inode_of(fs, n), &detach);
+	seg_release(fs->ns, ino, &detach);
 	if (detach > 0)
 		backing_close(fs, detach);
 	fuse_reply_err(req, 0);
@@ -516,7 +581,10 @@ static void segfs_read(fuse_req_t req, fuse_ino_t n, size_t size, off_t off,
 	struct segfs *fs = fs_of(req);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
-	(void)fi;
+	if (seg_inode_is_view(inode_of(fs, n))) {
+		views_read(req, size, off, fi);
+		return;
+	}
 	/* libfuse reads (or splices) straight from the memfd. */
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = seg_inode_fd(inode_of(fs, n));
@@ -531,7 +599,19 @@ static void segfs_write_buf(fuse_req_t req, fuse_ino_t n, struct fuse_bufvec *in
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t w;
 
-	(void)fi;
+	if (seg_inode_is_view(inode_of(fs, n))) {
+		/* Views take text in memory: gather it first (it may be a pipe). */
+		char *data = malloc(out.buf[0].size ? out.buf[0].size : 1);
+
+		out.buf[0].mem = data;
+		w = data != NULL ? fuse_buf_copy(&out, in, 0) : -ENOMEM;
+		if (w < 0)
+			reply_err(req, (int)w);
+		else
+			views_write(req, data, (size_t)w, off, fi);
+		free(data);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = seg_inode_fd(inode_of(fs, n));
 	out.buf[0].pos = off;
@@ -544,10 +624,14 @@ static void segfs_write_buf(fuse_req_t req, fuse_ino_t n, struct fuse_bufvec *in
 
 static void segfs_flush(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *fi)
 {
-	(void)n;
-	(void)fi;
-	/* Segment opens say noflush; answering keeps FLUSH on for lists/. */
-	fuse_reply_err(req, 0);
+	struct segfs *fs = fs_of(req);
+	struct seg_inode *ino = inode_of(fs, n);
+
+	/* close() of a lists/ entry stores its text, or says why not. */
+	if (seg_inode_is_view(ino))
+		views_flush(fs, req, ino, fi);
+	else
+		fuse_reply_err(req, 0);   /* segments are opened noflush */
 }
 
 static void segfs_fsync(fuse_req_t req, fuse_ino_t n, int datasync,
@@ -566,7 +650,10 @@ static void segfs_fallocate(fuse_req_t req, fuse_ino_t n, int mode, off_t off,
 	struct segfs *fs = fs_of(req);
 
 	(void)fi;
-	if (fallocate(seg_inode_fd(inode_of(fs, n)), mode, off, len) < 0)
+	/* A view's text has no storage to reserve (its fd is -1). */
+	if (seg_inode_is_view(inode_of(fs, n)))
+		reply_err(req, -EOPNOTSUPP);
+	else if (fallocate(seg_inode_fd(inode_of(fs, n)), mode, off, len) < 0)
 		reply_err(req, -errno);
 	else
 		fuse_reply_err(req, 0);
@@ -579,7 +666,14 @@ static void segfs_lseek(fuse_req_t req, fuse_ino_t n, off_t off, int whence,
 	off_t r;
 
 	(void)fi;
-	/* Only SEEK_DATA and SEEK_HOLE come here; the memfd knows its holes. */
+	/*
+	 * Only SEEK_DATA and SEEK_HOLE come here; the memfd knows its holes.
+	 * A view has none to tell (and ENOSYS would turn lseek off for all).
+	 */
+	if (seg_inode_is_view(inode_of(fs, n))) {
+		reply_err(req, -EINVAL);
+		return;
+	}
 	r = lseek(seg_inode_fd(inode_of(fs, n)), off, whence);
 	if (r < 0)
 		reply_err(req, -errno);

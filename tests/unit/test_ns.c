@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/lists.h"
 #include "core/ns.h"
 
 static unsigned long seed = 20261122;
@@ -154,13 +155,22 @@ static void test_create_and_lookup(void **state)
 	assert_int_equal(seg_create(ns, root, longname, 0600, 0, 0, 0, &b, &st, &created),
 			 -ENAMETOOLONG);
 	assert_int_equal(peek(ns, a, "x", NULL, NULL), -ENOTDIR);
-	/* Nothing but segments and directories can be made in lists/ (for now). */
-	struct seg_inode *lists = NULL;
+	/*
+	 * lists/ takes lists only: a name made there is CPython's empty list
+	 * (16 bytes) in the root; no directories, links or moves across.
+	 */
+	struct seg_inode *lists = NULL, *x = NULL;
 	assert_int_equal(peek(ns, root, "lists", &lists, NULL), 0);
-	assert_int_equal(seg_create(ns, lists, "x", 0600, 0, 0, 0, &b, &st, &created), -EPERM);
-	assert_int_equal(seg_mkdir(ns, lists, "x", 0700, 0, 0, &b, &st), -EPERM);
-	assert_int_equal(seg_link(ns, a, lists, "x", &st), -EPERM);
-	assert_int_equal(seg_rename(ns, root, "a", lists, "a", 0), -EPERM);
+	assert_int_equal(seg_create(ns, lists, "x", 0600, 0, 0, 0, &b, &st, &created), 0);
+	assert_true(created);
+	assert_true(seg_inode_is_view(b));
+	assert_int_equal(st.st_size, 0);
+	seg_forget(ns, b, 1);
+	assert_int_equal(peek(ns, root, "x", &x, &st), 0);
+	assert_int_equal(st.st_size, 16);
+	assert_int_equal(seg_mkdir(ns, lists, "d", 0700, 0, 0, &b, &st), -EPERM);
+	assert_int_equal(seg_link(ns, a, lists, "y", &st), -EPERM);
+	assert_int_equal(seg_rename(ns, root, "a", lists, "a", 0), -EXDEV);
 	seg_ns_free(ns);
 }
 
