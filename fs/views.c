@@ -45,12 +45,20 @@ static struct vfile *vfile_of(const struct fuse_file_info *fi)
 
 /*
  * The daemon itself changes root entries and segment bytes when lists/ is
- * used, so the kernel's caches of them must be dropped.  That is done after
- * the reply: the kernel takes the root directory's lock to drop an entry,
- * and the client we answer may hold lists/'s lock while another holds the
- * root's and waits for lists/'s (rename between the two).  A one-thread
- * daemon sends them from a thread of their own, since its only thread
- * may be the one that must serve that other request.
+ * used, so the kernel's caches of them must be dropped, and when is a
+ * matter of the kernel's locks:
+ *
+ *   - FLUSH (a store) holds no inode lock in the kernel while it waits
+ *     for us, so its notices go out before the reply: once close() of
+ *     lists/x returns, x's cached pages and entry are gone.
+ *   - UNLINK, RENAME and CREATE in lists/ hold lists/'s lock, and dropping
+ *     a root entry takes the root's, which a rename between the root and
+ *     lists/ holds while it waits for lists/'s.  So those go out just after
+ *     the reply; for a few microseconds the root may still show the old
+ *     entry.
+ *
+ * A one-thread daemon sends every notice from a thread of its own: its
+ * only thread may be the one that must serve what the kernel waits for.
  */
 struct notice {
 	struct fuse_session *se;
@@ -75,6 +83,7 @@ static void *notice_thread(void *arg)
 	return NULL;
 }
 
+/* Sends the notices now, or from a new thread in a one-thread daemon. */
 static void notify(struct segfs *fs, fuse_ino_t ino, const char *a, const char *b)
 {
 	struct notice nt = { .se = fs->se, .ino = ino };
@@ -275,11 +284,11 @@ void views_flush(struct segfs *fs, fuse_req_t req, struct seg_inode *view,
 			vf->dirty = false;
 	}
 	pthread_mutex_unlock(&vf->lock);
-	fuse_reply_err(req, -rc);
 	if (eff.in_place != NULL)
 		notify(fs, (fuse_ino_t)(uintptr_t)eff.in_place, NULL, NULL);
 	else if (eff.replaced)
 		notify(fs, 0, eff.name, NULL);
+	fuse_reply_err(req, -rc);
 }
 
 void views_truncate(struct fuse_file_info *fi, off_t size)
