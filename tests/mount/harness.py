@@ -497,3 +497,19 @@ def errno_of(func, *args, **kw):
         return e.errno
     return 0
 
+
+
+def write_once(path, text, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
+    """Writes text in one write() and closes: (write errno, close errno),
+    0 for success.  lists/ refuses bad text at either step."""
+    fd = os.open(path, flags, 0o644)
+    werr = cerr = 0
+    try:
+        os.write(fd, text.encode())
+    except OSError as e:
+        werr = e.errno
+    try:
+        os.close(fd)
+    except OSError as e:
+        cerr = e.errno
+    return werr, cerr

@@ -13,29 +13,13 @@ import subprocess
 import pytest
 
 import harness as h
-from harness import errno_of, run
+from harness import errno_of, run, write_once
 
 pytestmark = pytest.mark.usefixtures("segfs_only")
 
 
 def sh(mnt, script, timeout=30, check=True):
     return run(["sh", "-euc", script], cwd=mnt, timeout=timeout, check=check)
-
-
-def write_text(path, text, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
-    """Writes text in one write() and closes; returns (write errno, close
-    errno), 0 for success."""
-    fd = os.open(path, flags, 0o644)
-    werr = cerr = 0
-    try:
-        os.write(fd, text.encode())
-    except OSError as e:
-        werr = e.errno
-    try:
-        os.close(fd)
-    except OSError as e:
-        cerr = e.errno
-    return werr, cerr
 
 
 def items_of(seg_bytes):
@@ -90,13 +74,13 @@ def test_not_every_segment_is_a_list(mnt):
 def test_in_place_update_seen_through_mapping(mnt):
     """Same count, values that fit: the segment is rewritten in place, so a
     process that maps it sees the new values and its layout is unchanged."""
-    write_text(mnt / "lists" / "p", "1\n'abc'\n")
+    write_once(mnt / "lists" / "p", "1\n'abc'\n")
     fd = os.open(mnt / "p", os.O_RDWR)
     try:
         m = mmap.mmap(fd, 0)
         n, offs = items_of(m[:])
         before = len(m)
-        assert write_text(mnt / "lists" / "p", "-7\n'xyz1234'\n") == (0, 0)
+        assert write_once(mnt / "lists" / "p", "-7\n'xyz1234'\n") == (0, 0)
         ds = 8 * (n + 2)
         assert struct.unpack_from("q", m, ds)[0] == -7
         assert m[ds + 8:ds + 15] == b"xyz1234"
@@ -110,11 +94,11 @@ def test_in_place_update_seen_through_mapping(mnt):
 def test_replace_when_layout_changes(mnt):
     """A longer string or another count makes a new segment under the name;
     a holder of the old one keeps a consistent old list."""
-    write_text(mnt / "lists" / "r", "'a'\n")
+    write_once(mnt / "lists" / "r", "'a'\n")
     fd = os.open(mnt / "r", os.O_RDONLY)
     try:
         old = os.pread(fd, 4096, 0)
-        assert write_text(mnt / "lists" / "r", "'a much longer string'\n1\n") == (0, 0)
+        assert write_once(mnt / "lists" / "r", "'a much longer string'\n1\n") == (0, 0)
         assert os.pread(fd, 4096, 0) == old       # the holder's segment
         assert (mnt / "lists" / "r").read_text() == "'a much longer string'\n1\n"
         assert items_of((mnt / "r").read_bytes())[0] == 2
@@ -132,15 +116,15 @@ def test_append_adds_items(mnt):
 def test_bad_text_refused_and_list_unchanged(mnt):
     """A complete bad line fails write() with EINVAL; a bad last line fails
     close(); either way the list is exactly as it was."""
-    write_text(mnt / "lists" / "b", "1\n2\n")
+    write_once(mnt / "lists" / "b", "1\n2\n")
     raw = (mnt / "b").read_bytes()
-    assert write_text(mnt / "lists" / "b", "3\nnot python\n4\n") == \
+    assert write_once(mnt / "lists" / "b", "3\nnot python\n4\n") == \
         (errno.EINVAL, errno.EINVAL)
-    assert write_text(mnt / "lists" / "b", "3\n[1, 2]") == (0, errno.EINVAL)
+    assert write_once(mnt / "lists" / "b", "3\n[1, 2]") == (0, errno.EINVAL)
     for bad in ["1+1\n", "'a' 'b'\n", "x\n", "0x\n", "'unterminated\n",
                 "9223372036854775808\n", "'\\N{DASH}'\n", "'''x'''\n",
                 "True()\n"]:
-        assert write_text(mnt / "lists" / "b", bad)[0] == errno.EINVAL, bad
+        assert write_once(mnt / "lists" / "b", bad)[0] == errno.EINVAL, bad
     assert (mnt / "b").read_bytes() == raw
     assert (mnt / "lists" / "b").read_text() == "1\n2\n"
     # The shell says so too (bash names the errno; dash says "I/O error").
@@ -151,7 +135,7 @@ def test_bad_text_refused_and_list_unchanged(mnt):
 
 def test_trunc_changes_nothing_until_close(mnt):
     """O_TRUNC does not empty the list while the new text is being written."""
-    write_text(mnt / "lists" / "t", "1\n2\n")
+    write_once(mnt / "lists" / "t", "1\n2\n")
     fd = os.open(mnt / "lists" / "t", os.O_WRONLY | os.O_TRUNC)
     try:
         os.write(fd, b"5\n")
@@ -163,7 +147,7 @@ def test_trunc_changes_nothing_until_close(mnt):
 
 def test_rm_and_mv(mnt):
     """rm lists/x unlinks segment x; mv lists/a lists/b renames it."""
-    write_text(mnt / "lists" / "m", "1\n")
+    write_once(mnt / "lists" / "m", "1\n")
     os.rename(mnt / "lists" / "m", mnt / "lists" / "m2")
     assert not (mnt / "m").exists() and (mnt / "m2").exists()
     assert (mnt / "lists" / "m2").read_text() == "1\n"
@@ -175,11 +159,11 @@ def test_rm_and_mv(mnt):
 def test_root_changes_show_in_lists(mnt):
     """Renaming, replacing and removing segments in the root is seen in
     lists/ at once."""
-    write_text(mnt / "lists" / "s", "1\n")
+    write_once(mnt / "lists" / "s", "1\n")
     os.rename(mnt / "s", mnt / "s2")
     assert os.listdir(mnt / "lists") == ["s2"]
     assert errno_of(os.stat, mnt / "lists" / "s") == errno.ENOENT
-    write_text(mnt / "lists" / "other", "'other'\n")
+    write_once(mnt / "lists" / "other", "'other'\n")
     os.rename(mnt / "other", mnt / "s2")
     assert (mnt / "lists" / "s2").read_text() == "'other'\n"
     os.unlink(mnt / "s2")
@@ -193,7 +177,7 @@ def test_non_list_segment_not_overwritten(mnt):
     res = sh(mnt, "printf '1\\n' > lists/data", check=False)
     assert res.returncode != 0
     assert (mnt / "data").read_bytes() == b"precious" * 10
-    write_text(mnt / "lists" / "l", "1\n")
+    write_once(mnt / "lists" / "l", "1\n")
     assert errno_of(os.rename, mnt / "lists" / "l", mnt / "lists" / "data") \
         == errno.EEXIST
 
@@ -201,7 +185,7 @@ def test_non_list_segment_not_overwritten(mnt):
 def test_mode_and_owner_follow_segment(mnt):
     """A view shows its segment's mode and owner; chmod on it changes the
     segment."""
-    write_text(mnt / "lists" / "o", "1\n")
+    write_once(mnt / "lists" / "o", "1\n")
     os.chmod(mnt / "lists" / "o", 0o600)
     assert os.stat(mnt / "o").st_mode & 0o777 == 0o600
     assert os.stat(mnt / "lists" / "o").st_mode & 0o777 == 0o600
@@ -213,7 +197,7 @@ def test_unicode_and_escapes_round_trip(mnt):
     text = ("'it\\'s'\n\"say \\\"hi\\\"\"\n'é\\n\\t\\x00'\n'\\u2028'\n"
             "b'\\xff\\x00'\n-0.0\n1e-05\n1e+16\n1000000000000000.0\ninf\nnan\n"
             "0x10\n1_000\n-9223372036854775808\n")
-    assert write_text(mnt / "lists" / "u", text) == (0, 0)
+    assert write_once(mnt / "lists" / "u", text) == (0, 0)
     assert (mnt / "lists" / "u").read_text() == (
         "\"it's\"\n'say \"hi\"'\n'é\\n\\t'\n'\\u2028'\n"
         "b'\\xff'\n-0.0\n1e-05\n1e+16\n1000000000000000.0\ninf\nnan\n"
@@ -223,7 +207,7 @@ def test_unicode_and_escapes_round_trip(mnt):
 def test_concurrent_writers_leave_one_whole_text(mnt):
     """Two processes writing different texts to one entry: the result is
     one of the texts, whole."""
-    write_text(mnt / "lists" / "w", "0\n")
+    write_once(mnt / "lists" / "w", "0\n")
     a = "\n".join(str(i) for i in range(200)) + "\n"
     b = "\n".join("'%d'" % i for i in range(150)) + "\n"
     procs = [subprocess.Popen(

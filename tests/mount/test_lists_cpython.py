@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import harness as h
+from harness import write_once
 
 pytestmark = pytest.mark.usefixtures("segfs_only")
 
@@ -54,21 +55,6 @@ def peer(exe, mnt, *args, timeout=120):
     return json.loads(res.stdout)
 
 
-def write_text(path, text):
-    """One write() of the text; returns (write errno, close errno)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    werr = cerr = 0
-    try:
-        os.write(fd, text.encode())
-    except OSError as e:
-        werr = e.errno
-    try:
-        os.close(fd)
-    except OSError as e:
-        cerr = e.errno
-    return werr, cerr
-
-
 @pytest.mark.deadline(240)
 @pytest.mark.parametrize("exe", interpreters())
 def test_differential(mnt, exe):
@@ -86,7 +72,7 @@ def test_differential(mnt, exe):
         # The same values as text: CPython's bytes, or a whole str where
         # CPython would have cut one.
         name = "sf%d" % i
-        assert write_text(mnt / "lists" / name, m["input"]) == (0, 0), m
+        assert write_once(mnt / "lists" / name, m["input"]) == (0, 0), m
         if not m["truncates"]:
             assert (mnt / name).read_bytes() == (mnt / m["name"]).read_bytes(), m
             ours.append(name)
@@ -98,14 +84,14 @@ def test_differential(mnt, exe):
         assert (mnt / "lists" / name).read_text() == text, m
     # In place: segfs's store equals CPython's sl[i] = v, byte for byte.
     for a in peer(exe, mnt, "assign", SEED + 1, *ours):
-        assert write_text(mnt / "lists" / a["name"], a["input"]) == (0, 0), a
+        assert write_once(mnt / "lists" / a["name"], a["input"]) == (0, 0), a
         assert (mnt / a["name"]).read_bytes() == (mnt / a["twin"]).read_bytes(), a
         assert (mnt / "lists" / a["name"]).read_text() == a["readback"], a
     # Bad text: refused, bytes unchanged.
     for name in ours[:10]:
         before = (mnt / name).read_bytes()
-        assert write_text(mnt / "lists" / name, "1\n2 +\n") == (errno.EINVAL, errno.EINVAL)
-        assert write_text(mnt / "lists" / name, "[1]") == (0, errno.EINVAL)
+        assert write_once(mnt / "lists" / name, "1\n2 +\n") == (errno.EINVAL, errno.EINVAL)
+        assert write_once(mnt / "lists" / name, "[1]") == (0, errno.EINVAL)
         assert (mnt / name).read_bytes() == before
 
 
@@ -113,12 +99,12 @@ def test_differential(mnt, exe):
 def test_attached_process_sees_in_place_values(mnt, exe):
     """A CPython process attached with ShareableList(name=...) sees values
     written to lists/NAME in place, without re-attaching."""
-    assert write_text(mnt / "lists" / "shared", "1\n'abcdefg'\nNone\n") == (0, 0)
+    assert write_once(mnt / "lists" / "shared", "1\n'abcdefg'\nNone\n") == (0, 0)
     p = subprocess.Popen([exe, str(PEER), str(mnt), "watch", "shared"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "ready"
-        assert write_text(mnt / "lists" / "shared", "42\n'xyz'\n2.5\n") == (0, 0)
+        assert write_once(mnt / "lists" / "shared", "42\n'xyz'\n2.5\n") == (0, 0)
         out, _ = p.communicate("go\n", timeout=30)
     finally:
         if p.poll() is None:
