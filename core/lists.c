@@ -35,6 +35,72 @@
 /* CPython's empty list: 16 bytes, count and first offset both zero. */
 #define EMPTY_LIST_SIZE 16
 
+void seg_ns_set_sync(struct seg_ns *ns, seg_sync_fn fn, void *arg)
+{
+	pthread_mutex_lock(&ns->lock);
+	ns->sync = fn;
+	ns->sync_arg = arg;
+	pthread_mutex_unlock(&ns->lock);
+}
+
+void seg_lists_sync(struct seg_ns *ns, const char *name)
+{
+	struct seg_inode **pinned = NULL;
+	seg_sync_fn fn;
+	size_t n = 0, cap = 0;
+	void *arg;
+
+	pthread_mutex_lock(&ns->lock);
+	fn = ns->sync;
+	arg = ns->sync_arg;
+	if (fn != NULL) {
+		/* Pin the open segments: a kernel reference keeps each alive. */
+		for (struct seg_node *nd = ns->root->entries.next;
+		     nd != &ns->root->entries; nd = nd->next) {
+			struct seg_dentry *d = nd->entry;
+			struct seg_inode **more;
+
+			if (d == NULL || d->inode->fd < 0 || d->inode->nopen == 0 ||
+			    (name != NULL && strcmp(d->name, name) != 0))
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 8;
+				more = seg_malloc(cap * sizeof(*more));
+				if (more == NULL)
+					break;
+				if (n)
+					memcpy(more, pinned, n * sizeof(*more));
+				seg_free(pinned);
+				pinned = more;
+			}
+			d->inode->nlookup++;
+			pinned[n++] = d->inode;
+		}
+	}
+	pthread_mutex_unlock(&ns->lock);
+	for (size_t i = 0; i < n; i++)
+		fn(arg, pinned[i]);
+	if (n > 0) {
+		pthread_mutex_lock(&ns->lock);
+		for (size_t i = 0; i < n; i++) {
+			pinned[i]->nlookup--;
+			seg__maybe_free(ns, pinned[i]);
+		}
+		pthread_mutex_unlock(&ns->lock);
+	}
+	seg_free(pinned);
+}
+
+void seg_view_sync(struct seg_ns *ns, struct seg_inode *view)
+{
+	char name[256];
+
+	pthread_mutex_lock(&ns->lock);
+	memcpy(name, view->vdentry->name, view->vdentry->len + 1);
+	pthread_mutex_unlock(&ns->lock);
+	seg_lists_sync(ns, name);
+}
+
 bool seg_inode_is_view(const struct seg_inode *ino)
 {
 	return ino->view;
@@ -79,7 +145,8 @@ static int pwrite_full(int fd, const uint8_t *buf, size_t len, off_t off)
  * -EBADMSG when the header already shows it is not one; sl_decode judges
  * the rest.  On success *bytes (seg_free) holds *len bytes.
  */
-static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
+static int snapshot(struct seg_ns *ns, const struct seg_inode *seg,
+		    uint8_t **bytes, size_t *len)
 {
 	struct stat st;
 	uint64_t size, need;
@@ -87,7 +154,10 @@ static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
 	uint8_t *buf;
 	int rc;
 
-	if (seg->fd < 0 || fstat(seg->fd, &st) < 0)
+	if (seg->fd < 0)
+		return -EBADMSG;
+	(void)ns;
+	if (fstat(seg->fd, &st) < 0)
 		return -EBADMSG;
 	size = (uint64_t)st.st_size;
 	if (size < EMPTY_LIST_SIZE)
@@ -125,11 +195,11 @@ static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
 }
 
 /* The list a segment holds now: -EBADMSG if it holds none. */
-static int read_list(const struct seg_inode *seg, struct sl_list **out)
+static int read_list(struct seg_ns *ns, const struct seg_inode *seg, struct sl_list **out)
 {
 	uint8_t *bytes;
 	size_t len;
-	int rc = snapshot(seg, &bytes, &len);
+	int rc = snapshot(ns, seg, &bytes, &len);
 
 	if (rc < 0)
 		return rc;
@@ -142,8 +212,7 @@ bool seg__lists_shows(struct seg_ns *ns, struct seg_inode *seg)
 {
 	struct sl_list *l;
 
-	(void)ns;
-	if (seg->view || seg__is_dir(seg) || read_list(seg, &l) < 0)
+	if (seg->view || seg__is_dir(seg) || read_list(ns, seg, &l) < 0)
 		return false;
 	sl_list_free(l);
 	return true;
@@ -244,7 +313,7 @@ int seg__lists_lookup(struct seg_ns *ns, const char *name, size_t len,
 
 	if (seg == NULL)
 		return -ENOENT;
-	rc = read_list(seg, &l);
+	rc = read_list(ns, seg, &l);
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -ENOENT;
 	rc = view_stat(seg, l, st);
@@ -360,7 +429,7 @@ int seg__view_getattr(struct seg_ns *ns, struct seg_inode *view, struct stat *st
 
 	if (rc < 0)
 		return rc;
-	rc = read_list(seg, &l);
+	rc = read_list(ns, seg, &l);
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -ENOENT;
 	rc = view_stat(seg, l, st);
@@ -393,7 +462,7 @@ int seg_view_render(struct seg_ns *ns, struct seg_inode *view, char **text, size
 	pthread_mutex_lock(&ns->lock);
 	rc = listed_segment(ns, view->vdentry->name, &seg);
 	if (rc == 0)
-		rc = read_list(seg, &l);
+		rc = read_list(ns, seg, &l);
 	if (rc == 0) {
 		rc = sl_render(l, text, len);
 		sl_list_free(l);
@@ -503,7 +572,7 @@ int seg_view_store(struct seg_ns *ns, struct seg_inode *view, const struct sl_li
 		rc = -EISDIR;
 		if (seg__is_dir(old))
 			goto out;
-		rc = snapshot(old, &was, &len);
+		rc = snapshot(ns, old, &was, &len);
 		if (rc == 0)
 			rc = sl_decode(was, len, &cur);
 		/* A segment that holds no list is not overwritten. */

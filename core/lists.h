@@ -23,6 +23,26 @@
 #include "core/ns.h"
 #include "core/sl.h"
 
+/*
+ * Bringing memfds up to date before lists/ reads them.  With cached FUSE
+ * I/O the newest bytes of an open segment may still be dirty pages in the
+ * kernel; `fn` is the caller's way of having them written back.  Only an
+ * open segment can have such bytes (the kernel sends the last RELEASE of
+ * a mapped file after munmap).  fn is called without the namespace lock,
+ * with the segment pinned, and may wait for other requests to be served.
+ * NULL (the default): nothing to do.
+ */
+typedef void (*seg_sync_fn)(void *arg, const struct seg_inode *seg);
+void seg_ns_set_sync(struct seg_ns *ns, seg_sync_fn fn, void *arg);
+
+/*
+ * Runs the sync function for open root segment NAME, or for every open
+ * root segment when name is NULL; for a view, for its name.  Best effort:
+ * nothing fails.
+ */
+void seg_lists_sync(struct seg_ns *ns, const char *name);
+void seg_view_sync(struct seg_ns *ns, struct seg_inode *view);
+
 /* True for a view inode (an entry of lists/). */
 bool seg_inode_is_view(const struct seg_inode *ino);
 

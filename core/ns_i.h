@@ -86,6 +86,8 @@ struct seg_ns {
 	uint64_t seed;
 	uint64_t size_limit;
 	uint64_t inode_limit;
+	void (*sync)(void *arg, const struct seg_inode *seg);  /* lists.h */
+	void *sync_arg;
 };
 
 void seg__now(struct timespec *ts);

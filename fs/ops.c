@@ -134,6 +134,19 @@ static void backing_close(struct segfs *fs, int id)
 #endif
 
 /*
+ * seg_sync_fn for cached mode: an open segment's newest bytes may be dirty
+ * pages in the kernel.  Invalidating them makes the kernel write them back
+ * first (launder), as WRITE requests that other loop threads serve, so
+ * lists/ reads what processes wrote through their mappings.
+ */
+static void sync_segment(void *arg, const struct seg_inode *seg)
+{
+	struct segfs *fs = arg;
+
+	fuse_lowlevel_notify_inval_inode(fs->se, nodeid_of(fs, (struct seg_inode *)seg), 0, 0);
+}
+
+/*
  * Moves the data path out of PT_UNKNOWN, once: to PT_ON, or to PT_OFF with
  * the reason.  The init thread and any opener may race here.
  */
@@ -144,6 +157,13 @@ static void pt_decide(struct segfs *fs, enum pt_state to, const char *why)
 		if (why != NULL)
 			snprintf(fs->pt_reason, sizeof(fs->pt_reason), "%s", why);
 		atomic_store(&fs->pt, to);
+		/*
+		 * Cached mode needs lists/ to sync segments first; a one-thread
+		 * daemon cannot, since its thread would have to serve the writes
+		 * it waits for (README: limits).
+		 */
+		if (to == PT_OFF && !fs->opts->singlethread)
+			seg_ns_set_sync(fs->ns, sync_segment, fs);
 	}
 	pthread_mutex_unlock(&fs->pt_lock);
 }
@@ -274,14 +294,17 @@ static void segfs_init(void *userdata, struct fuse_conn_info *conn)
 static void segfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct segfs *fs = fs_of(req);
-	struct seg_inode *ino;
+	struct seg_inode *dir = inode_of(fs, parent), *ino;
 	struct stat st;
-	int rc = seg_lookup(fs->ns, inode_of(fs, parent), name, &ino, &st);
+	int rc;
 
+	if (seg_inode_is_lists(dir))
+		seg_lists_sync(fs->ns, name);
+	rc = seg_lookup(fs->ns, dir, name, &ino, &st);
 	if (rc == 0) {
 		reply_entry(req, ino, &st);
 	} else if (rc == -ENOENT && fs->opts->negative_timeout > 0 &&
-		   !seg_inode_is_lists(inode_of(fs, parent))) {
+		   !seg_inode_is_lists(dir)) {
 		/* A node id of 0 lets the kernel cache the absence. */
 		struct fuse_entry_param e = { .ino = 0 };
 
@@ -413,9 +436,12 @@ static void segfs_getattr(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *f
 	struct segfs *fs = fs_of(req);
 	struct seg_inode *ino = inode_of(fs, n);
 	struct stat st;
-	int rc = seg_getattr(fs->ns, ino, &st);
+	int rc;
 
 	(void)fi;
+	if (seg_inode_is_view(ino))
+		seg_view_sync(fs->ns, ino);
+	rc = seg_getattr(fs->ns, ino, &st);
 	if (rc < 0)
 		reply_err(req, rc);
 	else
@@ -732,7 +758,7 @@ static int dir_fill(void *arg, const char *name, struct seg_inode *ino,
 	return 0;
 }
 
-static void do_readdir(fuse_req_t req, size_t size, off_t off,
+static void do_readdir(fuse_req_t req, fuse_ino_t n, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct dirbuf b = { .req = req, .fs = fs_of(req), .size = size, .plus = plus };
@@ -744,6 +770,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		reply_err(req, -ENOMEM);
 		return;
 	}
+	if (off == 0 && seg_inode_is_lists(inode_of(b.fs, n)))
+		seg_lists_sync(b.fs->ns, NULL);
 	rc = seg_readdir(b.fs->ns, dh, (uint64_t)off, plus, dir_fill, &b);
 	if (rc < 0)
 		reply_err(req, rc);
@@ -755,15 +783,13 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 static void segfs_readdir(fuse_req_t req, fuse_ino_t n, size_t size, off_t off,
 			  struct fuse_file_info *fi)
 {
-	(void)n;
-	do_readdir(req, size, off, fi, false);
+	do_readdir(req, n, size, off, fi, false);
 }
 
 static void segfs_readdirplus(fuse_req_t req, fuse_ino_t n, size_t size, off_t off,
 			      struct fuse_file_info *fi)
 {
-	(void)n;
-	do_readdir(req, size, off, fi, true);
+	do_readdir(req, n, size, off, fi, true);
 }
 
 static void segfs_releasedir(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *fi)

@@ -158,6 +158,7 @@ int views_open(struct segfs *fs, fuse_req_t req, struct seg_inode *view,
 		char *text;
 		size_t len;
 
+		seg_view_sync(fs->ns, view);
 		rc = seg_view_render(fs->ns, view, &text, &len);
 		if (rc < 0)
 			goto fail;
@@ -273,6 +274,8 @@ void views_flush(struct segfs *fs, fuse_req_t req, struct seg_inode *view,
 	if (vf->bad) {
 		rc = -EINVAL;
 	} else if (vf->dirty) {
+		/* In place means over the newest bytes, not stale ones. */
+		seg_view_sync(fs->ns, view);
 		rc = sl_parse(vf->buf, vf->len, &l, &bad);
 		if (rc == 0) {
 			rc = seg_view_store(fs->ns, view, l, vf->mode, vf->uid, vf->gid, &eff);

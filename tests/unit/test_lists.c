@@ -394,6 +394,54 @@ static void test_unlink_and_rename_through_lists(void **state)
 	seg_ns_free(ns);
 }
 
+struct synced {
+	const struct seg_inode *seg[4];
+	int n;
+	struct seg_ns *ns;
+};
+
+static void record_sync(void *arg, const struct seg_inode *seg)
+{
+	struct synced *s = arg;
+
+	assert_true(s->n < 4);
+	s->seg[s->n++] = seg;
+	/* Called without the lock: this takes it, and would hang if held. */
+	assert_true(seg_ns_inode_count(s->ns) > 0);
+}
+
+/* The sync hook sees exactly the open root segments, pinned, unlocked. */
+static void test_sync_hook(void **state)
+{
+	struct seg_ns *ns = new_ns();
+	struct seg_inode *a, *b, *lists = lists_dir(ns), *v;
+	struct synced s = { .ns = ns };
+	struct stat st;
+	int backing, detach;
+
+	(void)state;
+	a = put_list(ns, "a", "1\n");
+	b = put_list(ns, "b", "2\n");
+	assert_int_equal(seg_open(ns, b, O_RDWR, NULL, NULL, &backing), 0);
+	seg_lists_sync(ns, NULL);            /* no hook yet: nothing */
+	seg_ns_set_sync(ns, record_sync, &s);
+	seg_lists_sync(ns, NULL);
+	assert_int_equal(s.n, 1);
+	assert_ptr_equal(s.seg[0], b);        /* a is not open */
+	s.n = 0;
+	seg_lists_sync(ns, "a");
+	assert_int_equal(s.n, 0);
+	assert_int_equal(seg_lookup(ns, lists, "b", &v, &st), 0);
+	seg_view_sync(ns, v);
+	assert_int_equal(s.n, 1);
+	/* The pin kept b alive through an unlink, and let it go after. */
+	assert_int_equal(seg_unlink(ns, seg_ns_root(ns), "b"), 0);
+	seg_release(ns, b, &detach);
+	seg_forget(ns, v, 1);
+	(void)a;
+	seg_ns_free(ns);
+}
+
 /* Allocation failures while storing or creating change nothing. */
 static void test_enomem(void **state)
 {
@@ -453,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_store_replaces),
 		cmocka_unit_test(test_store_refusals),
 		cmocka_unit_test(test_unlink_and_rename_through_lists),
+		cmocka_unit_test(test_sync_hook),
 		cmocka_unit_test(test_enomem),
 	};
 
