@@ -335,7 +335,9 @@ int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
 					 : (uint64_t)pages * (uint64_t)psize / 2;
 	ns->inode_limit = cfg->nr_segments ? cfg->nr_segments : (uint64_t)pages / 2;
 
-	rc = make_dir(ns, NULL, 0755, getuid(), getgid(), &ns->root);
+	/* The sticky bit of a 1777 root (a /dev/shm) is enforced by the kernel. */
+	rc = make_dir(ns, NULL, cfg->root_mode ? cfg->root_mode : 0755,
+		      getuid(), getgid(), &ns->root);
 	if (rc < 0)
 		goto fail_root;
 	rc = make_dir(ns, ns->root, 0755, getuid(), getgid(), &ns->lists);

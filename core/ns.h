@@ -42,6 +42,7 @@ struct seg_ns_config {
 	uint64_t size_limit;       /* bytes, for statfs (0: half of RAM) */
 	uint64_t nr_segments;      /* inodes, enforced at create (0: as tmpfs) */
 	const char *lists_name;    /* name of the reserved directory ("lists") */
+	mode_t root_mode;          /* permission bits of the root (0: 0755) */
 };
 
 /* Creates an empty namespace: the root and its reserved lists directory. */

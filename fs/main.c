@@ -145,6 +145,8 @@ int main(int argc, char **argv)
 
 	fd_room = raise_fd_limit();
 	cfg.size_limit = o.size;
+	cfg.root_mode = o.root_mode;
+	cfg.lists_name = o.lists_name;
 	/*
 	 * By default as many inodes as tmpfs would allow, but no more than
 	 * there are descriptors for, so that df -i tells the truth.

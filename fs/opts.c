@@ -6,6 +6,8 @@
  */
 #include "fs/segfs.h"
 
+#include "core/name.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fuse_opt.h>
@@ -34,6 +36,8 @@ static const struct fuse_opt spec[] = {
 	OPT("entry_timeout=%lf", entry_timeout, 0),
 	OPT("attr_timeout=%lf", attr_timeout, 0),
 	OPT("negative_timeout=%lf", negative_timeout, 0),
+	OPT("mode=%o", root_mode, 0),
+	OPT("lists=%s", lists_name, 0),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
 	FUSE_OPT_KEY("nr_segments=", KEY_NR_SEGMENTS),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -155,6 +159,14 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o)
 		fprintf(stderr, "segfs: timeouts must not be negative\n");
 		goto fail;
 	}
+	if (o->root_mode > 07777) {
+		fprintf(stderr, "segfs: bad mode: %o (see segfs --help)\n", o->root_mode);
+		goto fail;
+	}
+	if (o->lists_name != NULL && seg_name_check(o->lists_name, NULL) < 0) {
+		fprintf(stderr, "segfs: bad lists name: %s (see segfs --help)\n", o->lists_name);
+		goto fail;
+	}
 	abs = realpath(o->mountpoint, NULL);
 	if (abs == NULL) {
 		fprintf(stderr, "segfs: mount point %s: %s\n", o->mountpoint, strerror(errno));
@@ -180,8 +192,9 @@ void opts_free(struct segfs_opts *o)
 {
 	free(o->mountpoint);
 	free(o->source);
+	free(o->lists_name);
 	fuse_opt_free_args(&o->fuse);
-	o->mountpoint = o->source = NULL;
+	o->mountpoint = o->source = o->lists_name = NULL;
 }
 
 void opts_help(const char *prog)
@@ -207,6 +220,10 @@ void opts_help(const char *prog)
 	       "  -o allow_other         let other users use the mount (default: off)\n"
 	       "  -o auto_unmount        unmount when the daemon dies (default: off)\n"
 	       "  -o fsname=NAME         source shown in /proc/mounts (default: segfs)\n"
+	       "  -o mode=OCTAL          permissions of the root (default: 0755; 1777\n"
+	       "                         for a /dev/shm: anyone creates, only owners\n"
+	       "                         remove)\n"
+	       "  -o lists=NAME          name of the lists directory (default: lists)\n"
 	       "  -o entry_timeout=S     kernel name cache, seconds (default: 86400)\n"
 	       "  -o negative_timeout=S  kernel cache of missing names (default: 86400)\n"
 	       "  -o attr_timeout=S      kernel attribute cache, seconds (default: 1)\n"

@@ -27,6 +27,8 @@ struct segfs_opts {
 	int nopassthrough;
 	uint64_t size;             /* 0: default (half of RAM) */
 	uint64_t nr_segments;      /* 0: default (as tmpfs) */
+	unsigned root_mode;        /* -o mode=, octal; 0: 0755 */
+	char *lists_name;          /* -o lists=NAME; NULL: "lists" */
 	double entry_timeout;      /* seconds the kernel may keep a name */
 	double attr_timeout;       /* seconds the kernel may keep attributes */
 	double negative_timeout;   /* seconds the kernel may keep "no such name" */
