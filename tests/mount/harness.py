@@ -6,15 +6,19 @@ hang: every wait has a timeout, and a stuck FUSE connection can always be
 aborted through fusectl (every blocked syscall then returns ENOTCONN).
 """
 
+import glob
 import os
 import re
 import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -513,3 +517,27 @@ def write_once(path, text, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
     except OSError as e:
         cerr = e.errno
     return werr, cerr
+
+
+def cpythons():
+    """Every CPython >= 3.9 on the machine, oldest first, as (version, path):
+    the system's and pyenv's."""
+    found = {}
+    for exe in [sys.executable, "/usr/bin/python3"] + sorted(
+            glob.glob("/root/.pyenv/versions/3.*/bin/python3")):
+        if not os.access(exe, os.X_OK):
+            continue
+        try:
+            v = subprocess.run(
+                [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if v and tuple(map(int, v.split("."))) >= (3, 9):
+            found.setdefault(v, exe)
+    return sorted(found.items(), key=lambda kv: tuple(map(int, kv[0].split("."))))
+
+
+def cpython_params():
+    """cpythons() as pytest parameters with ids like cpython3.11."""
+    return [pytest.param(exe, id="cpython" + v) for v, exe in cpythons()]

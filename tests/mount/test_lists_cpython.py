@@ -13,11 +13,9 @@ seeded random lists of every type:
 """
 
 import errno
-import glob
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,31 +30,13 @@ SEED = int(os.environ.get("SEGFS_TEST_SEED", "20261122"))
 COUNT = 200
 
 
-def interpreters():
-    """Every CPython >= 3.9 present: the system one and pyenv's."""
-    found = {}
-    for exe in [sys.executable, "/usr/bin/python3"] + sorted(
-            glob.glob("/root/.pyenv/versions/3.*/bin/python3")):
-        if not os.access(exe, os.X_OK):
-            continue
-        try:
-            v = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if v and tuple(map(int, v.split("."))) >= (3, 9):
-            found.setdefault(v, exe)
-    versions = sorted(found, key=lambda v: tuple(map(int, v.split("."))))
-    return [pytest.param(found[v], id="cpython" + v) for v in versions]
-
-
 def peer(exe, mnt, *args, timeout=120):
     res = h.run([exe, PEER, mnt] + [str(a) for a in args], timeout=timeout)
     return json.loads(res.stdout)
 
 
 @pytest.mark.deadline(240)
-@pytest.mark.parametrize("exe", interpreters())
+@pytest.mark.parametrize("exe", h.cpython_params())
 def test_differential(mnt, exe):
     """CPython's bytes and reprs against lists/, both ways, in place and
     refused, for seeded random lists of every type."""
@@ -95,7 +75,7 @@ def test_differential(mnt, exe):
         assert (mnt / name).read_bytes() == before
 
 
-@pytest.mark.parametrize("exe", interpreters()[-1:])
+@pytest.mark.parametrize("exe", h.cpython_params()[-1:])
 def test_attached_process_sees_in_place_values(mnt, exe):
     """A CPython process attached with ShareableList(name=...) sees values
     written to lists/NAME in place, without re-attaching."""

@@ -1,0 +1,351 @@
+/*
+ * segfs-exec: runs a command with a fresh segfs as its /dev/shm.
+ *
+ *   segfs-exec [-v] [-o segfs-options] [--] COMMAND [ARGS...]
+ *
+ * In a new private mount namespace, segfs is mounted on /dev/shm, so the
+ * command's shm_open(), sem_open() and Python's multiprocessing all use it
+ * unmodified, and nothing they leave there outlives the command: when it
+ * exits (or dies), segfs-exec stops the daemon, which unmounts and frees
+ * every segment, and the namespace goes with the last process in it.
+ *
+ * Exit status: the command's, 128 + the signal if it died of one, 127 if
+ * it could not be run, and 1 if segfs-exec itself failed (it says why).
+ *
+ * Processes: the daemon runs in its own process group, so a Ctrl-C meant
+ * for the command does not unmount /dev/shm under it; the command runs in
+ * ours.  Both get SIGTERM if segfs-exec dies (PR_SET_PDEATHSIG), so a
+ * killed segfs-exec leaves no daemon behind either.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHM_DIR "/dev/shm"
+/* How long the daemon may take to mount, and to exit after SIGTERM. */
+#define START_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS 10000
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: segfs-exec [-v] [-o segfs-options] [--] COMMAND [ARGS...]\n"
+		"Runs COMMAND with a fresh segfs mounted on /dev/shm in a private mount\n"
+		"namespace; when COMMAND ends, every segment it left is released.\n"
+		"  -o OPTS   options for segfs (mode=1777,allow_other are given;\n"
+		"            see segfs --help)\n"
+		"  -v        show segfs's startup line (its data path)\n"
+		"Needs root (CAP_SYS_ADMIN), to make the namespace and mount.\n");
+}
+
+/* The segfs beside this program, so a build tree runs its own daemon. */
+static int find_segfs(char *path, size_t size)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash == NULL)
+		return -ENOENT;
+	*slash = '\0';
+	if ((size_t)snprintf(path, size, "%s/segfs", self) >= size)
+		return -ENAMETOOLONG;
+	return access(path, X_OK) == 0 ? 0 : -errno;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/*
+ * Waits up to timeout_ms for pid; returns its wait status or -ETIMEDOUT.
+ * SIGCHLD is not caught, so this polls; it only runs at start and stop.
+ */
+static int wait_for(pid_t pid, long timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return status;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+}
+
+/*
+ * Reads the daemon's stderr until its startup line ("segfs: mounted on
+ * ...", printed once the kernel has finished INIT, so /dev/shm serves
+ * requests).  Returns 0 when it came, or -1 when the daemon failed first
+ * (what it said has been copied to our stderr).
+ */
+static int await_mount(int fd, pid_t daemon, bool verbose)
+{
+	long deadline = now_ms() + START_TIMEOUT_MS;
+	char buf[4096];
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		char *nl;
+		ssize_t r;
+
+		if (left <= 0) {
+			fprintf(stderr, "segfs-exec: segfs did not mount %s within %d s\n",
+				SHM_DIR, START_TIMEOUT_MS / 1000);
+			return -1;
+		}
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return -1;
+		r = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			/* The daemon exited without mounting. */
+			if (len > 0)
+				fwrite(buf, 1, len, stderr);
+			(void)daemon;
+			return -1;
+		}
+		len += (size_t)r;
+		buf[len] = '\0';
+		while ((nl = strchr(buf, '\n')) != NULL) {
+			size_t line = (size_t)(nl - buf) + 1;
+			bool ready = strncmp(buf, "segfs: mounted on ", 18) == 0;
+
+			if (!ready || verbose)
+				fwrite(buf, 1, line, stderr);
+			memmove(buf, buf + line, len - line + 1);
+			len -= line;
+			if (ready)
+				return 0;
+		}
+		if (len == sizeof(buf) - 1)
+			len = 0;   /* a line this long is not the one we wait for */
+	}
+}
+
+/* Copies what the daemon says later (errors, mostly) to our stderr. */
+static void *forward(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[4096];
+	ssize_t r;
+
+	while ((r = read(fd, buf, sizeof(buf))) > 0 || (r < 0 && errno == EINTR))
+		if (r > 0 && write(STDERR_FILENO, buf, (size_t)r) < 0)
+			break;
+	close(fd);
+	return NULL;
+}
+
+static pid_t start_daemon(const char *segfs, const char *opts, int errpipe[2])
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* Child: segfs in the foreground, its stderr into our pipe. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	setpgid(0, 0);
+	dup2(errpipe[1], STDERR_FILENO);
+	close(errpipe[0]);
+	close(errpipe[1]);
+	execl(segfs, segfs, "-f", "-o", opts, SHM_DIR, (char *)NULL);
+	fprintf(stderr, "segfs-exec: cannot run %s: %s\n", segfs, strerror(errno));
+	_exit(1);
+}
+
+/*
+ * SIGTERM and SIGHUP sent to us are passed on to the command; one that
+ * arrives before the command runs is kept and passed on as it starts.
+ */
+static volatile sig_atomic_t command_pid, pending_signal;
+
+static void pass_on(int sig)
+{
+	if (command_pid > 0)
+		kill((pid_t)command_pid, sig);
+	else
+		pending_signal = sig;
+}
+
+/*
+ * Forks and runs the command.  SIGTERM and SIGHUP stay blocked across the
+ * fork, so one passed on at once is not swallowed by our handler in the
+ * child: the child takes the default actions first, then unblocks.  The
+ * parent unblocks once command_pid is set (see main).
+ */
+static pid_t start_command(char **argv, const sigset_t *unblocked)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	sigprocmask(SIG_SETMASK, unblocked, NULL);
+	execvp(argv[0], argv);
+	fprintf(stderr, "segfs-exec: %s: %s\n", argv[0], strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* Stops the daemon: SIGTERM makes it unmount, free everything and exit 0. */
+static int stop_daemon(pid_t daemon)
+{
+	int status;
+
+	kill(daemon, SIGTERM);
+	status = wait_for(daemon, STOP_TIMEOUT_MS);
+	if (status == -ETIMEDOUT) {
+		fprintf(stderr, "segfs-exec: segfs did not stop; killing it\n");
+		kill(daemon, SIGKILL);
+		status = wait_for(daemon, STOP_TIMEOUT_MS);
+		return -1;
+	}
+	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "segfs-exec: segfs ended badly (status %d)\n", status);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* A /dev/shm is everyone's: all may create, only owners remove. */
+	char segfs[PATH_MAX], opts[4096] = "mode=1777,allow_other";
+	bool verbose = false;
+	int errpipe[2], status, rc, c;
+	pid_t daemon, cmd;
+	sigset_t pass, unblocked;
+	pthread_t tid;
+
+	while ((c = getopt(argc, argv, "+o:vhV")) != -1) {
+		switch (c) {
+		case 'o':
+			if (strlen(opts) + 1 + strlen(optarg) >= sizeof(opts)) {
+				fprintf(stderr, "segfs-exec: options too long\n");
+				return 1;
+			}
+			strcat(opts, ",");
+			strcat(opts, optarg);
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("segfs-exec %s\n", SEGFS_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 1;
+	}
+	rc = find_segfs(segfs, sizeof(segfs));
+	if (rc < 0) {
+		fprintf(stderr, "segfs-exec: no segfs beside segfs-exec: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (unshare(CLONE_NEWNS) < 0) {
+		fprintf(stderr, "segfs-exec: cannot make a private mount namespace: %s%s\n",
+			strerror(errno), errno == EPERM ? " (run it as root: it needs "
+			"CAP_SYS_ADMIN to mount segfs on /dev/shm)" : "");
+		return 1;
+	}
+	/* Our mounts must not leak out into the namespace we came from. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		fprintf(stderr, "segfs-exec: cannot make mounts private: %s\n", strerror(errno));
+		return 1;
+	}
+	/*
+	 * Ctrl-C is the command's to act on; SIGTERM and SIGHUP are passed on
+	 * to it.  Either way we wait for it to end, then clean up.
+	 */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	sigaction(SIGTERM, &(struct sigaction){ .sa_handler = pass_on }, NULL);
+	sigaction(SIGHUP, &(struct sigaction){ .sa_handler = pass_on }, NULL);
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		perror("segfs-exec: pipe");
+		return 1;
+	}
+	daemon = start_daemon(segfs, opts, errpipe);
+	if (daemon < 0) {
+		perror("segfs-exec: fork");
+		return 1;
+	}
+	close(errpipe[1]);
+	if (await_mount(errpipe[0], daemon, verbose) < 0) {
+		kill(daemon, SIGKILL);
+		wait_for(daemon, STOP_TIMEOUT_MS);
+		return 1;
+	}
+	if (pthread_create(&tid, NULL, forward, (void *)(intptr_t)errpipe[0]) == 0)
+		pthread_detach(tid);
+
+	sigemptyset(&pass);
+	sigaddset(&pass, SIGTERM);
+	sigaddset(&pass, SIGHUP);
+	sigprocmask(SIG_BLOCK, &pass, &unblocked);
+	cmd = start_command(argv + optind, &unblocked);
+	if (cmd > 0)
+		command_pid = cmd;
+	sigprocmask(SIG_SETMASK, &unblocked, NULL);
+	if (cmd < 0) {
+		perror("segfs-exec: fork");
+		stop_daemon(daemon);
+		return 1;
+	}
+	/* A signal that came while the daemon was starting. */
+	if (pending_signal)
+		kill(cmd, pending_signal);
+	while (waitpid(cmd, &status, 0) < 0) {
+		if (errno != EINTR) {
+			perror("segfs-exec: waitpid");
+			status = 1 << 8;
+			break;
+		}
+	}
+	if (stop_daemon(daemon) < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 1;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}

@@ -1,0 +1,174 @@
+"""segfs as /dev/shm: segfs-exec, and unmodified programs inside it.
+
+Real C programs (shm_open, sem_open across processes, races) and real
+Python programs (shared_memory and multiprocessing, fork and spawn, on
+every CPython >= 3.9) run under segfs-exec, with their results checked;
+then nothing may be left: no daemon, no mount, no memory.
+"""
+
+import errno
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import harness as h
+from harness import MiB
+
+pytestmark = pytest.mark.usefixtures("segfs_only")
+
+EXEC = str(Path(h.SEGFS).with_name("segfs-exec"))
+MP = str(Path(__file__).with_name("mp_features.py"))
+OPTS = ["-o", ",".join(h.SEGFS_OPTS)] if h.SEGFS_OPTS else []
+
+
+@pytest.fixture(autouse=True)
+def needs_root():
+    if os.geteuid() != 0:
+        pytest.skip("segfs-exec needs root")
+
+
+def segfs_exec(*cmd, timeout=120, check=False):
+    return h.run([EXEC] + OPTS + ["--"] + [str(c) for c in cmd],
+                 timeout=timeout, check=check)
+
+
+def daemons():
+    """segfs daemons that segfs-exec of this build started (still running)."""
+    out = subprocess.run(["pgrep", "-f", "^%s -f -o mode=1777" % re.escape(h.SEGFS)],
+                         capture_output=True, text=True).stdout
+    return out.split()
+
+
+def ipc(clients_dir):
+    return str(Path(clients_dir) / "posix_ipc")
+
+
+def test_inside_is_segfs_outside_untouched():
+    """Inside, /dev/shm is a segfs mount (1777, with lists/); outside,
+    /dev/shm stays what it was and shows nothing of it."""
+    before = h.find_mount("/dev/shm")
+    res = segfs_exec("sh", "-c", "grep ' /dev/shm ' /proc/self/mounts | tail -1; "
+                     "stat -c %a /dev/shm; ls /dev/shm; echo x > /dev/shm/inside",
+                     check=True)
+    lines = res.stdout.splitlines()
+    assert " fuse.segfs " in lines[0]
+    assert lines[1] == "1777"
+    assert lines[2:] == ["lists"]
+    assert h.find_mount("/dev/shm") == before
+    assert not os.path.exists("/dev/shm/inside")
+
+
+def test_c_shm_open(clients_dir):
+    """shm_open/ftruncate/mmap shared with a process that opens by name,
+    shm_unlink, the mapping outliving the name."""
+    res = segfs_exec(ipc(clients_dir), "shm", "/segfs-test")
+    assert res.returncode == 0, res.stderr
+
+
+def test_c_named_semaphores(clients_dir):
+    """sem_open/sem_wait/sem_post/sem_unlink: 4 processes keep a shared
+    counter right under a named semaphore."""
+    res = segfs_exec(ipc(clients_dir), "sem", "/segfs-sem", 4, 3000)
+    assert res.returncode == 0, res.stderr
+
+
+def test_c_sem_open_race(clients_dir):
+    """8 processes race sem_open and shm_open with O_CREAT|O_EXCL: exactly
+    one of each wins, the rest get EEXIST."""
+    for _ in range(3):
+        res = segfs_exec(ipc(clients_dir), "race", "/segfs-race", 8)
+        assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("exe", h.cpython_params())
+def test_python_multiprocessing(exe, method):
+    """SharedMemory, ShareableList (and lists/), SharedMemoryManager, Lock,
+    RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier, Queue,
+    JoinableQueue, Value, Array and Pool, unmodified, across processes."""
+    res = segfs_exec(exe, MP, method, timeout=100)
+    assert res.returncode == 0 and res.stdout.splitlines()[-1:] == ["ok"], \
+        res.stdout + res.stderr
+
+
+def test_exit_status():
+    """The command's status comes back: its exit code, 128+signal, 127
+    when it cannot be run."""
+    assert segfs_exec("true").returncode == 0
+    assert segfs_exec("sh", "-c", "exit 7").returncode == 7
+    assert segfs_exec("sh", "-c", "kill -9 $$").returncode == 128 + 9
+    res = segfs_exec("no-such-command-xyz")
+    assert res.returncode == 127 and "no-such-command-xyz" in res.stderr
+
+
+def test_leaks_die_with_the_command():
+    """A command that leaves 128 MiB of segments behind: afterwards no
+    segment, no memory (Shmem back), no daemon, no mount."""
+    base = h.meminfo("Shmem")
+    res = segfs_exec("sh", "-c",
+                     "dd if=/dev/zero of=/dev/shm/leak bs=1M count=128 status=none && "
+                     "grep '^Shmem:' /proc/meminfo", check=True)
+    during = int(res.stdout.split()[1]) * 1024
+    assert during - base >= 100 * MiB, (base, during)
+    assert h.wait_until(lambda: h.meminfo("Shmem") - base < 32 * MiB, 5), \
+        (base, h.meminfo("Shmem"))
+    assert daemons() == []
+    assert not os.path.exists("/dev/shm/leak")
+
+
+def test_sticky_root():
+    """/dev/shm is 1777 with sticky-bit semantics: anyone creates, only the
+    owner (or root) removes or renames."""
+    script = """
+        touch /dev/shm/rootfile && chmod 666 /dev/shm/rootfile
+        setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '
+            touch /dev/shm/mine || exit 10
+            rm -f /dev/shm/rootfile 2>/dev/null && exit 11
+            mv /dev/shm/rootfile /dev/shm/stolen 2>/dev/null && exit 12
+            mv /dev/shm/mine /dev/shm/mine2 || exit 13
+            rm /dev/shm/mine2 || exit 14
+            exit 0'
+        rc=$?; [ $rc -eq 0 ] || exit $rc
+        rm /dev/shm/rootfile
+    """
+    res = segfs_exec("sh", "-c", script)
+    assert res.returncode == 0, (res.returncode, res.stderr)
+
+
+def test_lists_option_renames_lists():
+    """-o lists=NAME renames the lists directory, so a segment may be
+    called lists."""
+    res = h.run([EXEC, "-o", "lists=ShareableLists", "--", "sh", "-c",
+                 "ls /dev/shm && echo data > /dev/shm/lists && cat /dev/shm/lists"],
+                timeout=60, check=True)
+    assert res.stdout.split() == ["ShareableLists", "data"]
+
+
+def test_needs_root_says_so():
+    """Without root, segfs-exec says what it needs and exits 1."""
+    res = h.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 EXEC, "--", "true"], timeout=30, check=False)
+    assert res.returncode == 1
+    assert "root" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_passed_on_and_cleaned_up():
+    """SIGTERM to segfs-exec goes to the command; segfs-exec then cleans up
+    and reports 128+15; no daemon is left."""
+    p = subprocess.Popen([EXEC, "-v"] + OPTS + ["--", "sleep", "60"],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert "segfs: mounted on /dev/shm" in p.stderr.readline()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert h.wait_until(lambda: daemons() == [], 5)
