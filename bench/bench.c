@@ -347,7 +347,7 @@ static void mmap_setup(const struct cfg *c, struct tgt *t)
 	t->size = (size_t)c->size;
 	mkpath(t, "mmap", -1);
 	t->fd = create_file(t->path);
-	xftruncate(t->fd, (off_t)t->size, t->path);
+	/* Sized by the fill in turns (run_test), not here. */
 }
 
 static void mmap_run(const struct cfg *c, struct tgt *t, int run, double *out)
@@ -403,7 +403,7 @@ static void rw_setup(const struct cfg *c, struct tgt *t)
 	t->rbuf = xbuf(1);
 	mkpath(t, "rw", -1);
 	t->fd = create_file(t->path);
-	xftruncate(t->fd, (off_t)t->size, t->path);
+	/* Sized by the fill in turns (run_test), not here. */
 }
 
 static void rw_run(const struct cfg *c, struct tgt *t, int run, double *out)
@@ -527,7 +527,7 @@ static void randread_setup(const struct cfg *c, struct tgt *t)
 	t->rbuf = xbuf(1);
 	mkpath(t, "randread", -1);
 	t->fd = create_file(t->path);
-	xftruncate(t->fd, (off_t)t->size, t->path);
+	/* Sized by the fill in turns (run_test), not here. */
 }
 
 static void randread_run(const struct cfg *c, struct tgt *t, int run, double *out)
@@ -589,7 +589,9 @@ static void run_test(const struct cfg *c, const struct test *x)
 	 * pages from the same stretches of memory: in a VM, the memory
 	 * allocated first can be consistently slower or faster than the
 	 * memory allocated next (host backing), which would favour one
-	 * directory over another.
+	 * directory over another.  This fill is also what sizes the files:
+	 * segfs allocates a segment's pages when ftruncate grows it, so sizing
+	 * them in setup would hand one target all its memory at once.
 	 */
 	if (x->populate) {
 		unsigned char *buf = xbuf(0);
