@@ -355,8 +355,8 @@ int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
 	rc = seg__new_segment(ns, name, mode, uid, gid, &seg);
 	if (rc < 0)
 		goto fail_segment;
-	if (ftruncate(seg->fd, EMPTY_LIST_SIZE) < 0) {
-		rc = -errno;
+	rc = seg__resize(ns, seg, EMPTY_LIST_SIZE);
+	if (rc < 0) {
 		seg__maybe_free(ns, seg);   /* no name, no reference: freed */
 		goto fail_segment;
 	}
@@ -542,7 +542,9 @@ static int build_segment(struct seg_ns *ns, const char *name, const struct sl_li
 	if (rc == 0)
 		rc = seg__new_segment(ns, name, mode, uid, gid, &seg);
 	if (rc == 0) {
-		rc = pwrite_full(seg->fd, bytes, size, 0);
+		rc = seg__resize(ns, seg, (off_t)size);
+		if (rc == 0)
+			rc = pwrite_full(seg->fd, bytes, size, 0);
 		if (rc < 0)
 			seg__maybe_free(ns, seg);
 		else

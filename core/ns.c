@@ -228,6 +228,7 @@ static void inode_destroy(struct seg_ns *ns, struct seg_inode *ino)
 	ino->prev->next = ino->next;
 	ino->next->prev = ino->prev;
 	ns->ninodes--;
+	ns->reserved -= ino->reserved;
 	if (ino->fd >= 0)
 		close(ino->fd);
 	seg_free(ino);
@@ -320,6 +321,7 @@ int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
 	if (rc < 0)
 		goto fail_mutex;
 	ns->inodes.prev = ns->inodes.next = &ns->inodes;
+	ns->open.oprev = ns->open.onext = &ns->open;
 	ns->next_ino = 1;
 	ns->nbuckets = 64;
 	rc = -ENOMEM;
@@ -458,6 +460,95 @@ static int check_new_name(struct seg_ns *ns, struct seg_inode *dir, const char *
 		return -EPERM;
 	*existing = seg__d_find(ns, dir, name, *len);
 	return 0;
+}
+
+/* ---- the size limit -------------------------------------------------- */
+
+#define PAGE 4096ULL
+
+static uint64_t page_up(uint64_t n)
+{
+	return n > UINT64_MAX - (PAGE - 1) ? UINT64_MAX : (n + PAGE - 1) & ~(PAGE - 1);
+}
+
+/*
+ * Brings a segment's reservation up to what its memfd really holds: with
+ * passthrough, a write() that extends it never reaches us.
+ */
+static void settle(struct seg_ns *ns, struct seg_inode *ino)
+{
+	struct stat st;
+	uint64_t held;
+
+	if (ino->fd < 0 || fstat(ino->fd, &st) < 0)
+		return;
+	held = (uint64_t)st.st_blocks * 512;
+	if (held > ino->reserved) {
+		ns->reserved += held - ino->reserved;
+		ino->reserved = held;
+	}
+}
+
+/* Only open segments can have grown unseen; settle them all. */
+static void settle_open(struct seg_ns *ns)
+{
+	for (struct seg_inode *o = ns->open.onext; o != &ns->open; o = o->onext)
+		settle(ns, o);
+}
+
+/* Reserves and allocates ino's pages up to `want` (page-aligned). */
+static int reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t want)
+{
+	uint64_t more;
+
+	if (want <= ino->reserved)
+		return 0;
+	settle_open(ns);
+	if (want <= ino->reserved)
+		return 0;
+	more = want - ino->reserved;
+	if (more > ns->size_limit || ns->reserved > ns->size_limit - more)
+		return -ENOSPC;
+	/*
+	 * Allocate now, keeping the size: this is where a full machine says
+	 * ENOSPC, instead of a SIGBUS in whoever touches the page later.
+	 */
+	if (fallocate(ino->fd, FALLOC_FL_KEEP_SIZE, (off_t)ino->reserved, (off_t)more) < 0)
+		return errno == EINTR ? -EINTR : -ENOSPC;
+	ns->reserved += more;
+	ino->reserved = want;
+	return 0;
+}
+
+int seg__resize(struct seg_ns *ns, struct seg_inode *ino, off_t size)
+{
+	uint64_t want;
+	int rc;
+
+	if (size < 0)
+		return -EINVAL;
+	want = page_up((uint64_t)size);
+	rc = reserve(ns, ino, want);
+	if (rc < 0)
+		return rc;
+	if (ftruncate(ino->fd, size) < 0)
+		return errno == EINVAL ? -EFBIG : -errno;
+	/* Shrinking gave pages back (ftruncate freed them). */
+	if (want < ino->reserved) {
+		ns->reserved -= ino->reserved - want;
+		ino->reserved = want;
+	}
+	return 0;
+}
+
+int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
+{
+	int rc;
+
+	pthread_mutex_lock(&ns->lock);
+	rc = ino->fd < 0 ? -EINVAL : reserve(ns, ino, page_up(end));
+	pthread_mutex_unlock(&ns->lock);
+	return rc;
 }
 
 int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
@@ -893,9 +984,7 @@ int seg__setattr_locked(struct seg_ns *ns, struct seg_inode *ino,
 	if (ino->view)
 		return seg__view_setattr(ns, ino, attr, mask, st);
 	if (mask & SEG_SET_SIZE) {
-		rc = seg__is_dir(ino) ? -EISDIR : attr->st_size < 0 ? -EINVAL : 0;
-		if (rc == 0 && ftruncate(ino->fd, attr->st_size) < 0)
-			rc = errno == EINVAL ? -EFBIG : -errno;
+		rc = seg__is_dir(ino) ? -EISDIR : seg__resize(ns, ino, attr->st_size);
 		if (rc < 0)
 			goto out;
 	}
@@ -978,11 +1067,17 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 			goto out;
 		ino->backing = rc;
 	}
-	if ((flags & O_TRUNC) && ftruncate(ino->fd, 0) < 0) {
-		rc = -errno;
-		goto out;
+	if (flags & O_TRUNC) {
+		rc = seg__resize(ns, ino, 0);
+		if (rc < 0)
+			goto out;
 	}
-	ino->nopen++;
+	if (ino->nopen++ == 0) {
+		ino->onext = &ns->open;
+		ino->oprev = ns->open.oprev;
+		ns->open.oprev->onext = ino;
+		ns->open.oprev = ino;
+	}
 	*backing = ino->backing;
 	rc = 0;
 out:
@@ -998,6 +1093,11 @@ void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach)
 	if (--ino->nopen == 0) {
 		*detach = ino->backing;
 		ino->backing = 0;
+		if (ino->fd >= 0) {
+			ino->oprev->onext = ino->onext;
+			ino->onext->oprev = ino->oprev;
+			settle(ns, ino);   /* what it grew to while open */
+		}
 		seg__maybe_free(ns, ino);
 	}
 	pthread_mutex_unlock(&ns->lock);
@@ -1124,13 +1224,11 @@ out:
 
 int seg_statfs(struct seg_ns *ns, struct statvfs *sv)
 {
-	uint64_t used = 0, blocks;
-	struct stat m;
+	uint64_t used, blocks;
 
 	pthread_mutex_lock(&ns->lock);
-	for (struct seg_inode *i = ns->inodes.next; i != &ns->inodes; i = i->next)
-		if (i->fd >= 0 && fstat(i->fd, &m) == 0)
-			used += (uint64_t)m.st_blocks * 512;
+	settle_open(ns);
+	used = ns->reserved;
 	memset(sv, 0, sizeof(*sv));
 	sv->f_bsize = sv->f_frsize = 4096;
 	blocks = ns->size_limit / 4096;

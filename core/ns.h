@@ -39,7 +39,7 @@ struct seg_inode;
 struct seg_dirh;
 
 struct seg_ns_config {
-	uint64_t size_limit;       /* bytes, for statfs (0: half of RAM) */
+	uint64_t size_limit;       /* bytes segments may hold (0: half of RAM) */
 	uint64_t nr_segments;      /* inodes, enforced at create (0: as tmpfs) */
 	const char *lists_name;    /* name of the reserved directory ("lists") */
 	mode_t root_mode;          /* permission bits of the root (0: 0755) */
@@ -187,6 +187,13 @@ typedef int (*seg_fill_fn)(void *arg, const char *name, struct seg_inode *ino,
  */
 int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 		seg_fill_fn fill, void *arg);
+
+/*
+ * Reserves (and allocates) a segment's pages up to byte `end`, without
+ * changing its size, for a write or fallocate that may extend it: -ENOSPC
+ * when the size limit or memory does not allow.
+ */
+int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end);
 
 /* Capacity and use, as statfs(2) reports them. */
 int seg_statfs(struct seg_ns *ns, struct statvfs *sv);

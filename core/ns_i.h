@@ -50,6 +50,14 @@ struct seg_inode {
 	int backing;                   /* data-path id of the FUSE layer */
 	bool lists;                    /* the reserved lists directory */
 	bool view;                     /* an entry of lists/ (core/lists.c) */
+	/*
+	 * Bytes of ns->size_limit this segment holds: its size rounded up to
+	 * pages, taken (fallocate) when it grew, or more if a passthrough
+	 * write() grew it unseen (settled while it is open and at its last
+	 * release).  Open segments are on ns->open.
+	 */
+	uint64_t reserved;
+	struct seg_inode *onext, *oprev;
 	struct seg_dentry *vdentry;    /* a view's name in lists/ */
 	/*
 	 * A segment's atime and mtime are the memfd's own, which FUSE
@@ -86,6 +94,8 @@ struct seg_ns {
 	uint64_t seed;
 	uint64_t size_limit;
 	uint64_t inode_limit;
+	uint64_t reserved;             /* sum of the segments' reservations */
+	struct seg_inode open;         /* list head: segments with nopen > 0 */
 	void (*sync)(void *arg, const struct seg_inode *seg);  /* lists.h */
 	void *sync_arg;
 };
@@ -111,6 +121,14 @@ int seg__check_dir_name(const struct seg_inode *dir, const char *name, size_t *l
  */
 int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
 		     uid_t uid, gid_t gid, struct seg_inode **out);
+/*
+ * Sets a segment's size.  Growing reserves the new pages against the size
+ * limit and allocates them now, so that running out of memory is ENOSPC
+ * here rather than SIGBUS later in whoever touches them; shrinking gives
+ * pages back.  On error nothing changed.
+ */
+int seg__resize(struct seg_ns *ns, struct seg_inode *ino, off_t size);
+
 int seg__setattr_locked(struct seg_ns *ns, struct seg_inode *ino,
 			const struct stat *attr, unsigned mask, struct stat *st);
 int seg__unlink_locked(struct seg_ns *ns, struct seg_inode *dir, const char *name);

@@ -638,6 +638,12 @@ static void segfs_write_buf(fuse_req_t req, fuse_ino_t n, struct fuse_bufvec *in
 		free(data);
 		return;
 	}
+	/* A write past the reservation takes the pages first, or fails whole. */
+	w = seg_reserve(fs->ns, inode_of(fs, n), (uint64_t)off + out.buf[0].size);
+	if (w < 0) {
+		reply_err(req, (int)w);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = seg_inode_fd(inode_of(fs, n));
 	out.buf[0].pos = off;
@@ -676,13 +682,18 @@ static void segfs_fallocate(fuse_req_t req, fuse_ino_t n, int mode, off_t off,
 	struct segfs *fs = fs_of(req);
 
 	(void)fi;
+	struct seg_inode *ino = inode_of(fs, n);
+	int rc = 0;
+
 	/* A view's text has no storage to reserve (its fd is -1). */
-	if (seg_inode_is_view(inode_of(fs, n)))
-		reply_err(req, -EOPNOTSUPP);
-	else if (fallocate(seg_inode_fd(inode_of(fs, n)), mode, off, len) < 0)
-		reply_err(req, -errno);
-	else
-		fuse_reply_err(req, 0);
+	if (seg_inode_is_view(ino))
+		rc = -EOPNOTSUPP;
+	/* Allocating counts against the size limit; punching a hole does not. */
+	else if (!(mode & FALLOC_FL_PUNCH_HOLE) && off >= 0 && len > 0)
+		rc = seg_reserve(fs->ns, ino, (uint64_t)off + (uint64_t)len);
+	if (rc == 0 && fallocate(seg_inode_fd(ino), mode, off, len) < 0)
+		rc = -errno;
+	reply_err(req, rc);
 }
 
 static void segfs_lseek(fuse_req_t req, fuse_ino_t n, off_t off, int whence,

@@ -481,17 +481,77 @@ static void test_statfs_and_limit(void **state)
 	assert_int_equal(sv0.f_blocks, (1 << 30) / 4096);
 	assert_int_equal(sv0.f_namemax, 255);
 	a = mk(ns, root, "a");
+	/* Written as passthrough writes it: open, behind the daemon's back. */
+	int backing, detach;
+	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
 	memset(page, 1, sizeof(page));
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(pwrite(seg_inode_fd(a), page, sizeof(page), i * 4096), 4096);
 	assert_int_equal(seg_statfs(ns, &sv1), 0);
 	assert_int_equal(sv1.f_ffree, 2);
 	assert_int_equal(sv0.f_bfree - sv1.f_bfree, 16);
+	seg_release(ns, a, &detach);   /* settled: still counted */
+	assert_int_equal(seg_statfs(ns, &sv1), 0);
+	assert_int_equal(sv0.f_bfree - sv1.f_bfree, 16);
 	mk(ns, root, "b");
 	mkd(ns, root, "c");
 	/* nr_segments counts inodes, as tmpfs's nr_inodes does. */
 	assert_int_equal(seg_create(ns, root, "d", 0600, 0, 0, 0, &x, &st, &created), -ENOSPC);
 	assert_int_equal(seg_mkdir(ns, root, "d", 0700, 0, 0, &x, &st), -ENOSPC);
+	seg_ns_free(ns);
+}
+
+/*
+ * -o size=: growing reserves and allocates pages against the limit, so a
+ * full mount fails the ftruncate (ENOSPC, size unchanged); shrinking,
+ * O_TRUNC and freeing give the pages back.
+ */
+static void test_size_limit(void **state)
+{
+	struct seg_ns_config cfg = { .size_limit = 64 * 1024 };
+	struct seg_ns *ns = NULL;
+	struct seg_inode *root, *a, *b;
+	struct statvfs sv;
+	struct stat in, st, m;
+	int backing, detach;
+
+	(void)state;
+	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	root = seg_ns_root(ns);
+	a = mk(ns, root, "a");
+	b = mk(ns, root, "b");
+	memset(&in, 0, sizeof(in));
+	in.st_size = 40000;                          /* 10 pages */
+	assert_int_equal(seg_setattr(ns, a, &in, SEG_SET_SIZE, &st), 0);
+	/* Allocated at once, not when touched. */
+	assert_int_equal(fstat(seg_inode_fd(a), &m), 0);
+	assert_true(m.st_blocks * 512 >= 40000);
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_bfree, 16 - 10);
+	in.st_size = 30000;                          /* 8 more pages: too many */
+	assert_int_equal(seg_setattr(ns, b, &in, SEG_SET_SIZE, &st), -ENOSPC);
+	assert_int_equal(seg_getattr(ns, b, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	in.st_size = 1ll << 40;
+	assert_int_equal(seg_setattr(ns, b, &in, SEG_SET_SIZE, &st), -ENOSPC);
+	assert_int_equal(seg_reserve(ns, b, 7 * 4096), -ENOSPC);
+	assert_int_equal(seg_reserve(ns, b, 6 * 4096), 0);   /* exactly full */
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_bfree, 0);
+	/* Shrinking a gives back what b needs. */
+	in.st_size = 4096;
+	assert_int_equal(seg_setattr(ns, a, &in, SEG_SET_SIZE, &st), 0);
+	in.st_size = 30000;
+	assert_int_equal(seg_setattr(ns, b, &in, SEG_SET_SIZE, &st), 0);
+	/* O_TRUNC gives back; so does freeing the segment. */
+	assert_int_equal(seg_open(ns, b, O_RDWR | O_TRUNC, NULL, NULL, &backing), 0);
+	seg_release(ns, b, &detach);
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_bfree, 16 - 1);
+	assert_int_equal(seg_unlink(ns, root, "a"), 0);
+	seg_forget(ns, a, 1);
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_bfree, 16);
 	seg_ns_free(ns);
 }
 
@@ -846,6 +906,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_rename_dirs),
 		cmocka_unit_test(test_setattr),
 		cmocka_unit_test(test_statfs_and_limit),
+		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_readdir_order_and_cursor),
 		cmocka_unit_test(test_readdirplus_references),
 		cmocka_unit_test(test_opendir_keeps_removed_dir),
