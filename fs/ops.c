@@ -265,6 +265,29 @@ static void unwant(struct fuse_conn_info *conn, uint64_t flag)
 #endif
 }
 
+/*
+ * Whether this process holds CAP_SYS_ADMIN, which registering a backing
+ * file needs (in the initial user namespace); read from CapEff rather than
+ * attempting the ioctl, so that the fallback can say why.
+ */
+static bool has_sys_admin(void)
+{
+	unsigned long long eff = 0;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+	bool found = false;
+
+	if (f == NULL)
+		return true;   /* cannot tell: let the ioctl decide */
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	return !found || (eff >> 21) & 1;   /* CAP_SYS_ADMIN is 21 */
+}
+
 static void segfs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct segfs *fs = userdata;
@@ -281,6 +304,8 @@ static void segfs_init(void *userdata, struct fuse_conn_info *conn)
 #ifdef FUSE_CAP_PASSTHROUGH
 	if (fs->opts->nopassthrough)
 		pt_disable(fs, "-o nopassthrough");
+	else if (!has_sys_admin())
+		pt_disable(fs, "the daemon lacks CAP_SYS_ADMIN, which passthrough needs");
 	else if (!want(conn, FUSE_CAP_PASSTHROUGH))
 		pt_disable(fs, "the kernel does not offer FUSE passthrough (needs Linux >= 6.9)");
 #else

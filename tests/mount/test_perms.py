@@ -95,3 +95,117 @@ def test_unprivileged_cannot_create_in_root_dir(mnt):
 
     assert run_as(NOBODY, NOBODY, attempt) == errno.EACCES
     assert os.listdir(mnt / "closed") == []
+
+
+def test_others_0600_segment_is_closed(mnt, shared_dir):
+    """A 0600 segment of another user cannot be opened, read, truncated,
+    renamed or unlinked by a non-root user (sticky world-writable dir)."""
+    shared_dir.chmod(0o1777)
+    seg = shared_dir / "private"
+    seg.write_bytes(b"secret")
+    seg.chmod(0o600)
+
+    def attempt():
+        out = {}
+        for what, fn in [("open", lambda: os.open(seg, os.O_RDONLY)),
+                         ("read", lambda: open(seg, "rb").read()),
+                         ("truncate", lambda: os.truncate(seg, 0)),
+                         ("rename", lambda: os.rename(seg, shared_dir / "mine")),
+                         ("unlink", lambda: os.unlink(seg))]:
+            out[what] = errno_of(fn)
+        return out
+
+    got = run_as(NOBODY, NOBODY, attempt)
+    assert got == {"open": errno.EACCES, "read": errno.EACCES,
+                   "truncate": errno.EACCES, "rename": errno.EPERM,
+                   "unlink": errno.EPERM}, got
+    assert seg.read_bytes() == b"secret"
+
+
+def test_owner_chmod_chown_rules(shared_dir):
+    """An owner may chmod its segment but not give it away (chown EPERM),
+    nor move it to a group it is not in; root may chown anything."""
+    seg = shared_dir / "owned"
+
+    def as_owner():
+        fd = os.open(seg, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        os.chmod(seg, 0o644)
+        return (os.stat(seg).st_mode & 0o777, errno_of(os.chown, seg, 0, -1),
+                errno_of(os.chown, seg, -1, 0))
+
+    assert run_as(NOBODY, NOBODY, as_owner) == (0o644, errno.EPERM, errno.EPERM)
+    os.chown(seg, 0, 0)
+    assert (os.stat(seg).st_uid, os.stat(seg).st_gid) == (0, 0)
+
+
+def test_without_allow_other_others_cannot_enter(start_segfs):
+    """Without allow_other, no other user can enter the mount at all, not
+    even a world-readable one."""
+    d = start_segfs()
+    os.chmod(d.mnt, 0o777)
+    (d.mnt / "open").write_bytes(b"x")
+    os.chmod(d.mnt / "open", 0o666)
+    got = run_as(NOBODY, NOBODY, lambda: (errno_of(os.stat, d.mnt / "open"),
+                                          errno_of(os.listdir, d.mnt)))
+    assert got == (errno.EACCES, errno.EACCES), got
+
+
+def test_unprivileged_daemon_runs_in_fallback():
+    """A daemon started by a normal user mounts through the setuid
+    fusermount3 and works, in fallback mode: it lacks CAP_SYS_ADMIN, so it
+    does not even try passthrough, and says so."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import harness as h
+
+    probe = run_as(NOBODY, NOBODY,
+                   lambda: errno_of(lambda: os.close(os.open("/dev/fuse", os.O_RDWR))))
+    if probe != 0:
+        pytest.skip("/dev/fuse cannot be opened by a normal user on this machine "
+                    "(mode %o; Debian's udev rule makes it 0666)"
+                    % (os.stat("/dev/fuse").st_mode & 0o777))
+    # Under /tmp itself: the user must reach its mount point.
+    tmp_path = Path(tempfile.mkdtemp(prefix="segfs-user-", dir="/tmp"))
+    tmp_path.chmod(0o755)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    os.chown(mnt, NOBODY, NOBODY)
+
+    def drop():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+    log = open(tmp_path / "daemon.log", "w+")
+    p = subprocess.Popen([h.SEGFS, "-f", str(mnt)], stdout=log, stderr=log,
+                         preexec_fn=drop, start_new_session=True)
+    try:
+        assert h.wait_until(lambda: h.is_mounted(mnt) and "data path" in
+                            (tmp_path / "daemon.log").read_text(), 10), \
+            (tmp_path / "daemon.log").read_text()
+        line = (tmp_path / "daemon.log").read_text()
+        # The reason: no CAP_SYS_ADMIN, or a libfuse 3.14 build, which
+        # has no passthrough to try in the first place.
+        assert "data path: fallback" in line and (
+            "CAP_SYS_ADMIN" in line or "libfuse < 3.17" in line), line
+        got = run_as(NOBODY, NOBODY, lambda: (
+            open(mnt / "x", "wb").write(b"mine"), open(mnt / "x", "rb").read(),
+            os.stat(mnt / "x").st_uid))
+        assert got == (4, b"mine", NOBODY), got
+        res = run_as(NOBODY, NOBODY, lambda: subprocess.run(
+            [h.FUSERMOUNT, "-u", str(mnt)], capture_output=True).returncode)
+        assert res == 0
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            h.abort_connection(mnt)
+            h.lazy_umount(mnt)
+            p.kill()
+            p.wait()
+        log.close()
+        if not h.is_mounted(mnt):
+            shutil.rmtree(tmp_path, ignore_errors=True)
