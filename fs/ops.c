@@ -265,6 +265,7 @@ static void unwant(struct fuse_conn_info *conn, uint64_t flag)
 #endif
 }
 
+#ifdef FUSE_CAP_PASSTHROUGH
 /*
  * Whether this process holds CAP_SYS_ADMIN, which registering a backing
  * file needs (in the initial user namespace); read from CapEff rather than
@@ -287,6 +288,7 @@ static bool has_sys_admin(void)
 	fclose(f);
 	return !found || (eff >> 21) & 1;   /* CAP_SYS_ADMIN is 21 */
 }
+#endif
 
 static void segfs_init(void *userdata, struct fuse_conn_info *conn)
 {
