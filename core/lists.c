@@ -37,31 +37,41 @@
 
 void seg_ns_set_sync(struct seg_ns *ns, seg_sync_fn fn, void *arg)
 {
-	pthread_mutex_lock(&ns->lock);
-	ns->sync = fn;
-	ns->sync_arg = arg;
-	pthread_mutex_unlock(&ns->lock);
+	/* The argument first: a reader that sees fn sees its argument. */
+	atomic_store(&ns->sync_arg, arg);
+	atomic_store(&ns->sync, fn);
 }
 
 void seg_lists_sync(struct seg_ns *ns, const char *name)
 {
-	struct seg_inode **pinned = NULL;
+	struct seg_inode **pinned = NULL, *one;
 	seg_sync_fn fn;
 	size_t n = 0, cap = 0;
 	void *arg;
 
+	fn = atomic_load(&ns->sync);
+	arg = atomic_load(&ns->sync_arg);
+	if (fn == NULL)
+		return;
 	pthread_mutex_lock(&ns->lock);
-	fn = ns->sync;
-	arg = ns->sync_arg;
-	if (fn != NULL) {
+	if (name != NULL) {
+		/* One name: found through the hash, pinned on the stack. */
+		struct seg_dentry *d = seg__d_find(ns, ns->root, name, strlen(name));
+
+		if (d != NULL && d->inode->fd >= 0 && d->inode->nopen > 0) {
+			d->inode->nlookup++;
+			one = d->inode;
+			pinned = &one;
+			n = 1;
+		}
+	} else {
 		/* Pin the open segments: a kernel reference keeps each alive. */
 		for (struct seg_node *nd = ns->root->entries.next;
 		     nd != &ns->root->entries; nd = nd->next) {
 			struct seg_dentry *d = nd->entry;
 			struct seg_inode **more;
 
-			if (d == NULL || d->inode->fd < 0 || d->inode->nopen == 0 ||
-			    (name != NULL && strcmp(d->name, name) != 0))
+			if (d == NULL || d->inode->fd < 0 || d->inode->nopen == 0)
 				continue;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 8;
@@ -88,7 +98,8 @@ void seg_lists_sync(struct seg_ns *ns, const char *name)
 		}
 		pthread_mutex_unlock(&ns->lock);
 	}
-	seg_free(pinned);
+	if (pinned != &one)
+		seg_free(pinned);
 }
 
 void seg_view_sync(struct seg_ns *ns, struct seg_inode *view)

@@ -30,7 +30,8 @@
  * open segment can have such bytes (the kernel sends the last RELEASE of
  * a mapped file after munmap).  fn is called without the namespace lock,
  * with the segment pinned, and may wait for other requests to be served.
- * NULL (the default): nothing to do.
+ * NULL (the default): nothing to do.  seg_ns_set_sync takes no lock, so
+ * it may be called from anywhere, an attach callback included.
  */
 typedef void (*seg_sync_fn)(void *arg, const struct seg_inode *seg);
 void seg_ns_set_sync(struct seg_ns *ns, seg_sync_fn fn, void *arg);

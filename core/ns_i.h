@@ -7,6 +7,7 @@
 #define SEGFS_CORE_NS_I_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -96,8 +97,12 @@ struct seg_ns {
 	uint64_t inode_limit;
 	uint64_t reserved;             /* sum of the segments' reservations */
 	struct seg_inode open;         /* list head: segments with nopen > 0 */
-	void (*sync)(void *arg, const struct seg_inode *seg);  /* lists.h */
-	void *sync_arg;
+	/*
+	 * lists.h's sync hook.  Atomic, not under lock: it is set from the
+	 * FUSE layer's attach callback, which seg_open calls with lock held.
+	 */
+	void (*_Atomic sync)(void *arg, const struct seg_inode *seg);
+	void *_Atomic sync_arg;
 };
 
 void seg__now(struct timespec *ts);

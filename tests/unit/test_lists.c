@@ -442,6 +442,32 @@ static void test_sync_hook(void **state)
 	seg_ns_free(ns);
 }
 
+static struct seg_ns *attach_ns;
+
+/* An attach callback that installs the hook, as fs/ does on EPERM. */
+static int attach_installs_sync(void *arg, int memfd)
+{
+	(void)arg;
+	(void)memfd;
+	seg_ns_set_sync(attach_ns, record_sync, NULL);
+	return 0;
+}
+
+/* Installing the hook from inside seg_open's callback does not deadlock. */
+static void test_set_sync_under_lock(void **state)
+{
+	struct seg_ns *ns = new_ns();
+	struct seg_inode *a;
+	int backing, detach;
+
+	(void)state;
+	a = put_list(ns, "a", "1\n");
+	attach_ns = ns;
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_installs_sync, NULL, &backing), 0);
+	seg_release(ns, a, &detach);
+	seg_ns_free(ns);
+}
+
 /* Allocation failures while storing or creating change nothing. */
 static void test_enomem(void **state)
 {
@@ -502,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_store_refusals),
 		cmocka_unit_test(test_unlink_and_rename_through_lists),
 		cmocka_unit_test(test_sync_hook),
+		cmocka_unit_test(test_set_sync_under_lock),
 		cmocka_unit_test(test_enomem),
 	};
 
