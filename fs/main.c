@@ -14,9 +14,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fuse_log.h>
+#include <stdarg.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
+
+/* libfuse's log levels are syslog's, number for number. */
+_Static_assert(FUSE_LOG_EMERG == LOG_EMERG && FUSE_LOG_ERR == LOG_ERR &&
+	       FUSE_LOG_DEBUG == LOG_DEBUG, "fuse_log levels are syslog levels");
+
+/* Where libfuse's messages and ours go once the daemon has detached. */
+static void log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	vsyslog((int)level, fmt, ap);
+}
 
 static void print_version(void)
 {
@@ -106,12 +119,13 @@ static void *announce(void *arg)
 	if (stat(fs->opts->mountpoint, &st) < 0)
 		return NULL;
 	pt = segfs_probe_passthrough(fs);
+	/* fuse_log: stderr in the foreground, syslog once daemonized. */
 	if (pt == PT_OFF)
-		fprintf(stderr, "segfs: mounted on %s, data path: fallback (%s)\n",
-			fs->opts->mountpoint, fs->pt_reason);
+		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, data path: fallback (%s)\n",
+			 fs->opts->mountpoint, fs->pt_reason);
 	else
-		fprintf(stderr, "segfs: mounted on %s, data path: passthrough\n",
-			fs->opts->mountpoint);
+		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, data path: passthrough\n",
+			 fs->opts->mountpoint);
 	if (fs->opts->foreground && isatty(STDERR_FILENO))
 		fprintf(stderr, "segfs: stop with Ctrl-C or: fusermount3 -u %s\n",
 			fs->opts->mountpoint);
@@ -174,6 +188,11 @@ int main(int argc, char **argv)
 		goto out_signals;
 	if (fuse_daemonize(o.foreground) != 0)
 		goto out_unmount;
+	if (!o.foreground) {
+		/* stderr is /dev/null now: what the daemon says goes to syslog. */
+		openlog("segfs", LOG_PID, LOG_DAEMON);
+		fuse_set_log_func(log_to_syslog);
+	}
 
 	announcing = pthread_create(&tid, NULL, announce, &fs) == 0;
 

@@ -250,3 +250,37 @@ def test_help_and_version():
     assert res.returncode == 0
     assert re.search(r"^segfs \d+\.\d+", res.stdout, re.M)
     assert re.search(r"^libfuse 3\.\d+", res.stdout, re.M)
+
+
+def test_daemonized_logs_to_syslog(tmp_path):
+    """Without -f the daemon detaches (the command returns 0 once mounted)
+    and what it says goes to syslog: the startup line arrives on /dev/log,
+    tagged segfs[pid] with the daemon facility."""
+    import socket
+
+    if os.path.exists("/dev/log"):
+        pytest.skip("a syslog already owns /dev/log here; the test stands in "
+                    "for one only where there is none")
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    log.bind("/dev/log")
+    log.settimeout(10)
+    try:
+        res = h.run([h.SEGFS] + (["-o", ",".join(h.SEGFS_OPTS)] if h.SEGFS_OPTS else [])
+                    + [str(mnt)], timeout=20, check=False)
+        assert res.returncode == 0 and res.stderr == "", res.stderr
+        assert h.is_mounted(mnt)
+        msg = log.recv(4096).decode()
+        assert re.match(r"<29>.* segfs\[\d+\]: segfs: mounted on %s, data path: %s"
+                        % (re.escape(str(mnt)), h.MODE), msg), msg
+    finally:
+        log.close()
+        os.unlink("/dev/log")
+        if h.is_mounted(mnt):
+            if h.run([h.FUSERMOUNT, "-u", mnt], timeout=10, check=False).returncode:
+                h.abort_connection(mnt)
+                h.lazy_umount(mnt)
+    assert h.wait_until(lambda: subprocess.run(
+        ["pgrep", "-f", "^%s %s$" % (re.escape(h.SEGFS), re.escape(str(mnt)))],
+        capture_output=True).returncode != 0, 10), "the daemon did not exit"
