@@ -22,7 +22,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-SEGFS = os.environ.get("SEGFS") or str(REPO / "build" / "segfs")
+# Absolute: tests match it against daemons' command lines and link to it.
+SEGFS = os.path.abspath(os.environ.get("SEGFS") or str(REPO / "build" / "segfs"))
 SEGFS_OPTS = [o for o in os.environ.get("SEGFS_OPTS", "").split(",") if o]
 REFERENCE = os.environ.get("SEGFS_REFERENCE", "")
 IS_TMPFS = REFERENCE == "tmpfs"
