@@ -166,14 +166,25 @@ static void *forward(void *arg)
 	return NULL;
 }
 
+/*
+ * In a child: have the kernel send SIGTERM when segfs-exec dies.  If it
+ * died before prctl, the signal will never come: leave now instead.
+ */
+static void die_with_parent(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(1);
+}
+
 static pid_t start_daemon(const char *segfs, const char *opts, int errpipe[2])
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid != 0)
 		return pid;
 	/* Child: segfs in the foreground, its stderr into our pipe. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	die_with_parent(parent);
 	setpgid(0, 0);
 	dup2(errpipe[1], STDERR_FILENO);
 	close(errpipe[0]);
@@ -205,11 +216,11 @@ static void pass_on(int sig)
  */
 static pid_t start_command(char **argv, const sigset_t *unblocked)
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid != 0)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	die_with_parent(parent);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
