@@ -4,7 +4,6 @@
 #ifndef SEGFS_FUZZ_COMMON_H
 #define SEGFS_FUZZ_COMMON_H
 
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 
 #include "core/sl.h"
 #include "core/sltext.h"
+#include "tests/unit/slvalue.h"
 
 /* A broken invariant: libFuzzer records the input that made it. */
 #define REQUIRE(cond) do { \
@@ -21,45 +21,12 @@
 	} \
 } while (0)
 
-/* Length of a str/bytes value without its trailing NULs, which CPython drops. */
-static inline size_t stripped_len(const struct sl_value *v)
-{
-	size_t n = v->u.s.len;
-
-	while (n > 0 && v->u.s.p[n - 1] == '\0')
-		n--;
-	return n;
-}
-
-/* Values equal as CPython reads them back: floats bitwise, NaNs alike. */
-static inline bool same_value(const struct sl_value *a, const struct sl_value *b)
-{
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case SL_NONE:
-		return true;
-	case SL_BOOL:
-		return a->u.b == b->u.b;
-	case SL_INT:
-		return a->u.i == b->u.i;
-	case SL_FLOAT:
-		return (isnan(a->u.d) && isnan(b->u.d)) ||
-		       memcmp(&a->u.d, &b->u.d, sizeof(a->u.d)) == 0;
-	case SL_STR:
-	case SL_BYTES:
-		return stripped_len(a) == stripped_len(b) &&
-		       memcmp(a->u.s.p, b->u.s.p, stripped_len(a)) == 0;
-	}
-	return false;
-}
-
 static inline bool same_list(const struct sl_list *a, const struct sl_list *b)
 {
 	if (a->n != b->n)
 		return false;
 	for (size_t i = 0; i < a->n; i++)
-		if (!same_value(&a->v[i], &b->v[i]))
+		if (!slv_equal_read(&a->v[i], &b->v[i]))
 			return false;
 	return true;
 }

@@ -35,4 +35,28 @@ static inline bool slv_equal(const struct sl_value *a, const struct sl_value *b)
 	return false;
 }
 
+/* A str/bytes value's length without its trailing NULs, which CPython drops. */
+static inline size_t slv_stripped_len(const struct sl_value *v)
+{
+	size_t n = v->u.s.len;
+
+	while (n > 0 && v->u.s.p[n - 1] == '\0')
+		n--;
+	return n;
+}
+
+/*
+ * Equal as CPython reads them back from a segment: like slv_equal, but
+ * str and bytes compared without their trailing NULs.
+ */
+static inline bool slv_equal_read(const struct sl_value *a, const struct sl_value *b)
+{
+	if (a->type != b->type)
+		return false;
+	if (a->type != SL_STR && a->type != SL_BYTES)
+		return slv_equal(a, b);
+	return slv_stripped_len(a) == slv_stripped_len(b) &&
+	       memcmp(a->u.s.p, b->u.s.p, slv_stripped_len(a)) == 0;
+}
+
 #endif
