@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""Python-side measurements behind scripts/bench (the "extra" table).
+
+Prints one "name value unit" line per result (like segfs-bench); lines
+starting with '#' are comments.  Every value is a median over batches.
+
+  pybench.py shm [-b BATCHES] [-n CYCLES]
+      SharedMemory(create=True, size=4096) + touch one byte + close + unlink,
+      a fresh name per cycle, in /dev/shm (whatever is mounted there: run it
+      directly for tmpfs, under segfs-exec for segfs).  -> py_shm us/cycle
+  pybench.py manager [-b BATCHES] [-n CYCLES]
+      one SharedMemoryManager, started first; then time
+      smm.SharedMemory(4096) per block.  -> py_manager us/block
+  pybench.py scale DIR N [--pid PID] [--timeout S]
+      create N empty files in DIR (open O_CREAT|O_EXCL + close), time
+      `ls -l DIR > /dev/null`, remove them all.  With --pid, the VmRSS of
+      that process (the segfs daemon) before and after the creation.
+      -> scale_create, scale_ls, scale_rm s; rss_before, rss_after kB
+  pybench.py lists [-b BATCHES] [-N ITEMS]
+      (under segfs-exec) a ShareableList of ITEMS ints in /dev/shm; times
+      `cat /dev/shm/lists/NAME > /dev/null` against list(ShareableList(
+      name=NAME)) (attach + read all).  -> lists_cat, lists_py ms
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def out(name, value, unit):
+    print(f"{name} {value:.4f} {unit}", flush=True)
+
+
+def untrack(name):
+    # Python < 3.13 registers attached segments with the resource tracker,
+    # which would unlink them (and warn) at exit: only the creator should.
+    try:
+        from multiprocessing import resource_tracker
+        resource_tracker.unregister("/" + name.lstrip("/"), "shared_memory")
+    except Exception:
+        pass
+
+
+def cmd_shm(a):
+    from multiprocessing.shared_memory import SharedMemory
+    prefix = f"pyb{os.getpid()}_"
+    i = 0
+
+    def batch(n):
+        nonlocal i
+        t0 = time.perf_counter()
+        for _ in range(n):
+            s = SharedMemory(name=f"{prefix}{i}", create=True, size=4096)
+            i += 1
+            s.buf[0] = 1
+            s.close()
+            s.unlink()
+        return (time.perf_counter() - t0) * 1e6 / n
+
+    batch(a.n)  # warm-up (starts the resource tracker)
+    v = [batch(a.n) for _ in range(a.b)]
+    print("# samples py_shm " + " ".join(f"{x:.2f}" for x in v))
+    out("py_shm", statistics.median(v), "us")
+
+
+def cmd_manager(a):
+    from multiprocessing.managers import SharedMemoryManager
+    with SharedMemoryManager() as smm:
+        smm.SharedMemory(4096)  # warm-up
+
+        def batch(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                smm.SharedMemory(4096)
+            return (time.perf_counter() - t0) * 1e6 / n
+
+        batch(a.n)
+        v = [batch(a.n) for _ in range(a.b)]
+    print("# samples py_manager " + " ".join(f"{x:.2f}" for x in v))
+    out("py_manager", statistics.median(v), "us")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cmd_scale(a):
+    d = os.path.join(a.dir, f"scale.{os.getpid()}")
+    os.mkdir(d)
+    names = [os.path.join(d, f"seg{i:07d}") for i in range(a.N)]  # 10 chars
+    print(f"# scale N={a.N} name length {len(os.path.basename(names[0]))}")
+    deadline = time.monotonic() + a.timeout
+    try:
+        if a.pid:
+            out("rss_before", rss_kb(a.pid), "kB")
+        t0 = time.perf_counter()
+        flags = os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC
+        for k, p in enumerate(names):
+            os.close(os.open(p, flags, 0o600))
+            if k % 1000 == 0 and time.monotonic() > deadline:
+                raise SystemExit(f"pybench: scale: timeout after {k} files")
+        out("scale_create", time.perf_counter() - t0, "s")
+        if a.pid:
+            time.sleep(0.2)
+            out("rss_after", rss_kb(a.pid), "kB")
+        t0 = time.perf_counter()
+        subprocess.run(["ls", "-l", d], stdout=subprocess.DEVNULL, check=True,
+                       timeout=max(5, deadline - time.monotonic()))
+        out("scale_ls", time.perf_counter() - t0, "s")
+    finally:
+        t0 = time.perf_counter()
+        for p in names:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+        out("scale_rm", time.perf_counter() - t0, "s")
+        os.rmdir(d)
+
+
+def cmd_lists(a):
+    from multiprocessing.shared_memory import ShareableList
+    name = f"pyblist{os.getpid()}"
+    sl = ShareableList(range(a.N), name=name)
+    path = f"/dev/shm/lists/{name}"
+    try:
+        if not os.path.exists(path):
+            raise SystemExit(f"pybench: {path} does not exist (not on segfs?)")
+
+        def cat():
+            t0 = time.perf_counter()
+            subprocess.run(["cat", path], stdout=subprocess.DEVNULL, check=True, timeout=60)
+            return (time.perf_counter() - t0) * 1e3
+
+        def py():
+            t0 = time.perf_counter()
+            s = ShareableList(name=name)  # same process: no untrack
+            v = list(s)
+            s.shm.close()
+            dt = (time.perf_counter() - t0) * 1e3
+            if len(v) != a.N or v[-1] != a.N - 1:
+                raise SystemExit("pybench: ShareableList read back wrong")
+            return dt
+
+        # check that the text view holds every item
+        with open(path) as f:
+            lines = f.read().count("\n")
+        if lines != a.N:
+            raise SystemExit(f"pybench: {path} has {lines} lines, not {a.N}")
+        cat(), py()  # warm-ups
+        c, p = [], []
+        for _ in range(a.b):
+            c.append(cat())
+            p.append(py())
+        t0 = time.perf_counter()
+        subprocess.run(["true"], check=True, timeout=10)
+        spawn = (time.perf_counter() - t0) * 1e3
+        print("# samples lists_cat " + " ".join(f"{x:.2f}" for x in c))
+        print("# samples lists_py " + " ".join(f"{x:.2f}" for x in p))
+        out("lists_cat", statistics.median(c), "ms")
+        out("lists_py", statistics.median(p), "ms")
+        out("lists_spawn", spawn, "ms")
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+def cmd_report(a):
+    """The extra table from scripts/bench's extra.csv
+    (round,target,measurement,value,unit)."""
+    import csv
+    vals = {}
+    units = {}
+    rounds = {}
+    with open(a.csv) as f:
+        for r in csv.reader(f):
+            if len(r) != 5:
+                continue
+            rnd, tgt, name, v, unit = r
+            vals.setdefault((tgt, name), []).append(float(v))
+            rounds.setdefault((tgt, name), {})[rnd] = float(v)
+            units[name] = unit
+
+    def med(tgt, name):
+        v = vals.get((tgt, name))
+        return statistics.median(v) if v else None
+
+    def paired(name, num_t="segfs", den_t="tmpfs", num_n=None):
+        num = rounds.get((num_t, num_n or name), {})
+        den = rounds.get((den_t, name), {})
+        r = [num[k] / den[k] for k in num if k in den and den[k] > 0]
+        return statistics.median(r) if r else None
+
+    rows = []  # measurement, unit, better, tmpfs, segfs, ratio, ratio is, demand, verdict
+
+    def row(m, unit, t, s, ratio, what, demand="-", verdict="-"):
+        rows.append([m, unit, "lower", t, s, ratio, what, demand, verdict])
+
+    if units.get("py_shm"):
+        row("py_shm_lifecycle", "us", med("tmpfs", "py_shm"), med("segfs", "py_shm"),
+            paired("py_shm"), "segfs/tmpfs")
+    if units.get("py_manager"):
+        m, s = med("tmpfs", "py_manager"), med("segfs", "py_shm")
+        x = m / s if m and s else None
+        row("py_manager_block", "us", m, None, x, "manager(tmpfs)/py_shm(segfs)",
+            ">= 3", "-" if x is None else ("PASS" if x >= 3 else "FAIL"))
+    ns = sorted({int(n.split("@")[1]) for (_, n) in vals if n.startswith("scale_")})
+    for n in ns:
+        for ph in ("create", "ls", "rm"):
+            name = f"scale_{ph}@{n}"
+            t, s = med("tmpfs", name), med("segfs", name)
+            row(f"{ph}_{n}_files", "s", t, s, paired(name), "segfs/tmpfs")
+    for n in ns:
+        for ph in ("create", "ls", "rm"):
+            name = f"scale_{ph}@{n}"
+            t, s = med("tmpfs", name), med("segfs", name)
+            row(f"{ph}_per_1k_files@{n}", "ms", t and t * 1e6 / n, s and s * 1e6 / n,
+                paired(name), "segfs/tmpfs")
+    for n in ns:
+        b, af = med("segfs", f"rss_before@{n}"), med("segfs", f"rss_after@{n}")
+        if b is not None and af is not None:
+            per = (af - b) * 1024 / n
+            row(f"daemon_rss_per_segment@{n}", "B", None, per, None,
+                f"name {a.namelen} chars", f"<= {512 + a.namelen}",
+                "PASS" if per <= 512 + a.namelen else "FAIL")
+    if units.get("lists_cat"):
+        c, p = med("segfs", "lists_cat"), med("segfs", "lists_py")
+        row(f"lists_cat_{a.items}", "ms", None, c, None, "cat lists/x (segfs)")
+        row(f"lists_py_list_{a.items}", "ms", None, p, p / c if c and p else None,
+            "list(ShareableList) / cat")
+
+    def num(x):
+        if x is None:
+            return "-"
+        return f"{x:.0f}" if x >= 100 else (f"{x:.1f}" if x >= 10 else f"{x:.2f}")
+
+    def rat(x):
+        return "-" if x is None else f"{x:.3f}"
+
+    h = ["measurement", "unit", "better", "tmpfs", "segfs", "ratio", "ratio is",
+         "demand", "verdict"]
+    body = [[r[0], r[1], r[2], num(r[3]), num(r[4]), rat(r[5]), r[6], r[7], r[8]]
+            for r in rows]
+    if a.fmt == "csvrows":
+        # rows in the columns of scripts/bench's results.csv
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        for r in body:
+            m = r[0] if r[6] == "segfs/tmpfs" else f"{r[0]} [{r[6]}]"
+            row_ = [m, r[1], r[2], r[3], r[4], r[5]]
+            if a.fallback:
+                row_ += ["-", "-"]
+            w.writerow(row_ + ["-", r[7], r[8]])
+    elif a.fmt == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(h)
+        w.writerows(body)
+    elif a.fmt == "md":
+        print("| " + " | ".join(h) + " |")
+        print("|---|---|---|---:|---:|---:|---|---|---|")
+        for r in body:
+            print("| " + " | ".join(r) + " |")
+    else:
+        wd = [max(len(x[j]) for x in [h] + body) for j in range(len(h))]
+        right = {3, 4, 5}
+        print("  ".join(c.ljust(wd[j]) for j, c in enumerate(h)).rstrip())
+        for r in body:
+            print("  ".join(c.rjust(wd[j]) if j in right else c.ljust(wd[j])
+                            for j, c in enumerate(r)).rstrip())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for c in ("shm", "manager"):
+        s = sub.add_parser(c)
+        s.add_argument("-b", type=int, default=5)
+        s.add_argument("-n", type=int, default=300)
+    s = sub.add_parser("scale")
+    s.add_argument("dir")
+    s.add_argument("N", type=int)
+    s.add_argument("--pid", type=int)
+    s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("lists")
+    s.add_argument("-b", type=int, default=5)
+    s.add_argument("-N", type=int, default=100000)
+    s = sub.add_parser("report")
+    s.add_argument("csv")
+    s.add_argument("fmt", choices=("text", "md", "csv", "csvrows"))
+    s.add_argument("--fallback", action="store_true")
+    s.add_argument("--namelen", type=int, default=10)
+    s.add_argument("--items", type=int, default=100000)
+    a = ap.parse_args()
+    {"shm": cmd_shm, "manager": cmd_manager, "scale": cmd_scale,
+     "lists": cmd_lists, "report": cmd_report}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
