@@ -96,7 +96,12 @@ def test_stress(fs, tmp_path):
     assert h.wait_until(lambda: fds(fs.pid)[0] == 0, 5), fds(fs.pid)
     assert fds(fs.pid)[1] <= fd0 + 2 * 10 + 2, (fd0, fds(fs.pid))
     assert h.wait_until(lambda: h.meminfo("Shmem") - shm0 < SLACK, 5)
-    assert rss(fs.pid) - rss0 < 16 * MiB, (rss0, rss(fs.pid))
+    # ASan keeps freed memory in quarantine by design (256 MiB): the bound
+    # is for the daemon's own memory, so it holds for uninstrumented builds.
+    with open("/proc/%d/maps" % fs.pid) as f:
+        asan = "libasan" in f.read()
+    if not asan:
+        assert rss(fs.pid) - rss0 < 16 * MiB, (rss0, rss(fs.pid))
 
 
 @pytest.mark.deadline(120)
