@@ -156,8 +156,7 @@ static int pwrite_full(int fd, const uint8_t *buf, size_t len, off_t off)
  * -EBADMSG when the header already shows it is not one; sl_decode judges
  * the rest.  On success *bytes (seg_free) holds *len bytes.
  */
-static int snapshot(struct seg_ns *ns, const struct seg_inode *seg,
-		    uint8_t **bytes, size_t *len)
+static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
 {
 	struct stat st;
 	uint64_t size, need;
@@ -167,7 +166,6 @@ static int snapshot(struct seg_ns *ns, const struct seg_inode *seg,
 
 	if (seg->fd < 0)
 		return -EBADMSG;
-	(void)ns;
 	if (fstat(seg->fd, &st) < 0)
 		return -EBADMSG;
 	size = (uint64_t)st.st_size;
@@ -206,11 +204,11 @@ static int snapshot(struct seg_ns *ns, const struct seg_inode *seg,
 }
 
 /* The list a segment holds now: -EBADMSG if it holds none. */
-static int read_list(struct seg_ns *ns, const struct seg_inode *seg, struct sl_list **out)
+static int read_list(const struct seg_inode *seg, struct sl_list **out)
 {
 	uint8_t *bytes;
 	size_t len;
-	int rc = snapshot(ns, seg, &bytes, &len);
+	int rc = snapshot(seg, &bytes, &len);
 
 	if (rc < 0)
 		return rc;
@@ -219,11 +217,11 @@ static int read_list(struct seg_ns *ns, const struct seg_inode *seg, struct sl_l
 	return rc;
 }
 
-bool seg__lists_shows(struct seg_ns *ns, struct seg_inode *seg)
+bool seg__lists_shows(const struct seg_inode *seg)
 {
 	struct sl_list *l;
 
-	if (seg->view || seg__is_dir(seg) || read_list(ns, seg, &l) < 0)
+	if (seg->view || seg__is_dir(seg) || read_list(seg, &l) < 0)
 		return false;
 	sl_list_free(l);
 	return true;
@@ -324,7 +322,7 @@ int seg__lists_lookup(struct seg_ns *ns, const char *name, size_t len,
 
 	if (seg == NULL)
 		return -ENOENT;
-	rc = read_list(ns, seg, &l);
+	rc = read_list(seg, &l);
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -ENOENT;
 	rc = view_stat(seg, l, st);
@@ -349,7 +347,7 @@ int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
 		if (seg__is_dir(d->inode))
 			return -EISDIR;
 		/* A segment that holds no list is not turned into one. */
-		if ((flags & SEG_CREATE_EXCL) || !seg__lists_shows(ns, d->inode))
+		if ((flags & SEG_CREATE_EXCL) || !seg__lists_shows(d->inode))
 			return -EEXIST;
 		rc = seg__lists_lookup(ns, name, len, out, st);
 		if (rc == 0)
@@ -395,7 +393,7 @@ static int listed_segment(struct seg_ns *ns, const char *name, struct seg_inode 
 {
 	struct seg_inode *seg = root_segment(ns, name, strlen(name));
 
-	if (seg == NULL || !seg__lists_shows(ns, seg))
+	if (seg == NULL || !seg__lists_shows(seg))
 		return -ENOENT;
 	*out = seg;
 	return 0;
@@ -427,7 +425,7 @@ int seg__lists_rename(struct seg_ns *ns, const char *name, const char *newname,
 	 * segment holding no list (or a directory) keeps its name.
 	 */
 	dst = seg__d_find(ns, ns->root, newname, len);
-	if (dst != NULL && (seg__is_dir(dst->inode) || !seg__lists_shows(ns, dst->inode)))
+	if (dst != NULL && (seg__is_dir(dst->inode) || !seg__lists_shows(dst->inode)))
 		return -EEXIST;
 	return seg__rename_locked(ns, ns->root, name, ns->root, newname, flags);
 }
@@ -440,7 +438,7 @@ int seg__view_getattr(struct seg_ns *ns, struct seg_inode *view, struct stat *st
 
 	if (rc < 0)
 		return rc;
-	rc = read_list(ns, seg, &l);
+	rc = read_list(seg, &l);
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -ENOENT;
 	rc = view_stat(seg, l, st);
@@ -473,7 +471,7 @@ int seg_view_render(struct seg_ns *ns, struct seg_inode *view, char **text, size
 	pthread_mutex_lock(&ns->lock);
 	rc = listed_segment(ns, view->vdentry->name, &seg);
 	if (rc == 0)
-		rc = read_list(ns, seg, &l);
+		rc = read_list(seg, &l);
 	if (rc == 0) {
 		rc = sl_render(l, text, len);
 		sl_list_free(l);
@@ -585,7 +583,7 @@ int seg_view_store(struct seg_ns *ns, struct seg_inode *view, const struct sl_li
 		rc = -EISDIR;
 		if (seg__is_dir(old))
 			goto out;
-		rc = snapshot(ns, old, &was, &len);
+		rc = snapshot(old, &was, &len);
 		if (rc == 0)
 			rc = sl_decode(was, len, &cur);
 		/* A segment that holds no list is not overwritten. */

@@ -1188,7 +1188,7 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 			continue;   /* another stream's cursor */
 		ino = d->inode;
 		if (dir->lists) {
-			if (seg__is_dir(ino) || !seg__lists_shows(ns, ino))
+			if (seg__is_dir(ino) || !seg__lists_shows(ino))
 				continue;
 			/* Views are made by lookup: no reference from here. */
 			memset(&st, 0, sizeof(st));

@@ -152,7 +152,7 @@ int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
 int seg__lists_unlink(struct seg_ns *ns, const char *name);
 int seg__lists_rename(struct seg_ns *ns, const char *name, const char *newname,
 		      unsigned flags);
-bool seg__lists_shows(struct seg_ns *ns, struct seg_inode *seg);
+bool seg__lists_shows(const struct seg_inode *seg);
 void seg__lists_ino(const struct seg_inode *seg, struct stat *st);
 int seg__view_getattr(struct seg_ns *ns, struct seg_inode *view, struct stat *st);
 int seg__view_setattr(struct seg_ns *ns, struct seg_inode *view,

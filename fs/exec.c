@@ -105,7 +105,7 @@ static int wait_for(pid_t pid, long timeout_ms)
  * requests).  Returns 0 when it came, or -1 when the daemon failed first
  * (what it said has been copied to our stderr).
  */
-static int await_mount(int fd, pid_t daemon, bool verbose)
+static int await_mount(int fd, bool verbose)
 {
 	long deadline = now_ms() + START_TIMEOUT_MS;
 	char buf[4096];
@@ -131,7 +131,6 @@ static int await_mount(int fd, pid_t daemon, bool verbose)
 			/* The daemon exited without mounting. */
 			if (len > 0)
 				fwrite(buf, 1, len, stderr);
-			(void)daemon;
 			return -1;
 		}
 		len += (size_t)r;
@@ -241,7 +240,7 @@ static int stop_daemon(pid_t daemon)
 	if (status == -ETIMEDOUT) {
 		fprintf(stderr, "segfs-exec: segfs did not stop; killing it\n");
 		kill(daemon, SIGKILL);
-		status = wait_for(daemon, STOP_TIMEOUT_MS);
+		wait_for(daemon, STOP_TIMEOUT_MS);
 		return -1;
 	}
 	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -323,7 +322,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(errpipe[1]);
-	if (await_mount(errpipe[0], daemon, verbose) < 0) {
+	if (await_mount(errpipe[0], verbose) < 0) {
 		kill(daemon, SIGKILL);
 		wait_for(daemon, STOP_TIMEOUT_MS);
 		return 1;

@@ -6,12 +6,10 @@ every CPython >= 3.9) run under segfs-exec, with their results checked;
 then nothing may be left: no daemon, no mount, no memory.
 """
 
-import errno
 import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest

@@ -7,9 +7,7 @@ segfs over /usr/local/bin in a private mount namespace, which changes
 nothing outside the test.
 """
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest

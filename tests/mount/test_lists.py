@@ -12,7 +12,6 @@ import subprocess
 
 import pytest
 
-import harness as h
 from harness import errno_of, run, write_once
 
 pytestmark = pytest.mark.usefixtures("segfs_only")

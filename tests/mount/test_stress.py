@@ -24,12 +24,6 @@ WORKERS, OPS = 4, 600
 SLACK = 32 * MiB      # Shmem moves with the rest of the machine
 
 
-def pattern(seed, size):
-    sys.path.insert(0, str(Path(WORKER).parent))
-    from stress_worker import pattern as p
-    return p(seed, size)
-
-
 def fds(pid):
     """(memfds, all descriptors) of a process."""
     memfds = total = 0
@@ -81,7 +75,7 @@ def test_stress(fs, tmp_path):
     for w in range(WORKERS):
         m = json.loads((tmp_path / ("manifest%d.json" % w)).read_text())
         for name, (pseed, size) in m["segments"].items():
-            assert (mnt / name).read_bytes() == pattern(pseed, size), name
+            assert (mnt / name).read_bytes() == h.pattern(pseed, 0, size), name
             total += 1
         for name, text in m["lists"].items():
             assert (mnt / "lists" / name).read_text() == text.replace("b'\\x00'", "b''")
