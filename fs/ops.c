@@ -237,6 +237,21 @@ static void set_open_flags(struct fuse_file_info *fi, int backing)
 	fi->keep_cache = backing == 0;
 }
 
+/*
+ * Closes one open handle of a segment.  The backing id lives until the
+ * inode's last release: closing it any sooner races with openers that have
+ * our reply but have not yet looked the id up (spec/fuse.md, "Lifetime of
+ * backing ids").
+ */
+static void release_segment(struct segfs *fs, struct seg_inode *ino)
+{
+	int detach;
+
+	seg_release(fs->ns, ino, &detach);
+	if (detach > 0)
+		backing_close(fs, detach);
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 /*
@@ -565,11 +580,7 @@ static void segfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fill_entry(fs, &e, ino, &st);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		/* The opener is gone: no RELEASE or FORGET will come for this. */
-		int detach;
-
-		seg_release(fs->ns, ino, &detach);
-		if (detach > 0)
-			backing_close(fs, detach);
+		release_segment(fs, ino);
 		seg_forget(fs->ns, ino, 1);
 	}
 	return;
@@ -597,34 +608,19 @@ static void segfs_open(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *fi)
 		return;
 	}
 	set_open_flags(fi, backing);
-	if (fuse_reply_open(req, fi) != 0) {
-		int detach;
-
-		seg_release(fs->ns, ino, &detach);
-		if (detach > 0)
-			backing_close(fs, detach);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		release_segment(fs, ino);
 }
 
 static void segfs_release(fuse_req_t req, fuse_ino_t n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
 	struct seg_inode *ino = inode_of(fs, n);
-	int detach;
 
-	if (seg_inode_is_view(ino)) {
+	if (seg_inode_is_view(ino))
 		views_release(fs, ino, fi);
-		fuse_reply_err(req, 0);
-		return;
-	}
-	/*
-	 * The backing id lives until the inode's last release: closing it any
-	 * sooner races with openers that have our reply but have not yet
-	 * looked the id up (spec/fuse.md, "Lifetime of backing ids").
-	 */
-	seg_release(fs->ns, ino, &detach);
-	if (detach > 0)
-		backing_close(fs, detach);
+	else
+		release_segment(fs, ino);
 	fuse_reply_err(req, 0);
 }
 
