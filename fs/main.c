@@ -33,12 +33,17 @@ static void log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap
 
 static void print_version(void)
 {
-	printf("segfs %s\nlibfuse %s (built against %d.%d)\npassthrough: %s\n",
+	printf("segfs %s\nlibfuse %s (built against %d.%d)\npassthrough: %s\nio-uring: %s\n",
 	       SEGFS_VERSION, fuse_pkgversion(), FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
 #ifdef FUSE_CAP_PASSTHROUGH
-	       "compiled in"
+	       "compiled in",
 #else
-	       "not available (libfuse < 3.17)"
+	       "not available (libfuse < 3.17)",
+#endif
+#ifdef FUSE_CAP_OVER_IO_URING
+	       "-o io_uring (libfuse >= 3.18)"
+#else
+	       "not available (libfuse < 3.18)"
 #endif
 	);
 }
@@ -109,23 +114,39 @@ static uint64_t raise_fd_limit(void)
  * our INIT reply, which happens inside the session loop.  This thread
  * waits for that by stat()ing the mount point (the kernel holds any
  * request until INIT is done), then probes and reports the data path.
+ * That stat is the first GETATTR of the root, which also tells how
+ * requests reach us: once INIT has accepted io-uring, the kernel holds
+ * requests until the rings are registered, so it comes through them.
  */
 static void *announce(void *arg)
 {
 	struct segfs *fs = arg;
 	struct stat st;
 	enum pt_state pt;
+	char transport[200];
 
 	if (stat(fs->opts->mountpoint, &st) < 0)
 		return NULL;
-	pt = segfs_probe_passthrough(fs);
-	/* fuse_log: stderr in the foreground, syslog once daemonized. */
-	if (pt == PT_OFF)
-		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, data path: fallback (%s)\n",
-			 fs->opts->mountpoint, fs->pt_reason);
+	if (atomic_load(&fs->transport) == TRANSPORT_URING)
+		snprintf(transport, sizeof(transport), "io-uring");
+	else if (fs->opts->io_uring)
+		snprintf(transport, sizeof(transport), "/dev/fuse (io-uring: %s)",
+			 fs->uring_reason[0] != '\0' ? fs->uring_reason
+			 : "libfuse could not start it, see above");
 	else
-		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, data path: passthrough\n",
-			 fs->opts->mountpoint);
+		snprintf(transport, sizeof(transport), "/dev/fuse");
+	pt = segfs_probe_passthrough(fs);
+	/*
+	 * fuse_log: stderr in the foreground, syslog once daemonized.  The
+	 * transport comes first because a data path's reason may hold
+	 * parentheses.
+	 */
+	if (pt == PT_OFF)
+		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, transport: %s, data path: fallback (%s)\n",
+			 fs->opts->mountpoint, transport, fs->pt_reason);
+	else
+		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, transport: %s, data path: passthrough\n",
+			 fs->opts->mountpoint, transport);
 	if (fs->opts->foreground && isatty(STDERR_FILENO))
 		fprintf(stderr, "segfs: stop with Ctrl-C or: fusermount3 -u %s\n",
 			fs->opts->mountpoint);

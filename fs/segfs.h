@@ -25,6 +25,7 @@ struct segfs_opts {
 	int show_help;
 	int show_version;
 	int nopassthrough;
+	int io_uring;              /* -o io_uring: ask libfuse for FUSE over io-uring */
 	uint64_t size;             /* 0: default (half of RAM) */
 	uint64_t nr_segments;      /* 0: default (as tmpfs) */
 	unsigned root_mode;        /* -o mode=, octal; 0: 0755 */
@@ -50,6 +51,13 @@ enum pt_state {
 	PT_OFF,         /* cached FUSE I/O; pt_reason says why */
 };
 
+/* How requests reach us, learnt from the first GETATTR of the root. */
+enum transport {
+	TRANSPORT_UNKNOWN,
+	TRANSPORT_DEV,      /* read(2)/writev(2) on /dev/fuse */
+	TRANSPORT_URING,    /* FUSE over io-uring: per-CPU queues */
+};
+
 struct segfs {
 	struct seg_ns *ns;
 	struct fuse_session *se;
@@ -58,6 +66,9 @@ struct segfs {
 	pthread_mutex_t pt_lock;         /* serializes leaving PT_UNKNOWN */
 	/* Written once under pt_lock, before pt becomes PT_OFF; read after. */
 	char pt_reason[160];
+	_Atomic int transport;           /* enum transport */
+	/* Set in init, read after: why -o io_uring is not in use, if known. */
+	char uring_reason[160];
 };
 
 extern const struct fuse_lowlevel_ops segfs_ops;

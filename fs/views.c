@@ -59,6 +59,11 @@ static struct vfile *vfile_of(const struct fuse_file_info *fi)
  *
  * A one-thread daemon sends every notice from a thread of its own: its
  * only thread may be the one that must serve what the kernel waits for.
+ * So does one served over io-uring: a request waits in the queue of the
+ * CPU it was made on, which has one thread, so a notice that waited there
+ * for a lock held by a request in that queue would never be sent (seen as
+ * a deadlock under the stress test).  Either way the notices then race
+ * with the reply instead of going first.
  */
 struct notice {
 	struct fuse_session *se;
@@ -94,7 +99,8 @@ static void notify(struct segfs *fs, fuse_ino_t ino, const char *a, const char *
 		snprintf(nt.names[nt.n++], sizeof(nt.names[0]), "%s", a);
 	if (b != NULL)
 		snprintf(nt.names[nt.n++], sizeof(nt.names[0]), "%s", b);
-	if (!fs->opts->singlethread) {
+	if (!fs->opts->singlethread && !fs->opts->io_uring &&
+	    atomic_load(&fs->transport) != TRANSPORT_URING) {
 		send_notice(&nt);
 		return;
 	}

@@ -29,9 +29,12 @@ REFERENCE = os.environ.get("SEGFS_REFERENCE", "")
 IS_TMPFS = REFERENCE == "tmpfs"
 MODE = os.environ.get("SEGFS_MODE") or (
     "fallback" if "nopassthrough" in SEGFS_OPTS else "passthrough")
+# The transport the startup line must report: io-uring iff asked for.
+TRANSPORT = os.environ.get("SEGFS_TRANSPORT") or (
+    "io-uring" if "io_uring" in SEGFS_OPTS else "/dev/fuse")
 CLIENTS_ENV = os.environ.get("SEGFS_CLIENTS", "")
 
-_BUNDLED_FUSERMOUNT = REPO / "build/deps/libfuse-3.17.2/bin/fusermount3"
+_BUNDLED_FUSERMOUNT = REPO / "build/deps/libfuse/bin/fusermount3"
 FUSERMOUNT = (os.environ.get("SEGFS_FUSERMOUNT")
               or (str(_BUNDLED_FUSERMOUNT) if _BUNDLED_FUSERMOUNT.exists()
                   else shutil.which("fusermount3") or "fusermount3"))
@@ -44,8 +47,9 @@ START_TIMEOUT = 10
 EXIT_TIMEOUT = 10
 
 STARTUP_RE = re.compile(
-    r"^segfs: mounted on (?P<mnt>.+), data path: "
-    r"(?P<mode>passthrough|fallback)(?: \((?P<reason>.+)\))?$")
+    r"^segfs: mounted on (?P<mnt>.+), "
+    r"transport: (?P<transport>io-uring|/dev/fuse)(?: \((?P<treason>[^()]+)\))?, "
+    r"data path: (?P<mode>passthrough|fallback)(?: \((?P<reason>.+)\))?$")
 
 
 class HarnessError(Exception):
@@ -260,6 +264,14 @@ class Daemon:
     # -- stopping ----------------------------------------------------------
     def abort(self):
         self.aborted = abort_connection(self.mnt) or self.aborted
+        # Over io-uring an abort ends only the requests the daemon has not
+        # taken yet; the others end when the daemon dies.
+        if TRANSPORT == "io-uring" and self.alive():
+            for sig in (signal.SIGKILL, signal.SIGCONT):
+                try:
+                    os.kill(self.proc.pid, sig)
+                except ProcessLookupError:
+                    pass
 
     def kill_and_clean(self):
         """Last resort, never fails: abort the connection, unmount lazily,

@@ -29,7 +29,7 @@ def memfd_of(pid, name):
 
 def test_startup_line_reports_mode(fs):
     """In the foreground the daemon prints one startup line naming the mount
-    point and the data path this run expects."""
+    point, the transport and the data path this run expects."""
     lines = [line for line in fs.stderr().splitlines()
              if line.startswith("segfs: mounted on")]
     assert len(lines) == 1
@@ -37,8 +37,11 @@ def test_startup_line_reports_mode(fs):
     assert got, lines[0]
     assert got["mnt"] == str(fs.mnt)
     assert got["mode"] == h.MODE
+    assert got["transport"] == h.TRANSPORT
     if h.MODE == "fallback":
         assert got["reason"], "fallback must say why"
+    if "io_uring" in h.SEGFS_OPTS and h.TRANSPORT == "/dev/fuse":
+        assert got["treason"], "an io-uring that is not used must say why"
 
 
 def test_mount_entry(fs):
