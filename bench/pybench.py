@@ -202,14 +202,22 @@ def cmd_report(a):
     def row(m, unit, t, s, ratio, what, demand="-", verdict="-"):
         rows.append([m, unit, "lower", t, s, ratio, what, demand, verdict])
 
+    # segfs, and segfs -o io_uring when the run had it (target "uring").
+    shm_targets = [("segfs", "")] + ([("uring", " [io_uring]")]
+                                     if vals.get(("uring", "py_shm")) else [])
     if units.get("py_shm"):
-        row("py_shm_lifecycle", "us", med("tmpfs", "py_shm"), med("segfs", "py_shm"),
-            paired("py_shm"), "segfs/tmpfs")
+        for t, label in shm_targets:
+            r = paired("py_shm", num_t=t)
+            row("py_shm_lifecycle" + label, "us", med("tmpfs", "py_shm"),
+                med(t, "py_shm"), r, f"{t}/tmpfs", "<= 2",
+                "-" if r is None else ("PASS" if r <= 2 else "FAIL"))
     if units.get("py_manager"):
-        m, s = med("tmpfs", "py_manager"), med("segfs", "py_shm")
-        x = m / s if m and s else None
-        row("py_manager_block", "us", m, None, x, "manager(tmpfs)/py_shm(segfs)",
-            ">= 3", "-" if x is None else ("PASS" if x >= 3 else "FAIL"))
+        for t, label in shm_targets:
+            m, s = med("tmpfs", "py_manager"), med(t, "py_shm")
+            x = m / s if m and s else None
+            row("py_manager_block" + label, "us", m, None, x,
+                f"manager(tmpfs)/py_shm({t})",
+                ">= 3", "-" if x is None else ("PASS" if x >= 3 else "FAIL"))
     ns = sorted({int(n.split("@")[1]) for (_, n) in vals if n.startswith("scale_")})
     for n in ns:
         for ph in ("create", "ls", "rm"):
@@ -253,6 +261,8 @@ def cmd_report(a):
         for r in body:
             m = r[0] if r[6] == "segfs/tmpfs" else f"{r[0]} [{r[6]}]"
             row_ = [m, r[1], r[2], r[3], r[4], r[5]]
+            if a.uring:
+                row_ += ["-", "-"]
             if a.fallback:
                 row_ += ["-", "-"]
             w.writerow(row_ + ["-", r[7], r[8]])
@@ -294,6 +304,7 @@ def main():
     s.add_argument("csv")
     s.add_argument("fmt", choices=("text", "md", "csv", "csvrows"))
     s.add_argument("--fallback", action="store_true")
+    s.add_argument("--uring", action="store_true")
     s.add_argument("--namelen", type=int, default=10)
     s.add_argument("--items", type=int, default=100000)
     a = ap.parse_args()
