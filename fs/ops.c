@@ -392,7 +392,7 @@ static void segfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	rc = seg_create(fs->ns, inode_of(fs, parent), name, mode, ctx->uid, ctx->gid,
-			SEG_CREATE_EXCL, &ino, &st, &created);
+			ctx->pid, SEG_CREATE_EXCL, &ino, &st, &created);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -549,7 +549,8 @@ static void segfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc, backing;
 
 	rc = seg_create(fs->ns, inode_of(fs, parent), name, mode, ctx->uid, ctx->gid,
-			(fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0, &ino, &st, &created);
+			ctx->pid, (fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0,
+			&ino, &st, &created);
 	if (rc < 0)
 		goto fail;
 	if (seg_inode_is_view(ino)) {
