@@ -871,4 +871,8 @@ const struct fuse_lowlevel_ops segfs_ops = {
 	.readdirplus = segfs_readdirplus,
 	.releasedir = segfs_releasedir,
 	.fsyncdir = segfs_fsyncdir,
+	.getxattr = segfs_getxattr,
+	.listxattr = segfs_listxattr,
+	.setxattr = segfs_setxattr,
+	.removexattr = segfs_removexattr,
 };
