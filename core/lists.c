@@ -217,6 +217,33 @@ static int read_list(const struct seg_inode *seg, struct sl_list **out)
 	return rc;
 }
 
+int seg_holds_list(struct seg_ns *ns, struct seg_inode *seg, bool *yes)
+{
+	seg_sync_fn fn = atomic_load(&ns->sync);
+	void *arg = atomic_load(&ns->sync_arg);
+	struct sl_list *l;
+	bool open;
+	int rc;
+
+	if (seg->fd < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&ns->lock);
+	open = seg->nopen > 0;
+	pthread_mutex_unlock(&ns->lock);
+	/* Only an open segment can have bytes the memfd has not seen yet. */
+	if (fn != NULL && open)
+		fn(arg, seg);
+	pthread_mutex_lock(&ns->lock);
+	rc = read_list(seg, &l);
+	pthread_mutex_unlock(&ns->lock);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == 0)
+		sl_list_free(l);
+	*yes = rc == 0;
+	return 0;
+}
+
 bool seg__lists_shows(const struct seg_inode *seg)
 {
 	struct sl_list *l;
@@ -335,7 +362,7 @@ int seg__lists_lookup(struct seg_ns *ns, const char *name, size_t len,
 }
 
 int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
-		      mode_t mode, uid_t uid, gid_t gid, int flags,
+		      mode_t mode, uid_t uid, gid_t gid, pid_t pid, int flags,
 		      struct seg_inode **out, struct stat *st, bool *created)
 {
 	struct seg_dentry *d = seg__d_find(ns, ns->root, name, len), *nd;
@@ -361,7 +388,7 @@ int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
 	rc = view_prepare(ns, name, len, &vs);
 	if (rc < 0)
 		goto fail_view;
-	rc = seg__new_segment(ns, name, mode, uid, gid, &seg);
+	rc = seg__new_segment(ns, name, mode, uid, gid, pid, &seg);
 	if (rc < 0)
 		goto fail_segment;
 	rc = seg__resize(ns, seg, EMPTY_LIST_SIZE);
@@ -549,7 +576,7 @@ static int build_segment(struct seg_ns *ns, const char *name, const struct sl_li
 		return -ENOMEM;
 	rc = sl_encode(l, bytes, size);
 	if (rc == 0)
-		rc = seg__new_segment(ns, name, mode, uid, gid, &seg);
+		rc = seg__new_segment(ns, name, mode, uid, gid, 0, &seg);
 	if (rc == 0) {
 		rc = seg__resize(ns, seg, (off_t)size);
 		if (rc == 0)
@@ -620,6 +647,9 @@ int seg_view_store(struct seg_ns *ns, struct seg_inode *view, const struct sl_li
 	/* As rename() over it: the name never goes missing. */
 	seg->nlink = 1;
 	if (old != NULL) {
+		/* Still the same list to its users: its creator and birth go on. */
+		seg->pid = old->pid;
+		seg->btime = old->btime;
 		d->inode = seg;
 		old->nlink--;
 		seg__now(&old->ctime);

@@ -48,6 +48,15 @@ void seg_view_sync(struct seg_ns *ns, struct seg_inode *view);
 bool seg_inode_is_view(const struct seg_inode *ino);
 
 /*
+ * Whether segment `seg` holds a list now, by the rule lists/ applies to
+ * the root's segments (above), for a segment in any directory.  An open
+ * segment is synced first, without the lock, so the caller must hold a
+ * count on it.  *yes is set on success; -EINVAL if `seg` is not a segment,
+ * -ENOMEM.  Bytes that are not a list are not an error: *yes = false.
+ */
+int seg_holds_list(struct seg_ns *ns, struct seg_inode *seg, bool *yes);
+
+/*
  * Renders the list that the view shows now: *text (owned by the caller,
  * free with seg_free) gets one repr() per line.  -ENOENT if the name no
  * longer holds a list.
@@ -71,7 +80,8 @@ struct seg_view_effect {
  * sl[i] = v, so attached processes see the new values), otherwise as a new
  * segment that replaces the old one under the name at once, as rename()
  * does (holders of the old one keep a consistent old list).  A new segment
- * takes the old one's owner and mode, or uid/gid/mode when there was none.
+ * takes the old one's owner, mode, creator pid and creation time, or
+ * uid/gid/mode, pid 0 and now when there was none.
  * -EEXIST if the name holds a segment that is not a list (it is not
  * overwritten), -EISDIR if it holds a directory.
  */

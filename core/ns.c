@@ -205,7 +205,7 @@ struct seg_inode *seg__inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, gi
 	ino->gid = gid;
 	ino->fd = -1;
 	seg__now(&ino->ctime);
-	ino->atime = ino->mtime = ino->ctime;
+	ino->atime = ino->mtime = ino->btime = ino->ctime;
 	list_init(&ino->entries);
 	ino->next_cookie = FIRST_COOKIE;
 	(void)ns;
@@ -552,7 +552,7 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 }
 
 int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
-		     uid_t uid, gid_t gid, struct seg_inode **out)
+		     uid_t uid, gid_t gid, pid_t pid, struct seg_inode **out)
 {
 	char mname[MEMFD_NAME_MAX + 1];
 	struct seg_inode *ino;
@@ -571,13 +571,14 @@ int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
 		seg_free(ino);
 		return rc;
 	}
+	ino->pid = pid;
 	seg__inode_link(ns, ino);
 	*out = ino;
 	return 0;
 }
 
 int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
-	       mode_t mode, uid_t uid, gid_t gid, int flags,
+	       mode_t mode, uid_t uid, gid_t gid, pid_t pid, int flags,
 	       struct seg_inode **out, struct stat *st, bool *created)
 {
 	struct seg_dentry *d, *old;
@@ -589,7 +590,7 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	if (dir->lists) {
 		rc = seg__check_dir_name(dir, name, &len);
 		if (rc == 0)
-			rc = seg__lists_create(ns, name, len, mode, uid, gid, flags,
+			rc = seg__lists_create(ns, name, len, mode, uid, gid, pid, flags,
 					       out, st, created);
 		goto out;
 	}
@@ -613,7 +614,7 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	d = seg__d_alloc(name, len);
 	if (d == NULL)
 		goto out;
-	rc = seg__new_segment(ns, name, mode, uid, gid, &ino);
+	rc = seg__new_segment(ns, name, mode, uid, gid, pid, &ino);
 	if (rc < 0) {
 		seg_free(d);
 		goto out;
@@ -1240,5 +1241,49 @@ int seg_statfs(struct seg_ns *ns, struct statvfs *sv)
 				   ? ns->inode_limit - ns->ninodes : 0;
 	sv->f_namemax = SEG_NAME_MAX;
 	pthread_mutex_unlock(&ns->lock);
+	return 0;
+}
+
+/* ---- inspection ------------------------------------------------------- */
+
+int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	/* Views and directories have no memfd: nothing of theirs to show. */
+	if (ino->fd < 0)
+		return 0;
+	pthread_mutex_lock(&ns->lock);
+	info->segment = true;
+	info->pid = ino->pid;
+	info->btime = ino->btime;
+	info->nopen = ino->nopen;
+	info->attached = ino->backing > 0;
+	pthread_mutex_unlock(&ns->lock);
+	return 0;
+}
+
+int seg_ns_stats(struct seg_ns *ns, struct seg_ns_stats *out)
+{
+	struct seg_ns_stats s = { 0 };
+	struct stat st;
+
+	pthread_mutex_lock(&ns->lock);
+	settle_open(ns);
+	for (struct seg_inode *i = ns->inodes.next; i != &ns->inodes; i = i->next) {
+		if (i->fd < 0)
+			continue;
+		s.segments++;
+		s.unlinked += i->nlink == 0;
+		s.open += i->nopen > 0;
+		/* fstat of our own memfd cannot fail short of a bug. */
+		if (fstat(i->fd, &st) == 0)
+			s.bytes += (uint64_t)st.st_size;
+	}
+	s.reserved = ns->reserved;
+	s.size_limit = ns->size_limit;
+	s.inodes = ns->ninodes;
+	s.inode_limit = ns->inode_limit;
+	pthread_mutex_unlock(&ns->lock);
+	*out = s;
 	return 0;
 }

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct seg_ns;
 struct seg_inode;
@@ -80,12 +81,13 @@ int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 
 /*
  * Creates a segment (an empty memfd) called `name` in `dir`, owned by
- * uid:gid with permission bits `mode & 07777`.  Without SEG_CREATE_EXCL an
+ * uid:gid with permission bits `mode & 07777`, on behalf of process `pid`
+ * (0 if unknown), which seg_inspect reports.  Without SEG_CREATE_EXCL an
  * existing segment of that name is returned instead (an existing directory
  * gives -EISDIR), and *created says which happened.
  */
 int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
-	       mode_t mode, uid_t uid, gid_t gid, int flags,
+	       mode_t mode, uid_t uid, gid_t gid, pid_t pid, int flags,
 	       struct seg_inode **out, struct stat *st, bool *created);
 
 int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
@@ -197,5 +199,39 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end);
 
 /* Capacity and use, as statfs(2) reports them. */
 int seg_statfs(struct seg_ns *ns, struct statvfs *sv);
+
+/*
+ * Inspection: what the FUSE layer shows as extended attributes.
+ *
+ * seg_inspect describes one inode.  Only a segment has anything to show;
+ * for a directory or a lists/ view `segment` is false and the rest zero.
+ */
+struct seg_info {
+	bool segment;
+	pid_t pid;                 /* of the process that created it; 0: unknown */
+	struct timespec btime;     /* when it was created (CLOCK_REALTIME) */
+	uint32_t nopen;            /* open handles */
+	bool attached;             /* has a data-path id (open, with passthrough) */
+};
+
+int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info);
+
+/*
+ * The whole namespace at once.  This walks every inode and reads each
+ * segment's size from its memfd, under the lock: O(segments), for
+ * inspection, not for a fast path.
+ */
+struct seg_ns_stats {
+	uint64_t segments;         /* live segments, named or only held */
+	uint64_t unlinked;         /* of those, the ones no name leads to */
+	uint64_t open;             /* of those, the ones with open handles */
+	uint64_t bytes;            /* the sum of their sizes */
+	uint64_t reserved;         /* bytes they hold against size_limit */
+	uint64_t size_limit;
+	uint64_t inodes;           /* live inodes, directories and views too */
+	uint64_t inode_limit;      /* what nr_segments limits: inodes */
+};
+
+int seg_ns_stats(struct seg_ns *ns, struct seg_ns_stats *out);
 
 #endif

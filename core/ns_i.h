@@ -47,6 +47,7 @@ struct seg_inode {
 	mode_t mode;                   /* type and permission bits */
 	uid_t uid;
 	gid_t gid;
+	pid_t pid;                     /* of a segment's creator; 0: unknown */
 	int fd;                        /* memfd; -1 for a directory */
 	int backing;                   /* data-path id of the FUSE layer */
 	bool lists;                    /* the reserved lists directory */
@@ -67,6 +68,7 @@ struct seg_inode {
 	 * Directories keep all three here.
 	 */
 	struct timespec atime, mtime, ctime;
+	struct timespec btime;         /* creation; never changes */
 	/* Directories only. */
 	struct seg_node entries;       /* list head, creation order */
 	struct seg_inode *parent;      /* ".." */
@@ -125,7 +127,7 @@ int seg__check_dir_name(const struct seg_inode *dir, const char *name, size_t *l
  * memfd (named `name` for /proc) and inode.  The caller names it.
  */
 int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
-		     uid_t uid, gid_t gid, struct seg_inode **out);
+		     uid_t uid, gid_t gid, pid_t pid, struct seg_inode **out);
 /*
  * Sets a segment's size.  Growing reserves the new pages against the size
  * limit and allocates them now, so that running out of memory is ENOSPC
@@ -147,7 +149,7 @@ int seg__rename_locked(struct seg_ns *ns, struct seg_inode *dir, const char *nam
 int seg__lists_lookup(struct seg_ns *ns, const char *name, size_t len,
 		      struct seg_inode **out, struct stat *st);
 int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
-		      mode_t mode, uid_t uid, gid_t gid, int flags,
+		      mode_t mode, uid_t uid, gid_t gid, pid_t pid, int flags,
 		      struct seg_inode **out, struct stat *st, bool *created);
 int seg__lists_unlink(struct seg_ns *ns, const char *name);
 int seg__lists_rename(struct seg_ns *ns, const char *name, const char *newname,

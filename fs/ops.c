@@ -407,7 +407,7 @@ static void segfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	rc = seg_create(fs->ns, inode_of(fs, parent), name, mode, ctx->uid, ctx->gid,
-			SEG_CREATE_EXCL, &ino, &st, &created);
+			ctx->pid, SEG_CREATE_EXCL, &ino, &st, &created);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -578,7 +578,8 @@ static void segfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc, backing;
 
 	rc = seg_create(fs->ns, inode_of(fs, parent), name, mode, ctx->uid, ctx->gid,
-			(fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0, &ino, &st, &created);
+			ctx->pid, (fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0,
+			&ino, &st, &created);
 	if (rc < 0)
 		goto fail;
 	if (seg_inode_is_view(ino)) {
@@ -899,4 +900,8 @@ const struct fuse_lowlevel_ops segfs_ops = {
 	.readdirplus = segfs_readdirplus,
 	.releasedir = segfs_releasedir,
 	.fsyncdir = segfs_fsyncdir,
+	.getxattr = segfs_getxattr,
+	.listxattr = segfs_listxattr,
+	.setxattr = segfs_setxattr,
+	.removexattr = segfs_removexattr,
 };

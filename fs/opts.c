@@ -40,6 +40,8 @@ static const struct fuse_opt spec[] = {
 	OPT("negative_timeout=%lf", negative_timeout, 0),
 	OPT("mode=%o", root_mode, 0),
 	OPT("lists=%s", lists_name, 0),
+	OPT("noxattr", noxattr, 1),
+	OPT("xattr", noxattr, 0),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
 	FUSE_OPT_KEY("nr_segments=", KEY_NR_SEGMENTS),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -246,6 +248,9 @@ void opts_help(const char *prog)
 	       "                         for a /dev/shm: anyone creates, only owners\n"
 	       "                         remove)\n"
 	       "  -o lists=NAME          name of the lists directory (default: lists)\n"
+	       "  -o noxattr             no user.segfs.* attributes, so that no write\n"
+	       "                         or truncate asks the daemon for\n"
+	       "                         security.capability (default: attributes on)\n"
 	       "  -o entry_timeout=S     kernel name cache, seconds (default: 86400)\n"
 	       "  -o negative_timeout=S  kernel cache of missing names (default: 86400)\n"
 	       "  -o attr_timeout=S      kernel attribute cache, seconds (default: 1)\n"

@@ -30,6 +30,7 @@ struct segfs_opts {
 	uint64_t nr_segments;      /* 0: default (as tmpfs) */
 	unsigned root_mode;        /* -o mode=, octal; 0: 0755 */
 	char *lists_name;          /* -o lists=NAME; NULL: "lists" */
+	int noxattr;               /* -o noxattr: no user.segfs.* attributes */
 	double entry_timeout;      /* seconds the kernel may keep a name */
 	double attr_timeout;       /* seconds the kernel may keep attributes */
 	double negative_timeout;   /* seconds the kernel may keep "no such name" */
@@ -78,5 +79,16 @@ extern const struct fuse_lowlevel_ops segfs_ops;
  * backing file for a scratch memfd.  Returns the resulting state.
  */
 enum pt_state segfs_probe_passthrough(struct segfs *fs);
+
+/*
+ * fs/xattr.c: the read-only user.segfs.* attributes of segments and of the
+ * root (README: Inspection).  With -o noxattr they reply ENOSYS, after
+ * which the kernel sends no more requests of that kind.
+ */
+void segfs_getxattr(fuse_req_t req, fuse_ino_t n, const char *name, size_t size);
+void segfs_listxattr(fuse_req_t req, fuse_ino_t n, size_t size);
+void segfs_setxattr(fuse_req_t req, fuse_ino_t n, const char *name,
+		    const char *value, size_t size, int flags);
+void segfs_removexattr(fuse_req_t req, fuse_ino_t n, const char *name);
 
 #endif

@@ -51,7 +51,7 @@ static struct seg_inode *put(struct seg_ns *ns, const char *name, const void *by
 	struct stat st;
 	bool created;
 
-	assert_int_equal(seg_create(ns, seg_ns_root(ns), name, 0640, 7, 8, 0,
+	assert_int_equal(seg_create(ns, seg_ns_root(ns), name, 0640, 7, 8, 0, 0,
 				    &ino, &st, &created), 0);
 	assert_int_equal(ftruncate(seg_inode_fd(ino), 0), 0);
 	if (len)
@@ -213,7 +213,7 @@ static void test_create_through_lists(void **state)
 	uint8_t *got;
 
 	(void)state;
-	assert_int_equal(seg_create(ns, lists, "n", 0600, 3, 4, SEG_CREATE_EXCL,
+	assert_int_equal(seg_create(ns, lists, "n", 0600, 3, 4, 0, SEG_CREATE_EXCL,
 				    &v, &st, &created), 0);
 	assert_true(created);
 	seg_forget(ns, v, 1);
@@ -225,17 +225,17 @@ static void test_create_through_lists(void **state)
 	assert_memory_equal(got, (uint8_t[16]){ 0 }, 16);
 	free(got);
 	/* Again, exclusively: EEXIST; not exclusively: the same list. */
-	assert_int_equal(seg_create(ns, lists, "n", 0600, 0, 0, SEG_CREATE_EXCL,
+	assert_int_equal(seg_create(ns, lists, "n", 0600, 0, 0, 0, SEG_CREATE_EXCL,
 				    &v, &st, &created), -EEXIST);
-	assert_int_equal(seg_create(ns, lists, "n", 0600, 0, 0, 0, &v, &st, &created), 0);
+	assert_int_equal(seg_create(ns, lists, "n", 0600, 0, 0, 0, 0, &v, &st, &created), 0);
 	assert_false(created);
 	seg_forget(ns, v, 1);
 	/* A segment that holds no list is not turned into one. */
 	put(ns, "data", data, sizeof(data));
-	assert_int_equal(seg_create(ns, lists, "data", 0600, 0, 0, 0, &v, &st, &created),
+	assert_int_equal(seg_create(ns, lists, "data", 0600, 0, 0, 0, 0, &v, &st, &created),
 			 -EEXIST);
 	assert_int_equal(seg_mkdir(ns, root, "dir", 0700, 0, 0, &seg, &st), 0);
-	assert_int_equal(seg_create(ns, lists, "dir", 0600, 0, 0, 0, &v, &st, &created),
+	assert_int_equal(seg_create(ns, lists, "dir", 0600, 0, 0, 0, 0, &v, &st, &created),
 			 -EISDIR);
 	seg_ns_free(ns);
 }
@@ -442,6 +442,109 @@ static void test_sync_hook(void **state)
 	seg_ns_free(ns);
 }
 
+/*
+ * seg_holds_list: the rule of lists/, for segments anywhere; the sync hook
+ * runs first for open segments only; what is not a segment is refused; an
+ * allocation failure is an error, not a "no".
+ */
+static void test_holds_list(void **state)
+{
+	struct seg_ns *ns = new_ns();
+	struct seg_inode *root = seg_ns_root(ns), *lists = lists_dir(ns), *v, *d, *sub;
+	uint8_t zeros[100] = { 0 }, junk[40] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	struct synced s = { .ns = ns };
+	struct stat st;
+	bool yes, created;
+	int backing, detach;
+	struct {
+		struct seg_inode *seg;
+		bool list;
+	} cases[] = {
+		{ put(ns, "plain", zeros, sizeof(zeros)), false },
+		{ put(ns, "empty16", zeros, 16), true },
+		{ put(ns, "junk", junk, sizeof(junk)), false },   /* absurd count */
+		{ put(ns, "nothing", NULL, 0), false },
+		{ put_list(ns, "lst", "1\n'a'\nNone\n"), true },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		yes = !cases[i].list;
+		assert_int_equal(seg_holds_list(ns, cases[i].seg, &yes), 0);
+		assert_int_equal(yes, cases[i].list);
+	}
+	/* A segment outside the root holds a list too, though lists/ shows none. */
+	assert_int_equal(seg_mkdir(ns, root, "d", 0755, 0, 0, &d, &st), 0);
+	assert_int_equal(seg_create(ns, d, "sub", 0600, 0, 0, 0, 0, &sub, &st, &created), 0);
+	assert_int_equal(pwrite(seg_inode_fd(sub), zeros, 16, 0), 16);
+	assert_int_equal(seg_holds_list(ns, sub, &yes), 0);
+	assert_true(yes);
+	/* Not segments. */
+	assert_int_equal(seg_lookup(ns, lists, "lst", &v, &st), 0);
+	assert_int_equal(seg_holds_list(ns, v, &yes), -EINVAL);
+	assert_int_equal(seg_holds_list(ns, d, &yes), -EINVAL);
+	assert_int_equal(seg_holds_list(ns, root, &yes), -EINVAL);
+	/* The hook: for the open segment, not for the closed one. */
+	seg_ns_set_sync(ns, record_sync, &s);
+	assert_int_equal(seg_open(ns, sub, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(seg_holds_list(ns, sub, &yes), 0);
+	assert_int_equal(seg_holds_list(ns, cases[4].seg, &yes), 0);
+	assert_int_equal(s.n, 1);
+	assert_ptr_equal(s.seg[0], sub);
+	seg_release(ns, sub, &detach);
+	/* Out of memory for the snapshot: an error, and *yes is left alone. */
+	seg_alloc_fail_after(0);
+	yes = false;
+	assert_int_equal(seg_holds_list(ns, cases[4].seg, &yes), -ENOMEM);
+	seg_alloc_fail_reset();
+	assert_false(yes);
+	seg_forget(ns, v, 1);
+	seg_forget(ns, sub, 1);
+	seg_ns_free(ns);
+}
+
+/*
+ * The creator and birth of segments made through lists/: a create there
+ * records its pid; a store that replaces the segment keeps the old one's,
+ * like its owner; one that finds no segment records none.
+ */
+static void test_lists_creator(void **state)
+{
+	struct seg_ns *ns = new_ns();
+	struct seg_inode *root = seg_ns_root(ns), *lists = lists_dir(ns), *v, *seg, *now;
+	struct sl_list *l = parse("'a string longer than the empty list'\n");
+	struct seg_view_effect eff;
+	struct seg_info was, info;
+	struct stat st;
+	bool created;
+
+	(void)state;
+	assert_int_equal(seg_create(ns, lists, "n", 0600, 0, 0, 31337, SEG_CREATE_EXCL,
+				    &v, &st, &created), 0);
+	assert_int_equal(seg_lookup(ns, root, "n", &seg, &st), 0);
+	seg_forget(ns, seg, 1);
+	assert_int_equal(seg_inspect(ns, seg, &was), 0);
+	assert_int_equal(was.pid, 31337);
+	assert_int_equal(seg_view_store(ns, v, l, 0600, 0, 0, &eff), 0);
+	assert_true(eff.replaced);
+	assert_int_equal(seg_lookup(ns, root, "n", &now, &st), 0);
+	seg_forget(ns, now, 1);
+	assert_ptr_not_equal(now, seg);
+	assert_int_equal(seg_inspect(ns, now, &info), 0);
+	assert_int_equal(info.pid, 31337);
+	assert_int_equal(info.btime.tv_sec, was.btime.tv_sec);
+	assert_int_equal(info.btime.tv_nsec, was.btime.tv_nsec);
+	assert_int_equal(seg_unlink(ns, root, "n"), 0);
+	assert_int_equal(seg_view_store(ns, v, l, 0600, 0, 0, &eff), 0);
+	assert_int_equal(seg_lookup(ns, root, "n", &now, &st), 0);
+	seg_forget(ns, now, 1);
+	assert_int_equal(seg_inspect(ns, now, &info), 0);
+	assert_int_equal(info.pid, 0);
+	sl_list_free(l);
+	seg_forget(ns, v, 1);
+	seg_ns_free(ns);
+}
+
 static struct seg_ns *attach_ns;
 
 /* An attach callback that installs the hook, as fs/ does on EPERM. */
@@ -495,7 +598,7 @@ static void test_enomem(void **state)
 			if (which == 0)
 				rc = seg_view_store(ns, v, l, 0600, 0, 0, &eff);
 			else
-				rc = seg_create(ns, lists, "new", 0600, 0, 0, 0, &v, &st, &created);
+				rc = seg_create(ns, lists, "new", 0600, 0, 0, 0, 0, &v, &st, &created);
 			seg_alloc_fail_reset();
 			if (rc == 0) {
 				done = true;
@@ -529,6 +632,8 @@ int main(void)
 		cmocka_unit_test(test_unlink_and_rename_through_lists),
 		cmocka_unit_test(test_sync_hook),
 		cmocka_unit_test(test_set_sync_under_lock),
+		cmocka_unit_test(test_holds_list),
+		cmocka_unit_test(test_lists_creator),
 		cmocka_unit_test(test_enomem),
 	};
 

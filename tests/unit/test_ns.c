@@ -41,7 +41,7 @@ static struct seg_inode *mk(struct seg_ns *ns, struct seg_inode *dir, const char
 	struct stat st;
 	bool created = false;
 
-	assert_int_equal(seg_create(ns, dir, name, 0640, 1000, 100, SEG_CREATE_EXCL,
+	assert_int_equal(seg_create(ns, dir, name, 0640, 1000, 100, 0, SEG_CREATE_EXCL,
 				    &ino, &st, &created), 0);
 	assert_true(created);
 	return ino;
@@ -139,9 +139,9 @@ static void test_create_and_lookup(void **state)
 	assert_int_equal(st.st_nlink, 1);
 	assert_int_equal(st.st_size, 0);
 	/* O_EXCL loses; without it the existing segment comes back. */
-	assert_int_equal(seg_create(ns, root, "a", 0600, 0, 0, SEG_CREATE_EXCL,
+	assert_int_equal(seg_create(ns, root, "a", 0600, 0, 0, 0, SEG_CREATE_EXCL,
 				    &b, &st, &created), -EEXIST);
-	assert_int_equal(seg_create(ns, root, "a", 0600, 0, 0, 0, &b, &st, &created), 0);
+	assert_int_equal(seg_create(ns, root, "a", 0600, 0, 0, 0, 0, &b, &st, &created), 0);
 	assert_false(created);
 	assert_ptr_equal(a, b);
 	assert_int_equal(st.st_mode & 07777, 0640);
@@ -152,7 +152,7 @@ static void test_create_and_lookup(void **state)
 	memset(longname, 'n', sizeof(longname));
 	longname[256] = '\0';
 	assert_int_equal(peek(ns, root, longname, NULL, NULL), -ENAMETOOLONG);
-	assert_int_equal(seg_create(ns, root, longname, 0600, 0, 0, 0, &b, &st, &created),
+	assert_int_equal(seg_create(ns, root, longname, 0600, 0, 0, 0, 0, &b, &st, &created),
 			 -ENAMETOOLONG);
 	assert_int_equal(peek(ns, a, "x", NULL, NULL), -ENOTDIR);
 	/*
@@ -161,7 +161,7 @@ static void test_create_and_lookup(void **state)
 	 */
 	struct seg_inode *lists = NULL, *x = NULL;
 	assert_int_equal(peek(ns, root, "lists", &lists, NULL), 0);
-	assert_int_equal(seg_create(ns, lists, "x", 0600, 0, 0, 0, &b, &st, &created), 0);
+	assert_int_equal(seg_create(ns, lists, "x", 0600, 0, 0, 0, 0, &b, &st, &created), 0);
 	assert_true(created);
 	assert_true(seg_inode_is_view(b));
 	assert_int_equal(st.st_size, 0);
@@ -416,7 +416,7 @@ static void test_rename_dirs(void **state)
 	/* A removed directory takes no new entries. */
 	struct seg_inode *x;
 	bool created;
-	assert_int_equal(seg_create(ns, p, "x", 0600, 0, 0, 0, &x, &st, &created), -ENOENT);
+	assert_int_equal(seg_create(ns, p, "x", 0600, 0, 0, 0, 0, &x, &st, &created), -ENOENT);
 	/* rmdir rules. */
 	assert_int_equal(seg_rmdir(ns, root, "p"), -ENOTEMPTY);
 	assert_int_equal(seg_rmdir(ns, root, "f"), -ENOTDIR);
@@ -496,8 +496,141 @@ static void test_statfs_and_limit(void **state)
 	mk(ns, root, "b");
 	mkd(ns, root, "c");
 	/* nr_segments counts inodes, as tmpfs's nr_inodes does. */
-	assert_int_equal(seg_create(ns, root, "d", 0600, 0, 0, 0, &x, &st, &created), -ENOSPC);
+	assert_int_equal(seg_create(ns, root, "d", 0600, 0, 0, 0, 0, &x, &st, &created), -ENOSPC);
 	assert_int_equal(seg_mkdir(ns, root, "d", 0700, 0, 0, &x, &st), -ENOSPC);
+	seg_ns_free(ns);
+}
+
+static bool ts_le(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+}
+
+/*
+ * seg_inspect: the creator's pid and the birth time stay what creation
+ * made them (a second create, chmod and rename change neither); the open
+ * count and the data path follow opens; directories show nothing.
+ */
+static void test_inspect(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *b, *d;
+	struct seg_info info;
+	struct timespec t0, t1;
+	struct stat st, attr = { .st_mode = 0600 };
+	bool created;
+	int b1, b2, detach;
+
+	(void)state;
+	clock_gettime(CLOCK_REALTIME, &t0);
+	assert_int_equal(seg_create(ns, root, "a", 0600, 1, 2, 4242, SEG_CREATE_EXCL,
+				    &a, &st, &created), 0);
+	clock_gettime(CLOCK_REALTIME, &t1);
+	assert_int_equal(seg_inspect(ns, a, &info), 0);
+	assert_true(info.segment);
+	assert_int_equal(info.pid, 4242);
+	assert_true(ts_le(&t0, &info.btime) && ts_le(&info.btime, &t1));
+	assert_int_equal(info.nopen, 0);
+	assert_false(info.attached);
+	struct timespec born = info.btime;
+
+	/* Opening an existing name creates nothing: the creator stays. */
+	assert_int_equal(seg_create(ns, root, "a", 0600, 1, 2, 99, 0, &b, &st, &created), 0);
+	assert_false(created);
+	seg_forget(ns, b, 1);
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), 0);
+	assert_int_equal(seg_rename(ns, root, "a", root, "a2", 0), 0);
+	assert_int_equal(seg_inspect(ns, a, &info), 0);
+	assert_int_equal(info.pid, 4242);
+	assert_int_equal(info.btime.tv_sec, born.tv_sec);
+	assert_int_equal(info.btime.tv_nsec, born.tv_nsec);
+
+	/* Opens: counted; the data path is the inode's while it is open. */
+	attach_calls = 0;
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
+	assert_int_equal(seg_open(ns, a, O_RDONLY, attach_ok, NULL, &b2), 0);
+	assert_int_equal(seg_inspect(ns, a, &info), 0);
+	assert_int_equal(info.nopen, 2);
+	assert_true(info.attached);
+	seg_release(ns, a, &detach);
+	assert_int_equal(seg_inspect(ns, a, &info), 0);
+	assert_int_equal(info.nopen, 1);
+	seg_release(ns, a, &detach);
+	assert_int_equal(seg_inspect(ns, a, &info), 0);
+	assert_int_equal(info.nopen, 0);
+	assert_false(info.attached);
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_none, NULL, &b1), 0);
+	assert_int_equal(seg_inspect(ns, a, &info), 0);
+	assert_false(info.attached);   /* the fallback */
+	seg_release(ns, a, &detach);
+
+	/* Directories, the root and lists/ included, have nothing to show. */
+	d = mkd(ns, root, "d");
+	assert_int_equal(peek(ns, root, "lists", &b, NULL), 0);
+	struct seg_inode *dirs[] = { root, d, b };
+	for (size_t i = 0; i < 3; i++) {
+		memset(&info, 0xff, sizeof(info));
+		assert_int_equal(seg_inspect(ns, dirs[i], &info), 0);
+		assert_false(info.segment);
+		assert_int_equal(info.pid, 0);
+		assert_int_equal(info.nopen, 0);
+	}
+	seg_ns_free(ns);
+}
+
+/*
+ * seg_ns_stats counts segments (not directories or views) with their
+ * sizes, reservations, open and unlinked ones, and reports the limits.
+ */
+static void test_ns_stats(void **state)
+{
+	struct seg_ns *ns = new_ns(100);
+	struct seg_inode *root = seg_ns_root(ns), *lists = NULL, *a, *c, *d, *v;
+	struct seg_ns_stats s;
+	struct stat st, attr = { .st_size = 10000 };
+	bool created;
+	int backing, detach;
+
+	(void)state;
+	assert_int_equal(seg_ns_stats(ns, &s), 0);
+	assert_int_equal(s.segments, 0);
+	assert_int_equal(s.bytes, 0);
+	assert_int_equal(s.reserved, 0);
+	assert_int_equal(s.inodes, 2);            /* the root and lists/ */
+	assert_int_equal(s.inode_limit, 100);
+	assert_int_equal(s.size_limit, 1 << 30);
+
+	a = mk(ns, root, "a");
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_SIZE, &st), 0);
+	mk(ns, root, "b");
+	d = mkd(ns, root, "d");
+	c = mk(ns, d, "c");
+	assert_int_equal(seg_open(ns, c, O_RDWR, NULL, NULL, &backing), 0);
+	/* A write that grew c unseen, as passthrough does: counted once settled. */
+	assert_int_equal(pwrite(seg_inode_fd(c), "hello", 5, 0), 5);
+	assert_int_equal(seg_unlink(ns, d, "c"), 0);
+	/* A list made through lists/: a segment of 16 bytes and a view. */
+	assert_int_equal(peek(ns, root, "lists", &lists, NULL), 0);
+	assert_int_equal(seg_create(ns, lists, "x", 0600, 0, 0, 0, 0, &v, &st, &created), 0);
+
+	assert_int_equal(seg_ns_stats(ns, &s), 0);
+	assert_int_equal(s.segments, 4);          /* a, b, c (unlinked), x */
+	assert_int_equal(s.unlinked, 1);
+	assert_int_equal(s.open, 1);
+	assert_int_equal(s.bytes, 10000 + 0 + 5 + 16);
+	assert_int_equal(s.reserved, 12288 + 4096 + 4096);
+	assert_int_equal(s.inodes, 2 + 4 + 1 + 1);   /* + d and the view */
+
+	seg_release(ns, c, &detach);              /* c goes */
+	seg_forget(ns, c, 1);
+	seg_forget(ns, v, 1);                     /* and the view */
+	assert_int_equal(seg_ns_stats(ns, &s), 0);
+	assert_int_equal(s.segments, 3);
+	assert_int_equal(s.unlinked, 0);
+	assert_int_equal(s.open, 0);
+	assert_int_equal(s.bytes, 10000 + 16);
+	assert_int_equal(s.reserved, 12288 + 4096);
+	assert_int_equal(s.inodes, 2 + 3 + 1);
 	seg_ns_free(ns);
 }
 
@@ -714,7 +847,7 @@ static void test_enomem_everywhere(void **state)
 			seg_alloc_fail_after(n);
 			switch (which) {
 			case 0:
-				rc = seg_create(ns, root, "b", 0600, 0, 0, 0, &x, &st, &created);
+				rc = seg_create(ns, root, "b", 0600, 0, 0, 0, 0, &x, &st, &created);
 				break;
 			case 1:
 				rc = seg_mkdir(ns, root, "b", 0700, 0, 0, &x, &st);
@@ -817,7 +950,7 @@ static void test_differential(void **state)
 		switch (op) {
 		case 0:   /* create, O_EXCL */
 			want = *s ? -EEXIST : 0;
-			rc = seg_create(ns, dirs[d], name, 0600, 0, 0, SEG_CREATE_EXCL,
+			rc = seg_create(ns, dirs[d], name, 0600, 0, 0, 0, SEG_CREATE_EXCL,
 					&ino, &st, &created);
 			assert_int_equal(rc, want);
 			if (rc == 0) {
@@ -906,6 +1039,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_rename_dirs),
 		cmocka_unit_test(test_setattr),
 		cmocka_unit_test(test_statfs_and_limit),
+		cmocka_unit_test(test_inspect),
+		cmocka_unit_test(test_ns_stats),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_readdir_order_and_cursor),
 		cmocka_unit_test(test_readdirplus_references),
