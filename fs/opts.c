@@ -149,6 +149,12 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o)
 	o->entry_timeout = 86400;
 	o->attr_timeout = 1;
 	o->negative_timeout = 86400;
+	/*
+	 * Inspection attributes are asked for: answering getxattr at all makes
+	 * the kernel ask for security.capability before every write() and
+	 * truncate, passthrough writes included (README: Inspection).
+	 */
+	o->noxattr = 1;
 	/* On success fuse_opt_parse leaves in o->fuse what proc kept. */
 	o->fuse = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&o->fuse, o, spec, proc) != 0)
@@ -248,9 +254,11 @@ void opts_help(const char *prog)
 	       "                         for a /dev/shm: anyone creates, only owners\n"
 	       "                         remove)\n"
 	       "  -o lists=NAME          name of the lists directory (default: lists)\n"
-	       "  -o noxattr             no user.segfs.* attributes, so that no write\n"
-	       "                         or truncate asks the daemon for\n"
-	       "                         security.capability (default: attributes on)\n"
+	       "  -o xattr               read-only user.segfs.* attributes for\n"
+	       "                         inspection (default: off, -o noxattr: with\n"
+	       "                         them the kernel asks the daemon about\n"
+	       "                         security.capability before every write\n"
+	       "                         and truncate)\n"
 	       "  -o entry_timeout=S     kernel name cache, seconds (default: 86400)\n"
 	       "  -o negative_timeout=S  kernel cache of missing names (default: 86400)\n"
 	       "  -o attr_timeout=S      kernel attribute cache, seconds (default: 1)\n"

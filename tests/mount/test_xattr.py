@@ -20,7 +20,8 @@ import pytest
 import harness as h
 from harness import MiB, errno_of, run_as
 
-pytestmark = pytest.mark.usefixtures("segfs_only")
+# The attributes are off unless asked for (README: Inspection).
+pytestmark = [pytest.mark.usefixtures("segfs_only"), pytest.mark.segfs_opts("xattr")]
 
 SEG_NAMES = ["user.segfs.pid", "user.segfs.btime", "user.segfs.open",
              "user.segfs.passthrough", "user.segfs.list"]
@@ -334,7 +335,7 @@ def test_sizes_and_erange(mnt):
         (-errno.ERANGE, None)
 
 
-@pytest.mark.segfs_opts("allow_other")
+@pytest.mark.segfs_opts("xattr", "allow_other")   # the closest marker wins
 def test_non_owner_needs_read_permission(mnt):
     """The kernel checks read permission for user.* values: a non-owner
     without it gets EACCES (names are listed without a check, as on any
@@ -365,9 +366,12 @@ def test_non_owner_needs_read_permission(mnt):
 # --------------------------------------------------------------------------
 # -o noxattr, and the round trip it saves
 
-def test_noxattr_turns_them_off(start_segfs):
-    """With -o noxattr segfs has no getxattr at all: EOPNOTSUPP."""
-    d = start_segfs(["noxattr"])
+@pytest.mark.parametrize("opts", [[], ["noxattr"], ["xattr", "noxattr"]],
+                         ids=["default", "noxattr", "xattr-then-noxattr"])
+def test_off_by_default_and_with_noxattr(start_segfs, opts):
+    """By default, and with -o noxattr (the last of xattr/noxattr wins),
+    segfs has no getxattr at all: EOPNOTSUPP."""
+    d = start_segfs(opts)
     make(d.mnt / "n", 10)
     assert errno_of(os.getxattr, d.mnt / "n", "user.segfs.pid") == errno.EOPNOTSUPP
     assert errno_of(os.getxattr, d.mnt, "user.segfs.stats") == errno.EOPNOTSUPP
@@ -376,11 +380,11 @@ def test_noxattr_turns_them_off(start_segfs):
     assert d.unmount() == []
 
 
-def test_help_lists_noxattr():
+def test_help_lists_xattr():
     """--help names the option and its default."""
     out = h.run([h.SEGFS, "--help"]).stdout
-    assert "-o noxattr" in out
-    assert "default: attributes on" in out
+    assert "-o xattr" in out
+    assert "inspection (default: off" in out
 
 
 GETXATTR = re.compile(r"opcode: GETXATTR \(")
@@ -390,11 +394,11 @@ def getxattr_requests(d, since):
     return len(GETXATTR.findall(d.stderr()[since:]))
 
 
-@pytest.mark.parametrize("opts", [[], ["noxattr"]], ids=["xattr", "noxattr"])
+@pytest.mark.parametrize("opts", [["xattr"], []], ids=["xattr", "default"])
 def test_round_trips(start_segfs, opts):
     """What the attributes cost (README: Inspection): with them, the kernel
     asks segfs for security.capability at every ftruncate and every write();
-    with -o noxattr it asks once, is told ENOSYS, and never again."""
+    without (the default) it asks once, is told ENOSYS, and never again."""
     d = start_segfs(opts, args=["-d"])
     make(d.mnt / "warm", 1)              # the first question, either way
     since = len(d.stderr())
@@ -413,7 +417,7 @@ def test_round_trips(start_segfs, opts):
     for _ in range(cycles):
         os.write(fd, b"x" * 100)
     os.close(fd)
-    if opts:
+    if "xattr" not in opts:
         assert getxattr_requests(d, since) == 0
     else:
         assert d.stderr()[since:after_cycles].count("opcode: CREATE") == cycles
