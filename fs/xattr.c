@@ -24,9 +24,10 @@
  * and then only for writes, never for truncate.  That flag makes the daemon
  * responsible for clearing suid and sgid bits on write, which segfs cannot
  * honour: with passthrough it never sees a write, and libfuse drops the
- * kernel's FATTR_KILL_SUIDGID before setattr sees it.  So it is not used;
- * -o noxattr answers ENOSYS instead.  Such questions are answered first
- * here, without the namespace lock.
+ * kernel's FATTR_KILL_SUIDGID before setattr sees it.  So it is not used,
+ * and the attributes are off unless -o xattr asks for them: without it
+ * every request here gets ENOSYS, and the kernel stops asking.  With it,
+ * such questions are answered first, without the namespace lock.
  */
 #include "fs/segfs.h"
 
