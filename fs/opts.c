@@ -150,9 +150,10 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o)
 	o->attr_timeout = 1;
 	o->negative_timeout = 86400;
 	/*
-	 * Inspection attributes are asked for: answering getxattr at all makes
-	 * the kernel ask for security.capability before every write() and
-	 * truncate, passthrough writes included (README: Inspection).
+	 * Inspection attributes only when asked for (-o xattr): answering
+	 * getxattr at all makes the kernel ask for security.capability before
+	 * every write() and truncate, passthrough writes included (README:
+	 * Inspection).
 	 */
 	o->noxattr = 1;
 	/* On success fuse_opt_parse leaves in o->fuse what proc kept. */
