@@ -165,6 +165,20 @@ static int do_getxattr(struct segfs *fs, fuse_ino_t n, const char *name,
 	return segment_value(fs, inode_of(fs, n), name + PREFIX_LEN, buf, len);
 }
 
+/*
+ * getxattr and listxattr answer alike: a caller's size of 0 asks for the
+ * length, a smaller one than needed is ERANGE.
+ */
+static void reply_sized(fuse_req_t req, const char *data, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, data, len);
+}
+
 void segfs_getxattr(fuse_req_t req, fuse_ino_t n, const char *name, size_t size)
 {
 	struct segfs *fs = fs_of(req);
@@ -184,12 +198,8 @@ void segfs_getxattr(fuse_req_t req, fuse_ino_t n, const char *name, size_t size)
 	rc = do_getxattr(fs, n, name, buf, &len);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, buf, len);
+		reply_sized(req, buf, len, size);
 }
 
 void segfs_listxattr(fuse_req_t req, fuse_ino_t n, size_t size)
@@ -203,12 +213,7 @@ void segfs_listxattr(fuse_req_t req, fuse_ino_t n, size_t size)
 		return;
 	}
 	names = names_of(fs, n, &len);
-	if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, names, len);
+	reply_sized(req, names, len, size);
 }
 
 void segfs_setxattr(fuse_req_t req, fuse_ino_t n, const char *name,
