@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	struct segfs_opts o;
 	struct segfs fs = { .opts = &o, .pt_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct seg_ns_config cfg = { 0 };
+	struct fuse_lowlevel_ops ops;
 	pthread_t tid;
 	bool announcing = false;
 	uint64_t fd_room;
@@ -199,8 +200,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "segfs: %s\n", strerror(-rc));
 		goto out_opts;
 	}
+	/*
+	 * Without -o xattr the attribute handlers are left out, so libfuse
+	 * answers ENOSYS and the kernel stops asking (README: Inspection).
+	 */
+	ops = segfs_ops;
+	if (o.noxattr) {
+		ops.getxattr = NULL;
+		ops.listxattr = NULL;
+		ops.setxattr = NULL;
+		ops.removexattr = NULL;
+	}
 	/* libfuse prints its own one-line reason when it refuses an option. */
-	fs.se = fuse_session_new(&o.fuse, &segfs_ops, sizeof(segfs_ops), &fs);
+	fs.se = fuse_session_new(&o.fuse, &ops, sizeof(ops), &fs);
 	if (fs.se == NULL)
 		goto out_ns;
 	if (fuse_set_signal_handlers(fs.se) != 0)

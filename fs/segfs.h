@@ -82,8 +82,9 @@ enum pt_state segfs_probe_passthrough(struct segfs *fs);
 
 /*
  * fs/xattr.c: the read-only user.segfs.* attributes of segments and of the
- * root (README: Inspection).  With -o noxattr they reply ENOSYS, after
- * which the kernel sends no more requests of that kind.
+ * root (README: Inspection).  Without -o xattr main() leaves them out of
+ * the session's ops, so libfuse replies ENOSYS and the kernel sends no
+ * more requests of that kind.
  */
 void segfs_getxattr(fuse_req_t req, fuse_ino_t n, const char *name, size_t size);
 void segfs_listxattr(fuse_req_t req, fuse_ino_t n, size_t size);

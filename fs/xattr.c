@@ -26,8 +26,9 @@
  * honour: with passthrough it never sees a write, and libfuse drops the
  * kernel's FATTR_KILL_SUIDGID before setattr sees it.  So it is not used,
  * and the attributes are off unless -o xattr asks for them: without it
- * every request here gets ENOSYS, and the kernel stops asking.  With it,
- * such questions are answered first, without the namespace lock.
+ * main() leaves these handlers out, libfuse answers ENOSYS, and the kernel
+ * stops asking.  With it, such questions are answered first, without the
+ * namespace lock.
  */
 #include "fs/segfs.h"
 
@@ -186,10 +187,6 @@ void segfs_getxattr(fuse_req_t req, fuse_ino_t n, const char *name, size_t size)
 	size_t len = 0;
 	int rc;
 
-	if (fs->opts->noxattr) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
 	/* security.capability, before every write and truncate: no lock. */
 	if (strncmp(name, PREFIX, PREFIX_LEN) != 0) {
 		fuse_reply_err(req, ENODATA);
@@ -208,10 +205,6 @@ void segfs_listxattr(fuse_req_t req, fuse_ino_t n, size_t size)
 	const char *names;
 	size_t len;
 
-	if (fs->opts->noxattr) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
 	names = names_of(fs, n, &len);
 	reply_sized(req, names, len, size);
 }
@@ -219,15 +212,11 @@ void segfs_listxattr(fuse_req_t req, fuse_ino_t n, size_t size)
 void segfs_setxattr(fuse_req_t req, fuse_ino_t n, const char *name,
 		    const char *value, size_t size, int flags)
 {
-	struct segfs *fs = fs_of(req);
-
 	(void)n;
 	(void)value;
 	(void)size;
 	(void)flags;
-	if (fs->opts->noxattr)
-		fuse_reply_err(req, ENOSYS);
-	else if (strncmp(name, PREFIX, PREFIX_LEN) == 0)
+	if (strncmp(name, PREFIX, PREFIX_LEN) == 0)
 		fuse_reply_err(req, EPERM);    /* ours, and read-only */
 	else
 		fuse_reply_err(req, EOPNOTSUPP);   /* segfs keeps no others */
@@ -239,10 +228,6 @@ void segfs_removexattr(fuse_req_t req, fuse_ino_t n, const char *name)
 	const char *names;
 	size_t len;
 
-	if (fs->opts->noxattr) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
 	names = names_of(fs, n, &len);
 	fuse_reply_err(req, carries(names, len, name) ? EPERM : ENODATA);
 }
