@@ -32,7 +32,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/random.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,7 +270,7 @@ void seg__fill_stat(const struct seg_inode *ino, struct stat *st)
 		st->st_size = (off_t)(ino->nentries + 2) * BOGO_DIRENT_SIZE;
 		return;
 	}
-	/* fstat of our own memfd cannot fail short of a bug. */
+	/* fstat of our own backing file cannot fail short of a bug. */
 	if (fstat(ino->fd, &m) == 0) {
 		st->st_size = m.st_size;
 		st->st_blocks = m.st_blocks;
@@ -285,6 +287,75 @@ int seg__check_dir_name(const struct seg_inode *dir, const char *name, size_t *l
 	if (!seg__is_dir(dir))
 		return -ENOTDIR;
 	return seg_name_check(name, len);
+}
+
+/* ---- the backing store ----------------------------------------------- */
+
+#define PAGE 4096ULL
+
+/*
+ * Makes the private tmpfs that holds the segments' pages, and returns its
+ * root in *out.  It is attached to no mount point: only this process
+ * reaches it, through the descriptor, and the kernel tears it down with
+ * the last file open on it.  So, as with memfds, a daemon that dies for
+ * any reason leaves nothing behind but the pages that clients still map.
+ *
+ * size= is the size limit, rounded down to pages (tmpfs would round up,
+ * and 0 would mean no limit at all, so at least one page).  That is what
+ * makes the kernel refuse, with ENOSPC, a FUSE passthrough write() that
+ * would take the mount past the limit: such a write goes straight to the
+ * backing file and never reaches us.  nr_inodes=0 leaves inode counting to
+ * nr_segments, which we enforce at every create.
+ */
+static int store_open(uint64_t size_limit, int *out)
+{
+	char size[24];
+	uint64_t pages = size_limit / PAGE;
+	int fsfd, mnt, rc;
+
+	fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return -errno;
+	snprintf(size, sizeof(size), "%llu",
+		 (unsigned long long)((pages > 0 ? pages : 1) * PAGE));
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "nr_inodes", "0", 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		goto fail;
+	mnt = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (mnt < 0)
+		goto fail;
+	close(fsfd);
+	*out = mnt;
+	return 0;
+fail:
+	rc = -errno;
+	close(fsfd);
+	return rc;
+}
+
+/* A new, empty backing file: -errno on failure. */
+static int store_file(const struct seg_ns *ns, const char *name)
+{
+	char mname[MEMFD_NAME_MAX + 1];
+	int fd;
+
+	/* Unnamed: it goes away with its last reference, as a memfd does. */
+	if (ns->store >= 0) {
+		fd = openat(ns->store, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		return fd >= 0 ? fd : -errno;
+	}
+	snprintf(mname, sizeof(mname), "%s", name);
+	fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	return fd >= 0 ? fd : -errno;
+}
+
+enum seg_backing seg_ns_backing(const struct seg_ns *ns, int *why)
+{
+	if (why != NULL)
+		*why = ns->store >= 0 ? 0 : ns->store_err;
+	return ns->store >= 0 ? SEG_BACKING_TMPFS : SEG_BACKING_MEMFD;
 }
 
 /* ---- the namespace ---------------------------------------------------- */
@@ -336,6 +407,8 @@ int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
 	ns->size_limit = cfg->size_limit ? cfg->size_limit
 					 : (uint64_t)pages * (uint64_t)psize / 2;
 	ns->inode_limit = cfg->nr_segments ? cfg->nr_segments : (uint64_t)pages / 2;
+	ns->store = -1;
+	ns->store_err = cfg->memfd ? 0 : store_open(ns->size_limit, &ns->store);
 
 	/* The sticky bit of a 1777 root (a /dev/shm) is enforced by the kernel. */
 	rc = make_dir(ns, NULL, cfg->root_mode ? cfg->root_mode : 0755,
@@ -362,6 +435,8 @@ fail_dentry:
 fail_lists:
 	seg_free(ns->root);
 fail_root:
+	if (ns->store >= 0)
+		close(ns->store);
 	seg_free(ns->buckets);
 fail_buckets:
 	pthread_mutex_destroy(&ns->lock);
@@ -384,6 +459,8 @@ void seg_ns_free(struct seg_ns *ns)
 	}
 	while (ns->inodes.next != &ns->inodes)
 		inode_destroy(ns, ns->inodes.next);
+	if (ns->store >= 0)
+		close(ns->store);
 	seg_free(ns->buckets);
 	pthread_mutex_destroy(&ns->lock);
 	seg_free(ns);
@@ -464,16 +541,14 @@ static int check_new_name(struct seg_ns *ns, struct seg_inode *dir, const char *
 
 /* ---- the size limit -------------------------------------------------- */
 
-#define PAGE 4096ULL
-
 static uint64_t page_up(uint64_t n)
 {
 	return n > UINT64_MAX - (PAGE - 1) ? UINT64_MAX : (n + PAGE - 1) & ~(PAGE - 1);
 }
 
 /*
- * Brings a segment's reservation up to what its memfd really holds: with
- * passthrough, a write() that extends it never reaches us.
+ * Brings a segment's reservation up to what its backing file really holds:
+ * with passthrough, a write() that extends it never reaches us.
  */
 static void settle(struct seg_ns *ns, struct seg_inode *ino)
 {
@@ -496,22 +571,31 @@ static void settle_open(struct seg_ns *ns)
 		settle(ns, o);
 }
 
-/* Reserves and allocates ino's pages up to `want` (page-aligned). */
+/*
+ * Reserves and allocates ino's pages up to `want` (page-aligned).  With the
+ * private tmpfs the kernel keeps the exact count, so its fallocate is the
+ * whole check; with memfds we are the only accountant, and must first
+ * learn what passthrough writes took unseen (O(open segments)).
+ */
 static int reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t want)
 {
 	uint64_t more;
 
 	if (want <= ino->reserved)
 		return 0;
-	settle_open(ns);
-	if (want <= ino->reserved)
-		return 0;
+	if (ns->store < 0) {
+		settle_open(ns);
+		if (want <= ino->reserved)
+			return 0;
+		more = want - ino->reserved;
+		if (more > ns->size_limit || ns->reserved > ns->size_limit - more)
+			return -ENOSPC;
+	}
 	more = want - ino->reserved;
-	if (more > ns->size_limit || ns->reserved > ns->size_limit - more)
-		return -ENOSPC;
 	/*
-	 * Allocate now, keeping the size: this is where a full machine says
-	 * ENOSPC, instead of a SIGBUS in whoever touches the page later.
+	 * Allocate now, keeping the size: this is where a full mount or a full
+	 * machine says ENOSPC, instead of a SIGBUS in whoever touches the page
+	 * later.  Pages a passthrough write already took are not counted twice.
 	 */
 	if (fallocate(ino->fd, FALLOC_FL_KEEP_SIZE, (off_t)ino->reserved, (off_t)more) < 0)
 		return errno == EINTR ? -EINTR : -ENOSPC;
@@ -554,23 +638,21 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
 		     uid_t uid, gid_t gid, pid_t pid, struct seg_inode **out)
 {
-	char mname[MEMFD_NAME_MAX + 1];
 	struct seg_inode *ino;
-	int rc;
+	int fd;
 
 	if (ns->ninodes >= ns->inode_limit)
 		return -ENOSPC;
 	ino = seg__inode_alloc(ns, S_IFREG | (mode & 07777), uid, gid);
 	if (ino == NULL)
 		return -ENOMEM;
-	snprintf(mname, sizeof(mname), "%s", name);
-	ino->fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (ino->fd < 0) {
-		/* Out of descriptors is out of inodes, as tmpfs would say. */
-		rc = errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
+	fd = store_file(ns, name);
+	if (fd < 0) {
 		seg_free(ino);
-		return rc;
+		/* Out of descriptors is out of inodes, as tmpfs would say. */
+		return fd == -EMFILE || fd == -ENFILE ? -ENOSPC : fd;
 	}
+	ino->fd = fd;
 	ino->pid = pid;
 	seg__inode_link(ns, ino);
 	*out = ino;
@@ -1223,17 +1305,32 @@ out:
 
 /* ---- capacity --------------------------------------------------------- */
 
+/*
+ * Pages held against the size limit, and the limit in pages.  The private
+ * tmpfs counts them itself, exactly and in O(1); memfds need settling.
+ */
+static void usage(struct seg_ns *ns, uint64_t *used, uint64_t *blocks)
+{
+	struct statfs k;
+
+	if (ns->store >= 0 && fstatfs(ns->store, &k) == 0) {
+		*blocks = k.f_blocks;
+		*used = k.f_blocks - k.f_bfree;
+		return;
+	}
+	settle_open(ns);
+	*blocks = ns->size_limit / PAGE;
+	*used = (ns->reserved + PAGE - 1) / PAGE;
+}
+
 int seg_statfs(struct seg_ns *ns, struct statvfs *sv)
 {
 	uint64_t used, blocks;
 
 	pthread_mutex_lock(&ns->lock);
-	settle_open(ns);
-	used = ns->reserved;
+	usage(ns, &used, &blocks);
 	memset(sv, 0, sizeof(*sv));
-	sv->f_bsize = sv->f_frsize = 4096;
-	blocks = ns->size_limit / 4096;
-	used = (used + 4095) / 4096;
+	sv->f_bsize = sv->f_frsize = PAGE;
 	sv->f_blocks = blocks;
 	sv->f_bfree = sv->f_bavail = blocks > used ? blocks - used : 0;
 	sv->f_files = ns->inode_limit;
@@ -1249,7 +1346,7 @@ int seg_statfs(struct seg_ns *ns, struct statvfs *sv)
 int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
 {
 	memset(info, 0, sizeof(*info));
-	/* Views and directories have no memfd: nothing of theirs to show. */
+	/* Views and directories have no backing file: nothing of theirs to show. */
 	if (ino->fd < 0)
 		return 0;
 	pthread_mutex_lock(&ns->lock);
@@ -1265,21 +1362,22 @@ int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
 int seg_ns_stats(struct seg_ns *ns, struct seg_ns_stats *out)
 {
 	struct seg_ns_stats s = { 0 };
+	uint64_t used, blocks;
 	struct stat st;
 
 	pthread_mutex_lock(&ns->lock);
-	settle_open(ns);
+	usage(ns, &used, &blocks);
 	for (struct seg_inode *i = ns->inodes.next; i != &ns->inodes; i = i->next) {
 		if (i->fd < 0)
 			continue;
 		s.segments++;
 		s.unlinked += i->nlink == 0;
 		s.open += i->nopen > 0;
-		/* fstat of our own memfd cannot fail short of a bug. */
+		/* fstat of our own backing file cannot fail short of a bug. */
 		if (fstat(i->fd, &st) == 0)
 			s.bytes += (uint64_t)st.st_size;
 	}
-	s.reserved = ns->reserved;
+	s.reserved = used * PAGE;
 	s.size_limit = ns->size_limit;
 	s.inodes = ns->ninodes;
 	s.inode_limit = ns->inode_limit;

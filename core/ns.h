@@ -2,10 +2,12 @@
  * The segfs namespace: segments, directories, the names that lead to them,
  * and the counts that decide when a segment's memory is given back.
  *
- * A segment is an inode that owns one memfd.  Names are directory entries,
- * so one segment may have several names (link) and keeps living after its
- * last name is gone for as long as anyone holds it.  An inode is freed, and
- * its memfd closed, when all three of these are zero:
+ * A segment is an inode that owns one backing file: an unnamed file in a
+ * private tmpfs of the namespace's own, or a memfd where no such tmpfs can
+ * be made (seg_ns_backing).  Names are directory entries, so one segment
+ * may have several names (link) and keeps living after its last name is
+ * gone for as long as anyone holds it.  An inode is freed, and its backing
+ * file closed, when all three of these are zero:
  *
  *   nlink    names that lead to it;
  *   nlookup  references the kernel holds (FUSE lookup count: every reply
@@ -14,7 +16,7 @@
  *
  * Mappings need no count of their own: the kernel keeps a file open for as
  * long as it is mapped, and with FUSE passthrough the mapping holds the
- * memfd itself, so a segment's pages live until the last munmap even after
+ * backing file itself, so a segment's pages live until the last munmap even after
  * the daemon has closed its fd.
  *
  * Concurrency: every function takes the namespace's lock, so each call is
@@ -44,12 +46,31 @@ struct seg_ns_config {
 	uint64_t nr_segments;      /* inodes, enforced at create (0: as tmpfs) */
 	const char *lists_name;    /* name of the reserved directory ("lists") */
 	mode_t root_mode;          /* permission bits of the root (0: 0755) */
+	bool memfd;                /* back segments with memfds, not a tmpfs */
 };
 
 /* Creates an empty namespace: the root and its reserved lists directory. */
 int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out);
 
-/* Frees every inode and closes every memfd.  seg_ns_free(NULL) is a no-op. */
+/*
+ * What holds the segments' pages.  A private tmpfs (made with the new mount
+ * API, attached nowhere, sized to the size limit) lets the kernel itself
+ * refuse what we never see: a FUSE passthrough write() past the limit fails
+ * with ENOSPC.  Making one needs CAP_SYS_ADMIN; without it (or with
+ * cfg->memfd) segments are memfds, whose growth only we can bound.
+ */
+enum seg_backing {
+	SEG_BACKING_TMPFS,
+	SEG_BACKING_MEMFD,
+};
+
+/*
+ * The namespace's backing.  For SEG_BACKING_MEMFD, *why (if not NULL) is 0
+ * when memfds were asked for, else the -errno that refused the tmpfs.
+ */
+enum seg_backing seg_ns_backing(const struct seg_ns *ns, int *why);
+
+/* Frees every inode and closes every backing file.  seg_ns_free(NULL) is a no-op. */
 void seg_ns_free(struct seg_ns *ns);
 
 /* The root directory (inode number 1); it is never freed before the ns. */
@@ -59,7 +80,7 @@ struct seg_inode *seg_ns_root(struct seg_ns *ns);
 uint64_t seg_ns_inode_count(struct seg_ns *ns);
 
 /*
- * The memfd of a segment, or -1 for a directory.  It never changes during
+ * The backing file of a segment, or -1 for a directory.  It never changes during
  * the inode's life, so a caller that holds an open handle may use it
  * without the lock; it is borrowed and must not be closed.
  */
@@ -80,7 +101,7 @@ int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 #define SEG_CREATE_EXCL 0x1   /* fail with -EEXIST if the name exists */
 
 /*
- * Creates a segment (an empty memfd) called `name` in `dir`, owned by
+ * Creates a segment (an empty backing file) called `name` in `dir`, owned by
  * uid:gid with permission bits `mode & 07777`, on behalf of process `pid`
  * (0 if unknown), which seg_inspect reports.  Without SEG_CREATE_EXCL an
  * existing segment of that name is returned instead (an existing directory
@@ -144,13 +165,13 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
  * Open handles.  The data path of an open segment (the FUSE layer's
  * passthrough backing id) belongs to the inode, not to the handle: the
  * kernel allows one backing file per inode, shared by all its opens.  So
- * seg_open calls `attach(arg, memfd)` under the lock when it opens the
+ * seg_open calls `attach(arg, fd)` under the lock when it opens the
  * first handle of an inode that has no data path yet; attach returns a
  * positive id, 0 for "none, use the fallback", or a negative errno that
  * fails the open.  *backing receives the inode's id (0 if none).
  * O_TRUNC in `flags` truncates the segment to 0 first.
  */
-typedef int (*seg_attach_fn)(void *arg, int memfd);
+typedef int (*seg_attach_fn)(void *arg, int fd);
 
 int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 	     seg_attach_fn attach, void *arg, int *backing);
@@ -218,7 +239,7 @@ int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
 
 /*
  * The whole namespace at once.  This walks every inode and reads each
- * segment's size from its memfd, under the lock: O(segments), for
+ * segment's size from its backing file, under the lock: O(segments), for
  * inspection, not for a fast path.
  */
 struct seg_ns_stats {

@@ -48,7 +48,7 @@ struct seg_inode {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;                     /* of a segment's creator; 0: unknown */
-	int fd;                        /* memfd; -1 for a directory */
+	int fd;                        /* backing file; -1 for a directory */
 	int backing;                   /* data-path id of the FUSE layer */
 	bool lists;                    /* the reserved lists directory */
 	bool view;                     /* an entry of lists/ (core/lists.c) */
@@ -62,9 +62,9 @@ struct seg_inode {
 	struct seg_inode *onext, *oprev;
 	struct seg_dentry *vdentry;    /* a view's name in lists/ */
 	/*
-	 * A segment's atime and mtime are the memfd's own, which FUSE
+	 * A segment's atime and mtime are its backing file's own, which FUSE
 	 * passthrough writes keep current without us; ctime is the later of
-	 * the memfd's and this one, which records name and owner changes.
+	 * the backing file's and this one, which records name and owner changes.
 	 * Directories keep all three here.
 	 */
 	struct timespec atime, mtime, ctime;
@@ -97,6 +97,14 @@ struct seg_ns {
 	uint64_t seed;
 	uint64_t size_limit;
 	uint64_t inode_limit;
+	/*
+	 * The private tmpfs (its root, as fsmount(2) gave it) that backing
+	 * files are made in, or -1 for memfds; then store_err is why (0: asked
+	 * for).  With the tmpfs the kernel counts the pages against the limit
+	 * itself, passthrough writes included, and its count is exact.
+	 */
+	int store;
+	int store_err;
 	uint64_t reserved;             /* sum of the segments' reservations */
 	struct seg_inode open;         /* list head: segments with nopen > 0 */
 	/*
@@ -124,7 +132,7 @@ int seg__check_dir_name(const struct seg_inode *dir, const char *name, size_t *l
 
 /*
  * A new, empty segment with no name yet (nlink, nlookup and nopen 0): its
- * memfd (named `name` for /proc) and inode.  The caller names it.
+ * backing file (a memfd is named `name` for /proc) and inode.  The caller names it.
  */
 int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
 		     uid_t uid, gid_t gid, pid_t pid, struct seg_inode **out);

@@ -77,8 +77,8 @@ static int check_fuse_device(void)
 }
 
 /*
- * Every segment holds one memfd in this process, so the file limit is the
- * segment limit.  Raise it as far as allowed: to fs.nr_open when
+ * Every segment holds one backing file open in this process, so the file
+ * limit is the segment limit.  Raise it as far as allowed: to fs.nr_open when
  * privileged, else to the hard limit.  Returns how many segments fit,
  * keeping some descriptors for libfuse and the process itself.
  */
@@ -123,7 +123,8 @@ static void *announce(void *arg)
 	struct segfs *fs = arg;
 	struct stat st;
 	enum pt_state pt;
-	char transport[200];
+	char transport[200], backing[120];
+	int why;
 
 	if (stat(fs->opts->mountpoint, &st) < 0)
 		return NULL;
@@ -135,18 +136,25 @@ static void *announce(void *arg)
 			 : "libfuse could not start it, see above");
 	else
 		snprintf(transport, sizeof(transport), "/dev/fuse");
+	if (seg_ns_backing(fs->ns, &why) == SEG_BACKING_TMPFS)
+		snprintf(backing, sizeof(backing), "tmpfs");
+	else if (why == 0)
+		snprintf(backing, sizeof(backing), "memfd (-o memfd)");
+	else
+		snprintf(backing, sizeof(backing), "memfd (no private tmpfs: %s)", strerror(-why));
 	pt = segfs_probe_passthrough(fs);
 	/*
 	 * fuse_log: stderr in the foreground, syslog once daemonized.  The
-	 * transport comes first because a data path's reason may hold
-	 * parentheses.
+	 * transport and the backing come first because a data path's reason
+	 * may hold parentheses.
 	 */
 	if (pt == PT_OFF)
-		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, transport: %s, data path: fallback (%s)\n",
-			 fs->opts->mountpoint, transport, fs->pt_reason);
+		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, transport: %s, backing: %s, "
+			 "data path: fallback (%s)\n",
+			 fs->opts->mountpoint, transport, backing, fs->pt_reason);
 	else
-		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, transport: %s, data path: passthrough\n",
-			 fs->opts->mountpoint, transport);
+		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, transport: %s, backing: %s, "
+			 "data path: passthrough\n", fs->opts->mountpoint, transport, backing);
 	if (fs->opts->foreground && isatty(STDERR_FILENO))
 		fprintf(stderr, "segfs: stop with Ctrl-C or: fusermount3 -u %s\n",
 			fs->opts->mountpoint);
@@ -183,6 +191,7 @@ int main(int argc, char **argv)
 	cfg.size_limit = o.size;
 	cfg.root_mode = o.root_mode;
 	cfg.lists_name = o.lists_name;
+	cfg.memfd = o.memfd;
 	/*
 	 * By default as many inodes as tmpfs would allow, but no more than
 	 * there are descriptors for, so that df -i tells the truth.

@@ -11,7 +11,7 @@
  * arrives.  st_ino is the inode's own small number.
  *
  * Data path: with passthrough, read, write and mmap of a segment go from
- * the kernel straight to its memfd and never reach this file; the handlers
+ * the kernel straight to its backing file and never reach this file; the handlers
  * for read and write serve the cached fallback only.
  */
 #include "fs/segfs.h"
@@ -175,19 +175,20 @@ static void pt_disable(struct segfs *fs, const char *why)
 }
 
 /*
- * seg_attach_fn: registers a segment's memfd as the backing file of its
+ * seg_attach_fn: registers a segment's backing file (a file of the private
+ * tmpfs, or a memfd) with the kernel as the FUSE backing file of its
  * inode.  EPERM means the daemon lacks CAP_SYS_ADMIN (or the kernel
  * refused passthrough at INIT): that will not change, so the whole mount
  * falls back.  Other errors fail this open only.
  */
-static int attach(void *arg, int memfd)
+static int attach(void *arg, int fd)
 {
 	struct segfs *fs = arg;
 	int id;
 
 	if (atomic_load(&fs->pt) == PT_OFF)
 		return 0;
-	id = backing_open(fs, memfd);
+	id = backing_open(fs, fd);
 	if (id > 0) {
 		if (atomic_load(&fs->pt) == PT_UNKNOWN)
 			pt_decide(fs, PT_ON, NULL);
@@ -207,6 +208,10 @@ enum pt_state segfs_probe_passthrough(struct segfs *fs)
 
 	if (atomic_load(&fs->pt) != PT_UNKNOWN)
 		return atomic_load(&fs->pt);
+	/*
+	 * What the probe learns (EPERM or not) is the connection's, not the
+	 * file's: a memfd stands in for either backing.
+	 */
 	memfd = memfd_create("segfs-probe", MFD_CLOEXEC);
 	if (memfd < 0)
 		return atomic_load(&fs->pt);
@@ -320,7 +325,7 @@ static void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	unwant(conn, FUSE_CAP_WRITEBACK_CACHE);
 	/*
 	 * Splicing requests out of /dev/fuse saves no copy here (a write's
-	 * data is copied into the memfd either way), and libfuse >= 3.18
+	 * data is copied into the backing file either way), and libfuse >= 3.18
 	 * sizes its pipe for 1 MiB + 4 KiB, beyond fs.pipe-max-size: without
 	 * CAP_SYS_RESOURCE it then makes and drops a pipe for every request
 	 * (pipe2, F_SETPIPE_SZ, reading pipe-max-size, close), measured at
@@ -664,7 +669,7 @@ static void segfs_read(fuse_req_t req, fuse_ino_t n, size_t size, off_t off,
 		views_read(req, size, off, fi);
 		return;
 	}
-	/* libfuse reads (or splices) straight from the memfd. */
+	/* libfuse reads (or splices) straight from the backing file. */
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = seg_inode_fd(inode_of(fs, n));
 	buf.buf[0].pos = off;
@@ -725,7 +730,7 @@ static void segfs_fsync(fuse_req_t req, fuse_ino_t n, int datasync,
 	(void)n;
 	(void)datasync;
 	(void)fi;
-	/* A memfd has nothing to sync to. */
+	/* Memory has nothing to sync to. */
 	fuse_reply_err(req, 0);
 }
 
@@ -757,7 +762,7 @@ static void segfs_lseek(fuse_req_t req, fuse_ino_t n, off_t off, int whence,
 
 	(void)fi;
 	/*
-	 * Only SEEK_DATA and SEEK_HOLE come here; the memfd knows its holes.
+	 * Only SEEK_DATA and SEEK_HOLE come here; the backing file knows its holes.
 	 * A view has none to tell (and ENOSYS would turn lseek off for all).
 	 */
 	if (seg_inode_is_view(inode_of(fs, n))) {

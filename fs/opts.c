@@ -40,6 +40,7 @@ static const struct fuse_opt spec[] = {
 	OPT("negative_timeout=%lf", negative_timeout, 0),
 	OPT("mode=%o", root_mode, 0),
 	OPT("lists=%s", lists_name, 0),
+	OPT("memfd", memfd, 1),
 	OPT("noxattr", noxattr, 1),
 	OPT("xattr", noxattr, 0),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
@@ -228,8 +229,9 @@ void opts_help(const char *prog)
 	printf("usage: %s [options] MOUNTPOINT\n"
 	       "       %s SOURCE MOUNTPOINT [-o options]   (as mount -t fuse.segfs runs it)\n"
 	       "\n"
-	       "Every regular file in the mount is a shared-memory segment (a memfd\n"
-	       "owned by this daemon); unmounting releases them all.\n"
+	       "Every regular file in the mount is a shared-memory segment (a file\n"
+	       "in a tmpfs that only this daemon reaches); unmounting releases them\n"
+	       "all.\n"
 	       "\n"
 	       "options:\n"
 	       "  -h, --help             this text\n"
@@ -245,8 +247,12 @@ void opts_help(const char *prog)
 	       "                         off; needs Linux >= 6.14 with the fuse module's\n"
 	       "                         enable_uring=Y, else /dev/fuse is used)\n"
 	       "  -o io_uring_q_depth=N  requests in flight per CPU queue (default: 8)\n"
-	       "  -o size=BYTES          capacity reported by statfs; k/m/g/t or %% of\n"
+	       "  -o size=BYTES          most bytes all segments hold; k/m/g/t or %% of\n"
 	       "                         RAM (default: 50%%)\n"
+	       "  -o memfd               back segments with memfds, named in /proc,\n"
+	       "                         instead of a private tmpfs; then a passthrough\n"
+	       "                         write() past size= is not refused (default:\n"
+	       "                         the tmpfs where CAP_SYS_ADMIN allows it)\n"
 	       "  -o nr_segments=N       most inodes (default: half of RAM in pages)\n"
 	       "  -o allow_other         let other users use the mount (default: off)\n"
 	       "  -o auto_unmount        unmount when the daemon dies (default: off)\n"

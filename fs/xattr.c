@@ -66,7 +66,7 @@ static struct seg_inode *inode_of(struct segfs *fs, fuse_ino_t n)
 /* The names `n` carries: a list of `*len` bytes (0 for none). */
 static const char *names_of(struct segfs *fs, fuse_ino_t n, size_t *len)
 {
-	/* A memfd is what makes a segment; it never changes: no lock needed. */
+	/* A backing file is what makes a segment; it never changes: no lock needed. */
 	if (n == FUSE_ROOT_ID) {
 		*len = sizeof(root_names);
 		return root_names;
@@ -110,10 +110,12 @@ static int stats_value(struct segfs *fs, char *buf, size_t *len)
 		     "inodes=%" PRIu64 "\n"
 		     "nr_segments_limit=%" PRIu64 "\n"
 		     "data_path=%s\n"
+		     "backing=%s\n"
 		     "daemon_pid=%ld\n",
 		     s.segments, s.unlinked, s.open, s.bytes, s.reserved, s.size_limit,
 		     s.inodes, s.inode_limit,
 		     data_path_is_passthrough(fs) ? "passthrough" : "fallback",
+		     seg_ns_backing(fs->ns, NULL) == SEG_BACKING_TMPFS ? "tmpfs" : "memfd",
 		     (long)getpid());
 	*len = (size_t)n;
 	return 0;

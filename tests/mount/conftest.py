@@ -8,6 +8,8 @@ Environment (see run.sh):
                    nopassthrough)
   SEGFS_TRANSPORT  io-uring | /dev/fuse: the transport the startup line
                    must report (default: io-uring iff SEGFS_OPTS has io_uring)
+  SEGFS_BACKING    tmpfs | memfd: the backing the startup line must report
+                   (default: memfd iff SEGFS_OPTS has memfd)
   SEGFS_CLIENTS    directory holding the built C clients (segmap,
                    sigbus_probe); if unset, build/tests/clients, else they
                    are compiled with gcc into the session's temp dir
@@ -259,12 +261,13 @@ def fs(request, guard):
     if isinstance(m, h.Daemon):
         got = h.STARTUP_RE.match(m.startup_line)
         if (got["mode"] != h.MODE or got["mnt"] != str(m.mnt)
-                or got["transport"] != h.TRANSPORT):
+                or got["transport"] != h.TRANSPORT
+                or got["backing"] != h.BACKING):
             m.kill_and_clean()
             m.finalized = True
             pytest.fail(f"startup line {m.startup_line!r} does not report "
-                        f"'{h.MODE}' over {h.TRANSPORT} on {m.mnt}",
-                        pytrace=False)
+                        f"'{h.MODE}' over {h.TRANSPORT} in {h.BACKING} "
+                        f"on {m.mnt}", pytrace=False)
     yield m
     guard.kill_clients()
     problems = m.unmount()

@@ -12,6 +12,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,10 @@ MODE = os.environ.get("SEGFS_MODE") or (
 # The transport the startup line must report: io-uring iff asked for.
 TRANSPORT = os.environ.get("SEGFS_TRANSPORT") or (
     "io-uring" if "io_uring" in SEGFS_OPTS else "/dev/fuse")
+# What holds the segments' pages: the daemon's private tmpfs (root can make
+# one) unless -o memfd.
+BACKING = os.environ.get("SEGFS_BACKING") or (
+    "memfd" if "memfd" in SEGFS_OPTS else "tmpfs")
 CLIENTS_ENV = os.environ.get("SEGFS_CLIENTS", "")
 
 _BUNDLED_FUSERMOUNT = REPO / "build/deps/libfuse/bin/fusermount3"
@@ -49,6 +54,7 @@ EXIT_TIMEOUT = 10
 STARTUP_RE = re.compile(
     r"^segfs: mounted on (?P<mnt>.+), "
     r"transport: (?P<transport>io-uring|/dev/fuse)(?: \((?P<treason>[^()]+)\))?, "
+    r"backing: (?P<backing>tmpfs|memfd)(?: \((?P<breason>[^()]+)\))?, "
     r"data path: (?P<mode>passthrough|fallback)(?: \((?P<reason>.+)\))?$")
 
 
@@ -177,6 +183,33 @@ def meminfo(field):
 
 # --------------------------------------------------------------------------
 # Mounts
+
+def backing_files(pid):
+    """The /proc/PID/fd/N paths of a daemon's segment backing files: the
+    files of its private tmpfs (whose root it holds open, a directory that
+    /proc shows as "/" on a device no mount has), or its memfds."""
+    seen = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        path = f"/proc/{pid}/fd/{fd}"
+        try:
+            seen[path] = (os.readlink(path), os.stat(path))
+        except OSError:
+            continue
+    root_dev = os.stat("/").st_dev
+    stores = {st.st_dev for link, st in seen.values()
+              if link == "/" and stat.S_ISDIR(st.st_mode) and st.st_dev != root_dev}
+    return [path for path, (link, st) in seen.items()
+            if stat.S_ISREG(st.st_mode)
+            and (st.st_dev in stores or link.startswith("/memfd:"))]
+
+
+def backing_of(pid, size):
+    """The /proc path of the daemon's one backing file of `size` bytes (a
+    size the test chose to be unique), or None."""
+    found = [p for p in backing_files(pid) if os.stat(p).st_size == size]
+    assert len(found) <= 1, f"{len(found)} backing files of {size} bytes"
+    return found[0] if found else None
+
 
 def make_tempdir(base, prefix):
     d = Path(tempfile.mkdtemp(prefix=prefix, dir=base))

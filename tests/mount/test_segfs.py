@@ -1,6 +1,7 @@
 """Behaviour that only segfs has (skipped on the tmpfs reference): the
-startup line, refused node types, the reserved lists/ directory, zero copy
-and single memory in passthrough mode."""
+startup line, refused node types, the reserved lists/ directory, the
+backing files, zero copy and single memory in passthrough mode, and the
+size limit."""
 
 import errno
 import mmap
@@ -15,18 +16,6 @@ from harness import MiB, errno_of
 pytestmark = pytest.mark.usefixtures("segfs_only")
 
 
-def memfd_of(pid, name):
-    """The /proc/PID/fd/N path of the daemon's memfd for segment name."""
-    want = f"/memfd:{name} (deleted)"
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == want:
-                return f"/proc/{pid}/fd/{fd}"
-        except OSError:
-            continue
-    return None
-
-
 def test_startup_line_reports_mode(fs):
     """In the foreground the daemon prints one startup line naming the mount
     point, the transport and the data path this run expects."""
@@ -38,6 +27,9 @@ def test_startup_line_reports_mode(fs):
     assert got["mnt"] == str(fs.mnt)
     assert got["mode"] == h.MODE
     assert got["transport"] == h.TRANSPORT
+    assert got["backing"] == h.BACKING
+    if h.BACKING == "memfd":
+        assert got["breason"], "memfds must say why"
     if h.MODE == "fallback":
         assert got["reason"], "fallback must say why"
     if "io_uring" in h.SEGFS_OPTS and h.TRANSPORT == "/dev/fuse":
@@ -93,29 +85,48 @@ def test_lists_is_reserved(mnt):
     assert os.listdir(mnt / "lists") == []
 
 
-def test_memfd_named_after_segment(fs):
-    """Each segment is a memfd of the daemon named after the segment."""
+def test_backing_files(fs):
+    """Each segment is one backing file of the daemon, holding its bytes: a
+    file of the daemon's private tmpfs, which no mount shows and nothing
+    names; with -o memfd a memfd named after the segment."""
     fd = os.open(fs.mnt / "named_seg", os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        os.write(fd, b"data")
-        assert memfd_of(fs.pid, "named_seg") is not None
+        os.write(fd, b"data" * 1001)
+        files = h.backing_files(fs.pid)
+        assert len(files) == 1, files
+        with open(files[0], "rb") as f:
+            assert f.read() == b"data" * 1001
+        link = os.readlink(files[0])
+        if h.BACKING == "memfd":
+            assert link == "/memfd:named_seg (deleted)"
+        else:
+            assert link.endswith(" (deleted)") and "named_seg" not in link
+            dev = os.stat(files[0]).st_dev
+            devs = {line.split()[2]
+                    for line in open(f"/proc/{fs.pid}/mountinfo")}
+            assert f"{os.major(dev)}:{os.minor(dev)}" not in devs
+        os.close(os.open(fs.mnt / "second", os.O_CREAT | os.O_RDWR, 0o644))
+        assert len(h.backing_files(fs.pid)) == 2
+        os.unlink(fs.mnt / "second")
+        assert h.wait_until(lambda: len(h.backing_files(fs.pid)) == 1, 5)
     finally:
         os.close(fd)
 
 
-def test_zero_copy_store_visible_in_memfd(fs, passthrough_only, client):
+def test_zero_copy_store_visible_in_backing_file(fs, passthrough_only, client):
     """Passthrough: a store through a client's mmap of MNT/x is at once in
-    the daemon's memfd (the same pages), with no msync and no round trip."""
-    size = 64 * 1024
+    the daemon's backing file (the same pages), with no msync and no round
+    trip."""
+    size = 64 * 1024 + 7
     fd = os.open(fs.mnt / "x", os.O_CREAT | os.O_RDWR, 0o644)
     try:
         os.ftruncate(fd, size)
         c = client(fs.mnt / "x")
         c.ok("open rw")
         c.ok(f"map {size}")
-        memfd = memfd_of(fs.pid, "x")
-        assert memfd, "no /memfd:x (deleted) among the daemon's fds"
-        with open(memfd, "rb") as mf:
+        backing = h.backing_of(fs.pid, size)
+        assert backing, f"no backing file of {size} bytes among the daemon's fds"
+        with open(backing, "rb") as mf:
             for seed in (41, 42):
                 c.ok(f"fill 0 {size} {seed}")
                 assert os.pread(mf.fileno(), size, 0) == \
@@ -165,9 +176,10 @@ def test_memory_exists_once(fs, passthrough_only):
                     f"expected 128..384 (above: the data is held twice)")
 
 
-def test_memfd_sees_mmap_stores_after_msync(fs, client):
-    """In either data path the daemon's memfd holds a client's mmap stores
-    once they are msync'ed and unmapped (fallback writes them back then)."""
+def test_backing_sees_mmap_stores_after_msync(fs, client):
+    """In either data path the daemon's backing file holds a client's mmap
+    stores once they are msync'ed and unmapped (fallback writes them back
+    then)."""
     size = 3 * 4096 + 5
     fd = os.open(fs.mnt / "wb", os.O_CREAT | os.O_RDWR, 0o644)
     try:
@@ -177,19 +189,19 @@ def test_memfd_sees_mmap_stores_after_msync(fs, client):
             m.flush()
     finally:
         os.close(fd)
-    memfd = memfd_of(fs.pid, "wb")
-    assert memfd, "no /memfd:wb (deleted) among the daemon's fds"
-    with open(memfd, "rb") as mf:
+    backing = h.backing_of(fs.pid, size)
+    assert backing, f"no backing file of {size} bytes among the daemon's fds"
+    with open(backing, "rb") as mf:
         assert mf.read() == h.pattern(5, 0, size)
 
 
-# With passthrough a write() goes from the kernel to the memfd without the
-# daemon, which cannot refuse it; ftruncate, fallocate and cached-mode
-# writes are refused.  strict: the day that changes, this fails the run.
+# With passthrough a write() goes from the kernel to the backing file
+# without the daemon.  The private tmpfs refuses it past size= by itself; a
+# memfd (-o memfd) cannot.  strict: the day that changes, this fails the run.
 PASSTHROUGH_WRITE_UNSEEN = pytest.mark.xfail(
-    h.MODE == "passthrough", strict=True,
-    reason="a passthrough write() never reaches the daemon, which cannot "
-           "refuse it (README: limits)")
+    h.MODE == "passthrough" and h.BACKING == "memfd", strict=True,
+    reason="a passthrough write() never reaches the daemon, and a memfd has "
+           "no limit of its own (README: limits)")
 
 
 @pytest.mark.segfs_opts("size=16m")
@@ -234,6 +246,15 @@ def test_size_limit_write_enospc(mnt):
         assert err == errno.ENOSPC, f"wrote {written >> 20} MiB, no ENOSPC"
         assert 15 * MiB <= written <= 16 * MiB
         assert os.pread(fd, 16, 0) == b"\x11" * 16
+        # df tells at once, while the writer still holds the segment open,
+        # and nothing else can grow.
+        st = os.statvfs(mnt)
+        assert (st.f_blocks - st.f_bfree) * st.f_frsize >= written
+        other = os.open(mnt / "other", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            assert errno_of(os.ftruncate, other, MiB) == errno.ENOSPC
+        finally:
+            os.close(other)
     finally:
         os.close(fd)
 

@@ -25,15 +25,8 @@ SLACK = 32 * MiB      # Shmem moves with the rest of the machine
 
 
 def fds(pid):
-    """(memfds, all descriptors) of a process."""
-    memfds = total = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            memfds += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("/memfd:")
-            total += 1
-        except FileNotFoundError:
-            pass
-    return memfds, total
+    """(segment backing files, all descriptors) of a daemon."""
+    return len(h.backing_files(pid)), len(os.listdir("/proc/%d/fd" % pid))
 
 
 def rss(pid):
@@ -85,7 +78,7 @@ def test_stress(fs, tmp_path):
     for name in os.listdir(mnt):
         if name != "lists":
             os.unlink(mnt / name)
-    # No segment's memfd is left; beyond that, libfuse keeps a splice pipe
+    # No segment's backing file is left; beyond that, libfuse keeps a splice pipe
     # pair per loop thread it started for the load (at most 10 idle).
     assert h.wait_until(lambda: fds(fs.pid)[0] == 0, 5), fds(fs.pid)
     assert fds(fs.pid)[1] <= fd0 + 2 * 10 + 2, (fd0, fds(fs.pid))
@@ -124,7 +117,7 @@ def test_sigkill_under_load(start_segfs, client, guard, tmp_path):
     assert h.wait_until(lambda: not h.is_mounted(d.mnt), 5, interval=0.05), \
         "auto_unmount left the dead mount"
     if h.MODE == "passthrough":
-        # The mapping is the memfd's own pages: it outlives the daemon.
+        # The mapping is the backing file's own pages: it outlives the daemon.
         assert c.cmd(f"verify 0 {size} 5") == "ok"
         c.ok(f"fill 0 {size} 6")
         assert c.cmd(f"verify 0 {size} 6") == "ok"

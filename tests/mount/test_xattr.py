@@ -130,6 +130,7 @@ def test_root_stats(fs, mnt):
         assert s["inodes"] == str(sv.f_files - sv.f_ffree)
         assert s["inodes"] == str(2 + 1 + len(sizes))   # root, lists/, d
         assert s["data_path"] == h.MODE
+        assert s["backing"] == h.BACKING
         assert s["daemon_pid"] == str(fs.pid)
         dumped = getfattr_dump(mnt)
         assert list(dumped) == ["user.segfs.stats"]

@@ -1,7 +1,9 @@
 /*
  * Unit tests of core/ns.c: names, counts and lifetimes, rename rules,
  * directory streams, limits, allocation failures, and a seeded random
- * differential test against a small reference model.
+ * differential test against a small reference model.  Every test runs
+ * twice: with segments in the namespace's private tmpfs (where the process
+ * may make one) and in memfds.
  *
  * Usage: test_ns [SEED]   (the differential test's seed; default fixed)
  */
@@ -25,9 +27,13 @@
 
 static unsigned long seed = 20261122;
 
+/* The run: memfds asked for (cfg.memfd), or the tmpfs where possible. */
+static bool memfd_run;
+
 static struct seg_ns *new_ns(uint64_t nr_segments)
 {
-	struct seg_ns_config cfg = { .nr_segments = nr_segments, .size_limit = 1 << 30 };
+	struct seg_ns_config cfg = { .nr_segments = nr_segments, .size_limit = 1 << 30,
+				     .memfd = memfd_run };
 	struct seg_ns *ns = NULL;
 
 	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
@@ -107,7 +113,7 @@ static void test_new_has_root_and_lists(void **state)
 
 static void test_lists_name_option(void **state)
 {
-	struct seg_ns_config cfg = { .lists_name = "ShareableLists" };
+	struct seg_ns_config cfg = { .lists_name = "ShareableLists", .memfd = memfd_run };
 	struct seg_ns *ns = NULL;
 
 	(void)state;
@@ -641,7 +647,7 @@ static void test_ns_stats(void **state)
  */
 static void test_size_limit(void **state)
 {
-	struct seg_ns_config cfg = { .size_limit = 64 * 1024 };
+	struct seg_ns_config cfg = { .size_limit = 64 * 1024, .memfd = memfd_run };
 	struct seg_ns *ns = NULL;
 	struct seg_inode *root, *a, *b;
 	struct statvfs sv;
@@ -685,6 +691,75 @@ static void test_size_limit(void **state)
 	seg_forget(ns, a, 1);
 	assert_int_equal(seg_statfs(ns, &sv), 0);
 	assert_int_equal(sv.f_bfree, 16);
+	seg_ns_free(ns);
+}
+
+/*
+ * The backing: memfds when asked for; otherwise the private tmpfs, unless
+ * the process may not mount one (no CAP_SYS_ADMIN: -EPERM; valgrind does
+ * not know fsopen: -ENOSYS), and then memfds with the reason.
+ */
+static void test_backing(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	enum seg_backing b;
+	int why = 1;
+
+	(void)state;
+	b = seg_ns_backing(ns, &why);
+	if (memfd_run) {
+		assert_int_equal(b, SEG_BACKING_MEMFD);
+		assert_int_equal(why, 0);
+	} else if (b == SEG_BACKING_MEMFD) {
+		assert_true(why == -EPERM || why == -ENOSYS);
+	} else {
+		assert_int_equal(why, 0);
+	}
+	seg_ns_free(ns);
+}
+
+/*
+ * A write to the backing file that the namespace never sees, as a FUSE
+ * passthrough write() is.  In the private tmpfs the kernel refuses it past
+ * the size limit, and statfs counts what it took at once; a memfd takes
+ * it (the limit only holds for growth we see) and it is counted once
+ * settled, at the latest when the segment is closed.
+ */
+static void test_unseen_write_past_limit(void **state)
+{
+	struct seg_ns_config cfg = { .size_limit = 64 * 1024, .memfd = memfd_run };
+	struct seg_ns *ns = NULL;
+	struct seg_inode *a;
+	struct statvfs sv;
+	char page[4096];
+	ssize_t w = 0, n;
+	int backing, detach;
+
+	(void)state;
+	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	a = mk(ns, seg_ns_root(ns), "a");
+	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	memset(page, 7, sizeof(page));
+	while (w < 32 * 4096 && (n = pwrite(seg_inode_fd(a), page, sizeof(page), w)) > 0)
+		w += n;
+	if (seg_ns_backing(ns, NULL) == SEG_BACKING_TMPFS) {
+		assert_int_equal(w, 16 * 4096);
+		assert_int_equal(errno, ENOSPC);
+		assert_int_equal(seg_statfs(ns, &sv), 0);
+		assert_int_equal(sv.f_bfree, 0);
+		/* Shrinking gives it back, to the kernel's count as to ours. */
+		struct stat in = { .st_size = 4096 }, st;
+		assert_int_equal(seg_setattr(ns, a, &in, SEG_SET_SIZE, &st), 0);
+		assert_int_equal(seg_statfs(ns, &sv), 0);
+		assert_int_equal(sv.f_bfree, 15);
+	} else {
+		assert_int_equal(w, 32 * 4096);
+		seg_release(ns, a, &detach);   /* settled: over the limit */
+		assert_int_equal(seg_statfs(ns, &sv), 0);
+		assert_int_equal(sv.f_bfree, 0);
+		assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	}
+	seg_release(ns, a, &detach);
 	seg_ns_free(ns);
 }
 
@@ -878,7 +953,7 @@ static void test_enomem_everywhere(void **state)
 	}
 	/* And seg_ns_new itself. */
 	for (long n = 0; n < 50; n++) {
-		struct seg_ns_config cfg = { 0 };
+		struct seg_ns_config cfg = { .memfd = memfd_run };
 		struct seg_ns *ns = NULL;
 		int rc;
 
@@ -1042,6 +1117,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_inspect),
 		cmocka_unit_test(test_ns_stats),
 		cmocka_unit_test(test_size_limit),
+		cmocka_unit_test(test_backing),
+		cmocka_unit_test(test_unseen_write_past_limit),
 		cmocka_unit_test(test_readdir_order_and_cursor),
 		cmocka_unit_test(test_readdirplus_references),
 		cmocka_unit_test(test_opendir_keeps_removed_dir),
@@ -1052,5 +1129,7 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		seed = strtoul(argv[1], NULL, 0);
 	printf("test_ns: differential seed %lu\n", seed);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("tmpfs where possible", tests, NULL, NULL);
+	memfd_run = true;
+	return failed + cmocka_run_group_tests_name("memfd", tests, NULL, NULL);
 }
