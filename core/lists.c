@@ -87,7 +87,7 @@ void seg_lists_sync(struct seg_ns *ns, const char *name)
 			pinned[n++] = d->inode;
 		}
 	}
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	for (size_t i = 0; i < n; i++)
 		fn(arg, pinned[i]);
 	if (n > 0) {
@@ -96,7 +96,7 @@ void seg_lists_sync(struct seg_ns *ns, const char *name)
 			pinned[i]->nlookup--;
 			seg__maybe_free(ns, pinned[i]);
 		}
-		pthread_mutex_unlock(&ns->lock);
+		seg__unlock(ns);
 	}
 	if (pinned != &one)
 		seg_free(pinned);
@@ -108,7 +108,7 @@ void seg_view_sync(struct seg_ns *ns, struct seg_inode *view)
 
 	pthread_mutex_lock(&ns->lock);
 	memcpy(name, view->vdentry->name, view->vdentry->len + 1);
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	seg_lists_sync(ns, name);
 }
 
@@ -229,13 +229,13 @@ int seg_holds_list(struct seg_ns *ns, struct seg_inode *seg, bool *yes)
 		return -EINVAL;
 	pthread_mutex_lock(&ns->lock);
 	open = seg->nopen > 0;
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	/* Only an open segment can have bytes the memfd has not seen yet. */
 	if (fn != NULL && open)
 		fn(arg, seg);
 	pthread_mutex_lock(&ns->lock);
 	rc = read_list(seg, &l);
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	if (rc == -ENOMEM)
 		return rc;
 	if (rc == 0)
@@ -503,7 +503,7 @@ int seg_view_render(struct seg_ns *ns, struct seg_inode *view, char **text, size
 		rc = sl_render(l, text, len);
 		sl_list_free(l);
 	}
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc == -EBADMSG ? -ENOENT : rc;
 }
 
@@ -660,7 +660,7 @@ int seg_view_store(struct seg_ns *ns, struct seg_inode *view, const struct sl_li
 	seg__dir_touch(ns->root);
 	eff->replaced = true;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	sl_list_free(cur);
 	seg_free(was);
 	return rc;

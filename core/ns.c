@@ -225,15 +225,36 @@ void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino)
 	ns->ninodes++;
 }
 
+/* Takes an inode out of the namespace; seg__unlock releases it. */
 static void inode_destroy(struct seg_ns *ns, struct seg_inode *ino)
 {
 	ino->prev->next = ino->next;
 	ino->next->prev = ino->prev;
 	ns->ninodes--;
 	ns->reserved -= ino->reserved;
-	if (ino->fd >= 0)
-		close(ino->fd);
-	seg_free(ino);
+	ino->next = ns->dead;
+	ns->dead = ino;
+}
+
+static void release_dead(struct seg_inode *dead)
+{
+	while (dead != NULL) {
+		struct seg_inode *next = dead->next;
+
+		if (dead->fd >= 0)
+			close(dead->fd);
+		seg_free(dead);
+		dead = next;
+	}
+}
+
+void seg__unlock(struct seg_ns *ns)
+{
+	struct seg_inode *dead = ns->dead;
+
+	ns->dead = NULL;
+	pthread_mutex_unlock(&ns->lock);
+	release_dead(dead);
 }
 
 /* Frees an inode that nothing refers to any more. */
@@ -459,6 +480,7 @@ void seg_ns_free(struct seg_ns *ns)
 	}
 	while (ns->inodes.next != &ns->inodes)
 		inode_destroy(ns, ns->inodes.next);
+	release_dead(ns->dead);
 	if (ns->store >= 0)
 		close(ns->store);
 	seg_free(ns->buckets);
@@ -477,7 +499,7 @@ uint64_t seg_ns_inode_count(struct seg_ns *ns)
 
 	pthread_mutex_lock(&ns->lock);
 	n = ns->ninodes;
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return n;
 }
 
@@ -517,7 +539,7 @@ int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	seg__fill_stat(d->inode, st);
 	*out = d->inode;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -564,11 +586,15 @@ static void settle(struct seg_ns *ns, struct seg_inode *ino)
 	}
 }
 
-/* Only open segments can have grown unseen; settle them all. */
+/*
+ * Only open segments with a passthrough data path can have grown unseen
+ * (in the cached fallback every write comes to us); settle those.
+ */
 static void settle_open(struct seg_ns *ns)
 {
 	for (struct seg_inode *o = ns->open.onext; o != &ns->open; o = o->onext)
-		settle(ns, o);
+		if (o->backing > 0)
+			settle(ns, o);
 }
 
 /*
@@ -631,7 +657,7 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 
 	pthread_mutex_lock(&ns->lock);
 	rc = ino->fd < 0 ? -EINVAL : reserve(ns, ino, page_up(end));
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -709,7 +735,7 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	*out = ino;
 	*created = true;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -750,7 +776,7 @@ int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	*out = sub;
 	rc = 0;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -790,7 +816,7 @@ int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	seg__fill_stat(ino, st);
 	rc = 0;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -835,7 +861,7 @@ int seg_unlink(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 
 	pthread_mutex_lock(&ns->lock);
 	rc = seg__unlink_locked(ns, dir, name);
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -876,7 +902,7 @@ int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 	dir_kill(ns, sub);
 	rc = 0;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -1029,7 +1055,7 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 
 	pthread_mutex_lock(&ns->lock);
 	rc = seg__rename_locked(ns, dir, name, newdir, newname, flags);
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -1040,7 +1066,7 @@ void seg_forget(struct seg_ns *ns, struct seg_inode *ino, uint64_t n)
 	assert(ino->nlookup >= n || ino == ns->root);
 	ino->nlookup = ino->nlookup > n ? ino->nlookup - n : 0;
 	seg__maybe_free(ns, ino);
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 }
 
 /* ---- attributes ------------------------------------------------------- */
@@ -1054,7 +1080,7 @@ int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
 		rc = seg__view_getattr(ns, ino, st);
 	else
 		seg__fill_stat(ino, st);
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -1114,7 +1140,7 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 
 	pthread_mutex_lock(&ns->lock);
 	rc = seg__setattr_locked(ns, ino, attr, mask, st);
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -1164,7 +1190,7 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 	*backing = ino->backing;
 	rc = 0;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -1183,7 +1209,7 @@ void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach)
 		}
 		seg__maybe_free(ns, ino);
 	}
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 }
 
 /* ---- directory streams ------------------------------------------------ */
@@ -1207,7 +1233,7 @@ int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
 	*out = dh;
 	rc = 0;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return rc;
 }
 
@@ -1224,7 +1250,7 @@ void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh)
 	seg_free(dh);
 	dir->nopen--;
 	seg__maybe_free(ns, dir);
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 }
 
 /* Emits "." or "..": type and number only, and never a kernel reference. */
@@ -1299,7 +1325,7 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 	dh->linked = true;
 	dh->pos = off < FIRST_COOKIE - 1 ? FIRST_COOKIE - 1 : off;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return 0;
 }
 
@@ -1337,7 +1363,7 @@ int seg_statfs(struct seg_ns *ns, struct statvfs *sv)
 	sv->f_ffree = sv->f_favail = ns->inode_limit > ns->ninodes
 				   ? ns->inode_limit - ns->ninodes : 0;
 	sv->f_namemax = SEG_NAME_MAX;
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return 0;
 }
 
@@ -1355,7 +1381,7 @@ int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
 	info->btime = ino->btime;
 	info->nopen = ino->nopen;
 	info->attached = ino->backing > 0;
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	return 0;
 }
 
@@ -1381,7 +1407,7 @@ int seg_ns_stats(struct seg_ns *ns, struct seg_ns_stats *out)
 	s.size_limit = ns->size_limit;
 	s.inodes = ns->ninodes;
 	s.inode_limit = ns->inode_limit;
-	pthread_mutex_unlock(&ns->lock);
+	seg__unlock(ns);
 	*out = s;
 	return 0;
 }

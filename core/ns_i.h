@@ -108,12 +108,23 @@ struct seg_ns {
 	uint64_t reserved;             /* sum of the segments' reservations */
 	struct seg_inode open;         /* list head: segments with nopen > 0 */
 	/*
+	 * Inodes freed under the lock, chained through ->next: seg__unlock
+	 * closes their backing files and frees them once the lock is
+	 * dropped.  Closing the last reference to a backing file frees its
+	 * pages, which takes long enough that doing it under the lock made
+	 * the next request wait for it.
+	 */
+	struct seg_inode *dead;
+	/*
 	 * lists.h's sync hook.  Atomic, not under lock: it is set from the
 	 * FUSE layer's attach callback, which seg_open calls with lock held.
 	 */
 	void (*_Atomic sync)(void *arg, const struct seg_inode *seg);
 	void *_Atomic sync_arg;
 };
+
+/* Drops ns->lock, then releases the inodes that died while it was held. */
+void seg__unlock(struct seg_ns *ns);
 
 void seg__now(struct timespec *ts);
 bool seg__is_dir(const struct seg_inode *ino);

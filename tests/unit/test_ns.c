@@ -489,7 +489,7 @@ static void test_statfs_and_limit(void **state)
 	a = mk(ns, root, "a");
 	/* Written as passthrough writes it: open, behind the daemon's back. */
 	int backing, detach;
-	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
 	memset(page, 1, sizeof(page));
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(pwrite(seg_inode_fd(a), page, sizeof(page), i * 4096), 4096);
@@ -611,7 +611,7 @@ static void test_ns_stats(void **state)
 	mk(ns, root, "b");
 	d = mkd(ns, root, "d");
 	c = mk(ns, d, "c");
-	assert_int_equal(seg_open(ns, c, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(seg_open(ns, c, O_RDWR, attach_ok, NULL, &backing), 0);
 	/* A write that grew c unseen, as passthrough does: counted once settled. */
 	assert_int_equal(pwrite(seg_inode_fd(c), "hello", 5, 0), 5);
 	assert_int_equal(seg_unlink(ns, d, "c"), 0);
@@ -738,7 +738,7 @@ static void test_unseen_write_past_limit(void **state)
 	(void)state;
 	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
 	a = mk(ns, seg_ns_root(ns), "a");
-	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
 	memset(page, 7, sizeof(page));
 	while (w < 32 * 4096 && (n = pwrite(seg_inode_fd(a), page, sizeof(page), w)) > 0)
 		w += n;
@@ -754,10 +754,12 @@ static void test_unseen_write_past_limit(void **state)
 		assert_int_equal(sv.f_bfree, 15);
 	} else {
 		assert_int_equal(w, 32 * 4096);
-		seg_release(ns, a, &detach);   /* settled: over the limit */
+		assert_int_equal(seg_statfs(ns, &sv), 0);   /* settled while open */
+		assert_int_equal(sv.f_bfree, 0);
+		seg_release(ns, a, &detach);   /* and at the last close */
 		assert_int_equal(seg_statfs(ns, &sv), 0);
 		assert_int_equal(sv.f_bfree, 0);
-		assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+		assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
 	}
 	seg_release(ns, a, &detach);
 	seg_ns_free(ns);
