@@ -402,7 +402,7 @@ static void segfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct seg_inode *ino;
 	struct stat st;
-	bool created;
+	bool created, view;
 	int rc;
 
 	(void)rdev;
@@ -417,8 +417,13 @@ static void segfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, rc);
 		return;
 	}
+	/*
+	 * Once the reply is out, the kernel may forget `ino`, and a FORGET on
+	 * another thread free it: ask before replying.
+	 */
+	view = seg_inode_is_view(ino);
 	reply_entry(req, ino, &st);
-	if (seg_inode_is_view(ino))
+	if (view)
 		views_entry_changed(fs, name, NULL);
 }
 
@@ -465,10 +470,11 @@ static void segfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct segfs *fs = fs_of(req);
 	struct seg_inode *dir = inode_of(fs, parent);
+	bool lists = seg_inode_is_lists(dir);   /* before the reply, as in mknod */
 	int rc = seg_unlink(fs->ns, dir, name);
 
 	reply_err(req, rc);
-	if (rc == 0 && seg_inode_is_lists(dir))
+	if (rc == 0 && lists)
 		views_entry_changed(fs, name, NULL);
 }
 
@@ -484,10 +490,11 @@ static void segfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct segfs *fs = fs_of(req);
 	struct seg_inode *dir = inode_of(fs, parent);
+	bool lists = seg_inode_is_lists(dir);   /* before the reply, as in mknod */
 	int rc = seg_rename(fs->ns, dir, name, inode_of(fs, newparent), newname, flags);
 
 	reply_err(req, rc);
-	if (rc == 0 && seg_inode_is_lists(dir))
+	if (rc == 0 && lists)
 		views_entry_changed(fs, name, newname);
 }
 
