@@ -25,6 +25,7 @@
 #include "core/sltext.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,7 +59,7 @@ void seg_lists_sync(struct seg_ns *ns, const char *name)
 		/* One name: found through the hash, pinned on the stack. */
 		struct seg_dentry *d = seg__d_find(ns, ns->root, name, strlen(name));
 
-		if (d != NULL && d->inode->fd >= 0 && d->inode->nopen > 0) {
+		if (d != NULL && seg__is_segment(d->inode) && d->inode->nopen > 0) {
 			d->inode->nlookup++;
 			one = d->inode;
 			pinned = &one;
@@ -71,7 +72,7 @@ void seg_lists_sync(struct seg_ns *ns, const char *name)
 			struct seg_dentry *d = nd->entry;
 			struct seg_inode **more;
 
-			if (d == NULL || d->inode->fd < 0 || d->inode->nopen == 0)
+			if (d == NULL || !seg__is_segment(d->inode) || d->inode->nopen == 0)
 				continue;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 8;
@@ -152,11 +153,11 @@ static int pwrite_full(int fd, const uint8_t *buf, size_t len, off_t off)
 }
 
 /*
- * Takes a private copy of the bytes of the list a segment holds.  Returns
+ * Takes a private copy of the bytes of the list `fd` holds.  Returns
  * -EBADMSG when the header already shows it is not one; sl_decode judges
  * the rest.  On success *bytes (seg_free) holds *len bytes.
  */
-static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
+static int snapshot_fd(int fd, uint8_t **bytes, size_t *len)
 {
 	struct stat st;
 	uint64_t size, need;
@@ -164,14 +165,12 @@ static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
 	uint8_t *buf;
 	int rc;
 
-	if (seg->fd < 0)
-		return -EBADMSG;
-	if (fstat(seg->fd, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		return -EBADMSG;
 	size = (uint64_t)st.st_size;
 	if (size < EMPTY_LIST_SIZE)
 		return -EBADMSG;
-	rc = pread_full(seg->fd, (uint8_t *)&n, sizeof(n), 0);
+	rc = pread_full(fd, (uint8_t *)&n, sizeof(n), 0);
 	if (rc < 0)
 		return rc;
 	/*
@@ -182,7 +181,7 @@ static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
 	    (uint64_t)n > (size - EMPTY_LIST_SIZE) / 17)
 		return -EBADMSG;
 	/* off[n], the size of the data area, sits at 8 + 8n < 16 + 17n. */
-	rc = pread_full(seg->fd, (uint8_t *)&d, sizeof(d), 8 + 8 * (off_t)n);
+	rc = pread_full(fd, (uint8_t *)&d, sizeof(d), 8 + 8 * (off_t)n);
 	if (rc < 0)
 		return rc;
 	if (d < 0 || (uint64_t)d > size - EMPTY_LIST_SIZE - 17 * (uint64_t)n)
@@ -193,7 +192,7 @@ static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
 	buf = seg_malloc(need);
 	if (buf == NULL)
 		return -ENOMEM;
-	rc = pread_full(seg->fd, buf, need, 0);
+	rc = pread_full(fd, buf, need, 0);
 	if (rc < 0) {
 		seg_free(buf);
 		return rc;
@@ -203,12 +202,33 @@ static int snapshot(const struct seg_inode *seg, uint8_t **bytes, size_t *len)
 	return 0;
 }
 
+/*
+ * snapshot_fd of a segment.  One whose descriptor was closed is read
+ * through a descriptor of its own, so that a scan of lists/ over many such
+ * segments neither churns nor exhausts the descriptors they share.
+ */
+static int snapshot(struct seg_ns *ns, struct seg_inode *seg, uint8_t **bytes, size_t *len)
+{
+	int fd, rc;
+
+	if (!seg__is_segment(seg))
+		return -EBADMSG;
+	if (seg->fd >= 0)
+		return snapshot_fd(seg->fd, bytes, len);
+	fd = seg__open_named(ns, seg, O_RDONLY);
+	if (fd < 0)
+		return fd == -ENOMEM ? fd : -EBADMSG;
+	rc = snapshot_fd(fd, bytes, len);
+	close(fd);
+	return rc;
+}
+
 /* The list a segment holds now: -EBADMSG if it holds none. */
-static int read_list(const struct seg_inode *seg, struct sl_list **out)
+static int read_list(struct seg_ns *ns, struct seg_inode *seg, struct sl_list **out)
 {
 	uint8_t *bytes;
 	size_t len;
-	int rc = snapshot(seg, &bytes, &len);
+	int rc = snapshot(ns, seg, &bytes, &len);
 
 	if (rc < 0)
 		return rc;
@@ -225,16 +245,16 @@ int seg_holds_list(struct seg_ns *ns, struct seg_inode *seg, bool *yes)
 	bool open;
 	int rc;
 
-	if (seg->fd < 0)
+	if (!seg__is_segment(seg))
 		return -EINVAL;
 	pthread_mutex_lock(&ns->lock);
 	open = seg->nopen > 0;
 	seg__unlock(ns);
-	/* Only an open segment can have bytes the memfd has not seen yet. */
+	/* Only an open segment can have bytes its backing file has not seen yet. */
 	if (fn != NULL && open)
 		fn(arg, seg);
 	pthread_mutex_lock(&ns->lock);
-	rc = read_list(seg, &l);
+	rc = read_list(ns, seg, &l);
 	seg__unlock(ns);
 	if (rc == -ENOMEM)
 		return rc;
@@ -244,11 +264,11 @@ int seg_holds_list(struct seg_ns *ns, struct seg_inode *seg, bool *yes)
 	return 0;
 }
 
-bool seg__lists_shows(const struct seg_inode *seg)
+bool seg__lists_shows(struct seg_ns *ns, struct seg_inode *seg)
 {
 	struct sl_list *l;
 
-	if (seg->view || seg__is_dir(seg) || read_list(seg, &l) < 0)
+	if (!seg__is_segment(seg) || read_list(ns, seg, &l) < 0)
 		return false;
 	sl_list_free(l);
 	return true;
@@ -269,7 +289,8 @@ static struct seg_inode *root_segment(struct seg_ns *ns, const char *name, size_
 }
 
 /* Attributes of a view of `seg`, which holds `l`: the segment's, sized as text. */
-static int view_stat(const struct seg_inode *seg, const struct sl_list *l, struct stat *st)
+static int view_stat(const struct seg_ns *ns, const struct seg_inode *seg,
+		     const struct sl_list *l, struct stat *st)
 {
 	char *text;
 	size_t len;
@@ -278,7 +299,7 @@ static int view_stat(const struct seg_inode *seg, const struct sl_list *l, struc
 	if (rc < 0)
 		return rc;
 	seg_free(text);
-	seg__fill_stat(seg, st);
+	seg__fill_stat(ns, seg, st);
 	seg__lists_ino(seg, st);
 	st->st_nlink = 1;
 	st->st_size = (off_t)len;
@@ -349,10 +370,10 @@ int seg__lists_lookup(struct seg_ns *ns, const char *name, size_t len,
 
 	if (seg == NULL)
 		return -ENOENT;
-	rc = read_list(seg, &l);
+	rc = read_list(ns, seg, &l);
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -ENOENT;
-	rc = view_stat(seg, l, st);
+	rc = view_stat(ns, seg, l, st);
 	sl_list_free(l);
 	if (rc == 0)
 		rc = view_prepare(ns, name, len, &vs);
@@ -374,7 +395,7 @@ int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
 		if (seg__is_dir(d->inode))
 			return -EISDIR;
 		/* A segment that holds no list is not turned into one. */
-		if ((flags & SEG_CREATE_EXCL) || !seg__lists_shows(d->inode))
+		if ((flags & SEG_CREATE_EXCL) || !seg__lists_shows(ns, d->inode))
 			return -EEXIST;
 		rc = seg__lists_lookup(ns, name, len, out, st);
 		if (rc == 0)
@@ -400,7 +421,7 @@ int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
 	seg__d_add(ns, ns->root, nd, seg);
 	seg__dir_touch(ns->root);
 	*out = view_install(ns, &vs);
-	seg__fill_stat(seg, st);
+	seg__fill_stat(ns, seg, st);
 	seg__lists_ino(seg, st);
 	st->st_nlink = 1;
 	st->st_size = 0;
@@ -420,7 +441,7 @@ static int listed_segment(struct seg_ns *ns, const char *name, struct seg_inode 
 {
 	struct seg_inode *seg = root_segment(ns, name, strlen(name));
 
-	if (seg == NULL || !seg__lists_shows(seg))
+	if (seg == NULL || !seg__lists_shows(ns, seg))
 		return -ENOENT;
 	*out = seg;
 	return 0;
@@ -452,7 +473,7 @@ int seg__lists_rename(struct seg_ns *ns, const char *name, const char *newname,
 	 * segment holding no list (or a directory) keeps its name.
 	 */
 	dst = seg__d_find(ns, ns->root, newname, len);
-	if (dst != NULL && (seg__is_dir(dst->inode) || !seg__lists_shows(dst->inode)))
+	if (dst != NULL && (seg__is_dir(dst->inode) || !seg__lists_shows(ns, dst->inode)))
 		return -EEXIST;
 	return seg__rename_locked(ns, ns->root, name, ns->root, newname, flags);
 }
@@ -465,10 +486,10 @@ int seg__view_getattr(struct seg_ns *ns, struct seg_inode *view, struct stat *st
 
 	if (rc < 0)
 		return rc;
-	rc = read_list(seg, &l);
+	rc = read_list(ns, seg, &l);
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -ENOENT;
-	rc = view_stat(seg, l, st);
+	rc = view_stat(ns, seg, l, st);
 	sl_list_free(l);
 	return rc;
 }
@@ -498,7 +519,7 @@ int seg_view_render(struct seg_ns *ns, struct seg_inode *view, char **text, size
 	pthread_mutex_lock(&ns->lock);
 	rc = listed_segment(ns, view->vdentry->name, &seg);
 	if (rc == 0)
-		rc = read_list(seg, &l);
+		rc = read_list(ns, seg, &l);
 	if (rc == 0) {
 		rc = sl_render(l, text, len);
 		sl_list_free(l);
@@ -539,23 +560,27 @@ static int write_changes(int fd, const uint8_t *was, const uint8_t *now,
  * only what changed goes back: formats, then codes, then data, the order
  * in which CPython's __setitem__ writes.
  */
-static int store_in_place(struct seg_inode *seg, const uint8_t *was, size_t len,
-			  const struct sl_list *l)
+static int store_in_place(struct seg_ns *ns, struct seg_inode *seg, const uint8_t *was,
+			  size_t len, const struct sl_list *l)
 {
+	int fd = seg__fd(ns, seg);
+
 	size_t ds = 8 * (l->n + 2), fs = len - 9 * l->n, cs = len - l->n;
 	uint8_t *now = seg_malloc(len);
 	int rc = 0;
 
+	if (fd < 0)
+		return fd;
 	if (now == NULL)
 		return -ENOMEM;
 	memcpy(now, was, len);
 	rc = sl_assign_all(now, len, l);
 	if (rc == 0)
-		rc = write_changes(seg->fd, was, now, fs, cs);
+		rc = write_changes(fd, was, now, fs, cs);
 	if (rc == 0)
-		rc = write_changes(seg->fd, was, now, cs, len);
+		rc = write_changes(fd, was, now, cs, len);
 	if (rc == 0)
-		rc = write_changes(seg->fd, was, now, ds, fs);
+		rc = write_changes(fd, was, now, ds, fs);
 	seg_free(now);
 	return rc;
 }
@@ -580,7 +605,9 @@ static int build_segment(struct seg_ns *ns, const char *name, const struct sl_li
 	if (rc == 0) {
 		rc = seg__resize(ns, seg, (off_t)size);
 		if (rc == 0)
-			rc = pwrite_full(seg->fd, bytes, size, 0);
+			rc = seg__fd(ns, seg);
+		if (rc >= 0)
+			rc = pwrite_full(rc, bytes, size, 0);
 		if (rc < 0)
 			seg__maybe_free(ns, seg);
 		else
@@ -610,7 +637,7 @@ int seg_view_store(struct seg_ns *ns, struct seg_inode *view, const struct sl_li
 		rc = -EISDIR;
 		if (seg__is_dir(old))
 			goto out;
-		rc = snapshot(old, &was, &len);
+		rc = snapshot(ns, old, &was, &len);
 		if (rc == 0)
 			rc = sl_decode(was, len, &cur);
 		/* A segment that holds no list is not overwritten. */
@@ -624,7 +651,7 @@ int seg_view_store(struct seg_ns *ns, struct seg_inode *view, const struct sl_li
 			for (size_t i = 0; i < l->n && fits; i++)
 				fits = sl_fits(&l->v[i], cur->slot[i]);
 			if (fits) {
-				rc = store_in_place(old, was, len, l);
+				rc = store_in_place(ns, old, was, len, l);
 				if (rc == 0)
 					eff->in_place = old;
 				goto out;

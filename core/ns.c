@@ -225,6 +225,103 @@ void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino)
 	ns->ninodes++;
 }
 
+bool seg__is_segment(const struct seg_inode *ino)
+{
+	return S_ISREG(ino->mode) && !ino->view;
+}
+
+/* The lists of segments by use: ns->open and ns->idle. */
+static void olist_add(struct seg_inode *head, struct seg_inode *ino)
+{
+	ino->onext = head;
+	ino->oprev = head->oprev;
+	head->oprev->onext = ino;
+	head->oprev = ino;
+}
+
+static void olist_del(struct seg_inode *ino)
+{
+	ino->oprev->onext = ino->onext;
+	ino->onext->oprev = ino->oprev;
+	ino->onext = ino->oprev = NULL;
+}
+
+/* A segment's name in the private tmpfs: its inode number, never reused. */
+static void store_name(const struct seg_inode *ino, char name[24])
+{
+	snprintf(name, 24, "%llu", (unsigned long long)ino->ino);
+}
+
+/*
+ * Closes the descriptor of an idle segment, naming its file in the tmpfs
+ * first (once) so that seg__fd can open it again.
+ */
+static int evict(struct seg_ns *ns, struct seg_inode *ino)
+{
+	char name[24];
+
+	if (!ino->named) {
+		store_name(ino, name);
+		/* O_TMPFILE without O_EXCL: the file may be given a name. */
+		if (linkat(ino->fd, "", ns->store, name, AT_EMPTY_PATH) < 0)
+			return -errno;
+		ino->named = true;
+	}
+	olist_del(ino);
+	close(ino->fd);
+	ino->fd = -1;
+	ns->nfds--;
+	return 0;
+}
+
+/*
+ * Keeps the descriptors within the budget before one more is opened, by
+ * closing those of the least recently used idle segments: never one handed
+ * out since the lock was taken, which its caller may still be using.
+ */
+static void make_room(struct seg_ns *ns)
+{
+	if (ns->store < 0 || ns->fd_budget == 0)
+		return;
+	while (ns->nfds >= ns->fd_budget && ns->idle.onext != &ns->idle &&
+	       ns->idle.onext->used != ns->epoch)
+		if (evict(ns, ns->idle.onext) < 0)
+			return;
+}
+
+int seg__open_named(const struct seg_ns *ns, const struct seg_inode *ino, int flags)
+{
+	char name[24];
+	int fd;
+
+	if (!seg__is_segment(ino) || !ino->named)
+		return -EINVAL;
+	store_name(ino, name);
+	fd = openat(ns->store, name, flags | O_CLOEXEC);
+	/* Out of descriptors: as the client sees it, the system is. */
+	return fd >= 0 ? fd : errno == EMFILE ? -ENFILE : -errno;
+}
+
+int seg__fd(struct seg_ns *ns, struct seg_inode *ino)
+{
+	int fd;
+
+	if (ino->fd < 0) {
+		make_room(ns);
+		fd = seg__open_named(ns, ino, O_RDWR);
+		if (fd < 0)
+			return fd;
+		ino->fd = fd;
+		ns->nfds++;
+	} else if (ino->nopen == 0) {
+		olist_del(ino);   /* to the end: most recently used */
+	}
+	if (ino->nopen == 0)
+		olist_add(&ns->idle, ino);
+	ino->used = ns->epoch;
+	return ino->fd;
+}
+
 /* Takes an inode out of the namespace; seg__unlock releases it. */
 static void inode_destroy(struct seg_ns *ns, struct seg_inode *ino)
 {
@@ -232,15 +329,26 @@ static void inode_destroy(struct seg_ns *ns, struct seg_inode *ino)
 	ino->next->prev = ino->prev;
 	ns->ninodes--;
 	ns->reserved -= ino->reserved;
+	if (ino->fd >= 0)
+		ns->nfds--;
+	if (ino->onext != NULL)
+		olist_del(ino);
 	ino->next = ns->dead;
 	ns->dead = ino;
 }
 
-static void release_dead(struct seg_inode *dead)
+/* Closes and unnames the backing files of dead inodes, and frees them. */
+static void release_dead(struct seg_ns *ns, struct seg_inode *dead)
 {
+	char name[24];
+
 	while (dead != NULL) {
 		struct seg_inode *next = dead->next;
 
+		if (dead->named) {
+			store_name(dead, name);
+			unlinkat(ns->store, name, 0);
+		}
 		if (dead->fd >= 0)
 			close(dead->fd);
 		seg_free(dead);
@@ -253,8 +361,9 @@ void seg__unlock(struct seg_ns *ns)
 	struct seg_inode *dead = ns->dead;
 
 	ns->dead = NULL;
+	ns->epoch++;
 	pthread_mutex_unlock(&ns->lock);
-	release_dead(dead);
+	release_dead(ns, dead);
 }
 
 /* Frees an inode that nothing refers to any more. */
@@ -273,7 +382,21 @@ void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino)
 	}
 }
 
-void seg__fill_stat(const struct seg_inode *ino, struct stat *st)
+/* fstat of a segment's backing file; one without a descriptor by name. */
+static int backing_stat(const struct seg_ns *ns, const struct seg_inode *ino,
+			struct stat *m)
+{
+	char name[24];
+
+	if (ino->fd >= 0)
+		return fstat(ino->fd, m) == 0 ? 0 : -errno;
+	if (!ino->named)
+		return -EINVAL;
+	store_name(ino, name);
+	return fstatat(ns->store, name, m, 0) == 0 ? 0 : -errno;
+}
+
+void seg__fill_stat(const struct seg_ns *ns, const struct seg_inode *ino, struct stat *st)
 {
 	struct stat m;
 
@@ -291,8 +414,8 @@ void seg__fill_stat(const struct seg_inode *ino, struct stat *st)
 		st->st_size = (off_t)(ino->nentries + 2) * BOGO_DIRENT_SIZE;
 		return;
 	}
-	/* fstat of our own backing file cannot fail short of a bug. */
-	if (fstat(ino->fd, &m) == 0) {
+	/* Our own backing file cannot be missing short of a bug. */
+	if (backing_stat(ns, ino, &m) == 0) {
 		st->st_size = m.st_size;
 		st->st_blocks = m.st_blocks;
 		st->st_atim = m.st_atim;
@@ -414,6 +537,7 @@ int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
 		goto fail_mutex;
 	ns->inodes.prev = ns->inodes.next = &ns->inodes;
 	ns->open.oprev = ns->open.onext = &ns->open;
+	ns->idle.oprev = ns->idle.onext = &ns->idle;
 	ns->next_ino = 1;
 	ns->nbuckets = 64;
 	rc = -ENOMEM;
@@ -427,9 +551,16 @@ int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
 		pages = 1L << 20, psize = 4096;
 	ns->size_limit = cfg->size_limit ? cfg->size_limit
 					 : (uint64_t)pages * (uint64_t)psize / 2;
-	ns->inode_limit = cfg->nr_segments ? cfg->nr_segments : (uint64_t)pages / 2;
 	ns->store = -1;
 	ns->store_err = cfg->memfd ? 0 : store_open(ns->size_limit, &ns->store);
+	ns->fd_budget = cfg->fd_budget;
+	ns->inode_limit = cfg->nr_segments;
+	if (ns->inode_limit == 0) {
+		/* As tmpfs; a memfd needs a descriptor, and df -i must not lie. */
+		ns->inode_limit = (uint64_t)pages / 2;
+		if (ns->store < 0 && ns->fd_budget != 0 && ns->inode_limit > ns->fd_budget)
+			ns->inode_limit = ns->fd_budget;
+	}
 
 	/* The sticky bit of a 1777 root (a /dev/shm) is enforced by the kernel. */
 	rc = make_dir(ns, NULL, cfg->root_mode ? cfg->root_mode : 0755,
@@ -480,7 +611,7 @@ void seg_ns_free(struct seg_ns *ns)
 	}
 	while (ns->inodes.next != &ns->inodes)
 		inode_destroy(ns, ns->inodes.next);
-	release_dead(ns->dead);
+	release_dead(ns, ns->dead);
 	if (ns->store >= 0)
 		close(ns->store);
 	seg_free(ns->buckets);
@@ -506,6 +637,11 @@ uint64_t seg_ns_inode_count(struct seg_ns *ns)
 int seg_inode_fd(const struct seg_inode *ino)
 {
 	return ino->fd;
+}
+
+bool seg_inode_is_segment(const struct seg_inode *ino)
+{
+	return seg__is_segment(ino);
 }
 
 bool seg_inode_is_lists(const struct seg_inode *ino)
@@ -536,7 +672,7 @@ int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		goto out;
 	}
 	d->inode->nlookup++;
-	seg__fill_stat(d->inode, st);
+	seg__fill_stat(ns, d->inode, st);
 	*out = d->inode;
 out:
 	seg__unlock(ns);
@@ -606,6 +742,7 @@ static void settle_open(struct seg_ns *ns)
 static int reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t want)
 {
 	uint64_t more;
+	int fd;
 
 	if (want <= ino->reserved)
 		return 0;
@@ -618,12 +755,15 @@ static int reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t want)
 			return -ENOSPC;
 	}
 	more = want - ino->reserved;
+	fd = seg__fd(ns, ino);
+	if (fd < 0)
+		return fd;
 	/*
 	 * Allocate now, keeping the size: this is where a full mount or a full
 	 * machine says ENOSPC, instead of a SIGBUS in whoever touches the page
 	 * later.  Pages a passthrough write already took are not counted twice.
 	 */
-	if (fallocate(ino->fd, FALLOC_FL_KEEP_SIZE, (off_t)ino->reserved, (off_t)more) < 0)
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)ino->reserved, (off_t)more) < 0)
 		return errno == EINTR ? -EINTR : -ENOSPC;
 	ns->reserved += more;
 	ino->reserved = want;
@@ -633,7 +773,7 @@ static int reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t want)
 int seg__resize(struct seg_ns *ns, struct seg_inode *ino, off_t size)
 {
 	uint64_t want;
-	int rc;
+	int rc, fd;
 
 	if (size < 0)
 		return -EINVAL;
@@ -641,7 +781,10 @@ int seg__resize(struct seg_ns *ns, struct seg_inode *ino, off_t size)
 	rc = reserve(ns, ino, want);
 	if (rc < 0)
 		return rc;
-	if (ftruncate(ino->fd, size) < 0)
+	fd = seg__fd(ns, ino);
+	if (fd < 0)
+		return fd;
+	if (ftruncate(fd, size) < 0)
 		return errno == EINVAL ? -EFBIG : -errno;
 	/* Shrinking gave pages back (ftruncate freed them). */
 	if (want < ino->reserved) {
@@ -656,7 +799,7 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 	int rc;
 
 	pthread_mutex_lock(&ns->lock);
-	rc = ino->fd < 0 ? -EINVAL : reserve(ns, ino, page_up(end));
+	rc = !seg__is_segment(ino) ? -EINVAL : reserve(ns, ino, page_up(end));
 	seg__unlock(ns);
 	return rc;
 }
@@ -672,6 +815,7 @@ int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
 	ino = seg__inode_alloc(ns, S_IFREG | (mode & 07777), uid, gid);
 	if (ino == NULL)
 		return -ENOMEM;
+	make_room(ns);
 	fd = store_file(ns, name);
 	if (fd < 0) {
 		seg_free(ino);
@@ -679,6 +823,9 @@ int seg__new_segment(struct seg_ns *ns, const char *name, mode_t mode,
 		return fd == -EMFILE || fd == -ENFILE ? -ENOSPC : fd;
 	}
 	ino->fd = fd;
+	ns->nfds++;
+	olist_add(&ns->idle, ino);
+	ino->used = ns->epoch;
 	ino->pid = pid;
 	seg__inode_link(ns, ino);
 	*out = ino;
@@ -713,7 +860,7 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		if (rc < 0)
 			goto out;
 		old->inode->nlookup++;
-		seg__fill_stat(old->inode, st);
+		seg__fill_stat(ns, old->inode, st);
 		*out = old->inode;
 		*created = false;
 		goto out;
@@ -731,7 +878,7 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	ino->nlookup = 1;
 	seg__d_add(ns, dir, d, ino);
 	seg__dir_touch(dir);
-	seg__fill_stat(ino, st);
+	seg__fill_stat(ns, ino, st);
 	*out = ino;
 	*created = true;
 out:
@@ -772,7 +919,7 @@ int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	seg__d_add(ns, dir, d, sub);
 	dir->nlink++;
 	seg__dir_touch(dir);
-	seg__fill_stat(sub, st);
+	seg__fill_stat(ns, sub, st);
 	*out = sub;
 	rc = 0;
 out:
@@ -813,7 +960,7 @@ int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	ino->nlookup++;
 	seg__now(&ino->ctime);
 	seg__dir_touch(dir);
-	seg__fill_stat(ino, st);
+	seg__fill_stat(ns, ino, st);
 	rc = 0;
 out:
 	seg__unlock(ns);
@@ -1079,7 +1226,7 @@ int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
 	if (ino->view)
 		rc = seg__view_getattr(ns, ino, st);
 	else
-		seg__fill_stat(ino, st);
+		seg__fill_stat(ns, ino, st);
 	seg__unlock(ns);
 	return rc;
 }
@@ -1113,10 +1260,12 @@ int seg__setattr_locked(struct seg_ns *ns, struct seg_inode *ino,
 			ino->atime = ts[0].tv_nsec == UTIME_NOW ? t : ts[0];
 		if (ts[1].tv_nsec != UTIME_OMIT)
 			ino->mtime = ts[1].tv_nsec == UTIME_NOW ? t : ts[1];
-	} else if ((ts[0].tv_nsec != UTIME_OMIT || ts[1].tv_nsec != UTIME_OMIT) &&
-		   futimens(ino->fd, ts) < 0) {
-		rc = -errno;
-		goto out;
+	} else if (ts[0].tv_nsec != UTIME_OMIT || ts[1].tv_nsec != UTIME_OMIT) {
+		int fd = seg__fd(ns, ino);
+
+		rc = fd < 0 ? fd : futimens(fd, ts) < 0 ? -errno : 0;
+		if (rc < 0)
+			goto out;
 	}
 	if (mask & SEG_SET_MODE)
 		ino->mode = (ino->mode & S_IFMT) | (attr->st_mode & 07777);
@@ -1128,7 +1277,7 @@ int seg__setattr_locked(struct seg_ns *ns, struct seg_inode *ino,
 		ino->ctime = attr->st_ctim;
 	else if (mask)
 		seg__now(&ino->ctime);
-	seg__fill_stat(ino, st);
+	seg__fill_stat(ns, ino, st);
 out:
 	return rc;
 }
@@ -1149,7 +1298,7 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 	     seg_attach_fn attach, void *arg, int *backing)
 {
-	int rc = 0;
+	int rc = 0, fd;
 
 	pthread_mutex_lock(&ns->lock);
 	if (seg__is_dir(ino)) {
@@ -1166,12 +1315,18 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 		rc = 0;
 		goto out;
 	}
+	/* An open segment keeps its descriptor: seg_inode_fd serves it. */
+	fd = seg__fd(ns, ino);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
 	/*
 	 * A data path left attached by a failed open (below) is reused, so an
 	 * inode never has two; otherwise attach at the first open.
 	 */
 	if (ino->backing == 0 && attach != NULL) {
-		rc = attach(arg, ino->fd);
+		rc = attach(arg, fd);
 		if (rc < 0)
 			goto out;
 		ino->backing = rc;
@@ -1182,10 +1337,8 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 			goto out;
 	}
 	if (ino->nopen++ == 0) {
-		ino->onext = &ns->open;
-		ino->oprev = ns->open.oprev;
-		ns->open.oprev->onext = ino;
-		ns->open.oprev = ino;
+		olist_del(ino);
+		olist_add(&ns->open, ino);
 	}
 	*backing = ino->backing;
 	rc = 0;
@@ -1202,9 +1355,10 @@ void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach)
 	if (--ino->nopen == 0) {
 		*detach = ino->backing;
 		ino->backing = 0;
-		if (ino->fd >= 0) {
-			ino->oprev->onext = ino->onext;
-			ino->onext->oprev = ino->oprev;
+		if (!ino->view) {
+			olist_del(ino);
+			olist_add(&ns->idle, ino);
+			ino->used = ns->epoch;
 			settle(ns, ino);   /* what it grew to while open */
 		}
 		seg__maybe_free(ns, ino);
@@ -1297,7 +1451,7 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 			continue;   /* another stream's cursor */
 		ino = d->inode;
 		if (dir->lists) {
-			if (seg__is_dir(ino) || !seg__lists_shows(ino))
+			if (seg__is_dir(ino) || !seg__lists_shows(ns, ino))
 				continue;
 			/* Views are made by lookup: no reference from here. */
 			memset(&st, 0, sizeof(st));
@@ -1308,7 +1462,7 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 			continue;
 		}
 		if (plus) {
-			seg__fill_stat(ino, &st);
+			seg__fill_stat(ns, ino, &st);
 		} else {
 			memset(&st, 0, sizeof(st));
 			st.st_ino = ino->ino;
@@ -1373,7 +1527,7 @@ int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	/* Views and directories have no backing file: nothing of theirs to show. */
-	if (ino->fd < 0)
+	if (!seg__is_segment(ino))
 		return 0;
 	pthread_mutex_lock(&ns->lock);
 	info->segment = true;
@@ -1394,13 +1548,13 @@ int seg_ns_stats(struct seg_ns *ns, struct seg_ns_stats *out)
 	pthread_mutex_lock(&ns->lock);
 	usage(ns, &used, &blocks);
 	for (struct seg_inode *i = ns->inodes.next; i != &ns->inodes; i = i->next) {
-		if (i->fd < 0)
+		if (!seg__is_segment(i))
 			continue;
 		s.segments++;
 		s.unlinked += i->nlink == 0;
 		s.open += i->nopen > 0;
-		/* fstat of our own backing file cannot fail short of a bug. */
-		if (fstat(i->fd, &st) == 0)
+		/* Our own backing file cannot be missing short of a bug. */
+		if (backing_stat(ns, i, &st) == 0)
 			s.bytes += (uint64_t)st.st_size;
 	}
 	s.reserved = used * PAGE;

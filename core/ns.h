@@ -47,9 +47,20 @@ struct seg_ns_config {
 	const char *lists_name;    /* name of the reserved directory ("lists") */
 	mode_t root_mode;          /* permission bits of the root (0: 0755) */
 	bool memfd;                /* back segments with memfds, not a tmpfs */
+	/*
+	 * Descriptors the namespace may hold for idle segments (0: as many
+	 * as there are segments).  With the private tmpfs the least recently
+	 * used idle segments beyond it are reached by name instead, so there
+	 * may be many more segments than descriptors; memfds each need one.
+	 */
+	uint64_t fd_budget;
 };
 
-/* Creates an empty namespace: the root and its reserved lists directory. */
+/*
+ * Creates an empty namespace: the root and its reserved lists directory.
+ * cfg->nr_segments 0 means as tmpfs's nr_inodes (half of RAM in pages),
+ * and with memfds no more than fd_budget.
+ */
 int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out);
 
 /*
@@ -80,11 +91,14 @@ struct seg_inode *seg_ns_root(struct seg_ns *ns);
 uint64_t seg_ns_inode_count(struct seg_ns *ns);
 
 /*
- * The backing file of a segment, or -1 for a directory.  It never changes during
- * the inode's life, so a caller that holds an open handle may use it
- * without the lock; it is borrowed and must not be closed.
+ * The backing file of an open segment.  It never changes while the segment
+ * is open, so a caller that holds an open handle may use it without the
+ * lock; it is borrowed and must not be closed.
  */
 int seg_inode_fd(const struct seg_inode *ino);
+
+/* True for a segment: not a directory, nor an entry of lists/. */
+bool seg_inode_is_segment(const struct seg_inode *ino);
 
 /* True for the reserved lists directory. */
 bool seg_inode_is_lists(const struct seg_inode *ino);

@@ -48,17 +48,25 @@ struct seg_inode {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;                     /* of a segment's creator; 0: unknown */
-	int fd;                        /* backing file; -1 for a directory */
+	/*
+	 * A segment's backing file, or -1: for a directory or a view, and for
+	 * an idle segment whose descriptor was closed to stay within the
+	 * descriptor budget (then `named`).  seg__fd opens it again.
+	 */
+	int fd;
 	int backing;                   /* data-path id of the FUSE layer */
 	bool lists;                    /* the reserved lists directory */
 	bool view;                     /* an entry of lists/ (core/lists.c) */
+	bool named;                    /* linked in the private tmpfs by its number */
+	uint32_t used;                 /* ns->epoch when seg__fd last gave out fd */
 	/*
 	 * Bytes of ns->size_limit this segment holds: its size rounded up to
 	 * pages, taken (fallocate) when it grew, or more if a passthrough
 	 * write() grew it unseen (settled while it is open and at its last
-	 * release).  Open segments are on ns->open.
+	 * release).
 	 */
 	uint64_t reserved;
+	/* On ns->open while open; on ns->idle while closed with fd >= 0. */
 	struct seg_inode *onext, *oprev;
 	struct seg_dentry *vdentry;    /* a view's name in lists/ */
 	/*
@@ -108,6 +116,21 @@ struct seg_ns {
 	uint64_t reserved;             /* sum of the segments' reservations */
 	struct seg_inode open;         /* list head: segments with nopen > 0 */
 	/*
+	 * List head: closed segments that hold a descriptor, least recently
+	 * used first.  Beyond fd_budget descriptors (0: no budget) the first
+	 * of them is named in the private tmpfs and its descriptor closed, so
+	 * the number of segments is not bounded by the file limit.  Only the
+	 * tmpfs allows that: a memfd has no name to be opened by again.
+	 */
+	struct seg_inode idle;
+	uint64_t nfds;                 /* segments' descriptors held */
+	uint64_t fd_budget;
+	/*
+	 * Counts seg__unlock calls, so that a descriptor handed out while the
+	 * lock is held is never closed before it is dropped.
+	 */
+	uint32_t epoch;
+	/*
 	 * Inodes freed under the lock, chained through ->next: seg__unlock
 	 * closes their backing files and frees them once the lock is
 	 * dropped.  Closing the last reference to a backing file frees its
@@ -138,7 +161,22 @@ void seg__dir_touch(struct seg_inode *dir);
 struct seg_inode *seg__inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, gid_t gid);
 void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino);
 void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino);
-void seg__fill_stat(const struct seg_inode *ino, struct stat *st);
+void seg__fill_stat(const struct seg_ns *ns, const struct seg_inode *ino, struct stat *st);
+bool seg__is_segment(const struct seg_inode *ino);
+
+/*
+ * The backing file of segment `ino`, opened again if its descriptor was
+ * closed: >= 0, or -errno.  It stays valid until the lock is dropped, or
+ * for as long as the segment is open; a later seg__fd for another segment
+ * may close only the descriptors of idle segments it did not just use.
+ */
+int seg__fd(struct seg_ns *ns, struct seg_inode *ino);
+
+/*
+ * A new descriptor (the caller's to close) of a segment whose own was
+ * closed, opened with `flags`: >= 0, or -errno.
+ */
+int seg__open_named(const struct seg_ns *ns, const struct seg_inode *ino, int flags);
 int seg__check_dir_name(const struct seg_inode *dir, const char *name, size_t *len);
 
 /*
@@ -173,7 +211,7 @@ int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
 int seg__lists_unlink(struct seg_ns *ns, const char *name);
 int seg__lists_rename(struct seg_ns *ns, const char *name, const char *newname,
 		      unsigned flags);
-bool seg__lists_shows(const struct seg_inode *seg);
+bool seg__lists_shows(struct seg_ns *ns, struct seg_inode *seg);
 void seg__lists_ino(const struct seg_inode *seg, struct stat *st);
 int seg__view_getattr(struct seg_ns *ns, struct seg_inode *view, struct stat *st);
 int seg__view_setattr(struct seg_ns *ns, struct seg_inode *view,

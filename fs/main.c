@@ -77,10 +77,11 @@ static int check_fuse_device(void)
 }
 
 /*
- * Every segment holds one backing file open in this process, so the file
- * limit is the segment limit.  Raise it as far as allowed: to fs.nr_open when
- * privileged, else to the hard limit.  Returns how many segments fit,
- * keeping some descriptors for libfuse and the process itself.
+ * Segments' backing files are held open in this process, up to a budget
+ * (core/ns.h: fd_budget); memfds each need one.  Raise the file limit as
+ * far as allowed: to fs.nr_open when privileged, else to the hard limit.
+ * Returns the budget: the limit, less some descriptors for libfuse and the
+ * process itself.
  */
 static uint64_t raise_fd_limit(void)
 {
@@ -169,7 +170,6 @@ int main(int argc, char **argv)
 	struct fuse_lowlevel_ops ops;
 	pthread_t tid;
 	bool announcing = false;
-	uint64_t fd_room;
 	int rc, ret = 1;
 
 	if (opts_parse(argc, argv, &o) < 0)
@@ -187,23 +187,16 @@ int main(int argc, char **argv)
 	if (check_mountpoint(o.mountpoint) < 0 || check_fuse_device() < 0)
 		goto out_opts;
 
-	fd_room = raise_fd_limit();
 	cfg.size_limit = o.size;
 	cfg.root_mode = o.root_mode;
 	cfg.lists_name = o.lists_name;
 	cfg.memfd = o.memfd;
 	/*
-	 * By default as many inodes as tmpfs would allow, but no more than
-	 * there are descriptors for, so that df -i tells the truth.
+	 * By default as many inodes as tmpfs would allow; with memfds no more
+	 * than there are descriptors for, so that df -i tells the truth.
 	 */
 	cfg.nr_segments = o.nr_segments;
-	if (cfg.nr_segments == 0) {
-		long pages = sysconf(_SC_PHYS_PAGES);
-
-		cfg.nr_segments = pages > 0 ? (uint64_t)pages / 2 : fd_room;
-		if (cfg.nr_segments > fd_room)
-			cfg.nr_segments = fd_room;
-	}
+	cfg.fd_budget = raise_fd_limit();
 	rc = seg_ns_new(&cfg, &fs.ns);
 	if (rc < 0) {
 		fprintf(stderr, "segfs: %s\n", strerror(-rc));

@@ -66,12 +66,12 @@ static struct seg_inode *inode_of(struct segfs *fs, fuse_ino_t n)
 /* The names `n` carries: a list of `*len` bytes (0 for none). */
 static const char *names_of(struct segfs *fs, fuse_ino_t n, size_t *len)
 {
-	/* A backing file is what makes a segment; it never changes: no lock needed. */
+	/* What an inode is never changes: no lock needed. */
 	if (n == FUSE_ROOT_ID) {
 		*len = sizeof(root_names);
 		return root_names;
 	}
-	if (seg_inode_fd(inode_of(fs, n)) >= 0) {
+	if (seg_inode_is_segment(inode_of(fs, n))) {
 		*len = sizeof(seg_names);
 		return seg_names;
 	}

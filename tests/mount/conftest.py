@@ -237,13 +237,14 @@ def _opts_for(request):
     return h.SEGFS_OPTS + extra
 
 
-def _start(guard, opts, reference_ok=True, args=()):
+def _start(guard, opts, reference_ok=True, args=(), nofile=None):
     base = _base()
     mnt = h.make_tempdir(base, "mnt-")
     if h.IS_TMPFS and reference_ok:
         m = h.TmpfsMount(mnt, opts)
     else:
-        m = h.Daemon(mnt, opts, log=base / (mnt.name + ".log"), args=args)
+        m = h.Daemon(mnt, opts, log=base / (mnt.name + ".log"), args=args,
+                     nofile=nofile)
     guard.add_mount(m)
     try:
         m.start()
@@ -305,12 +306,12 @@ def passthrough_only(segfs_only):
 @pytest.fixture
 def start_segfs(guard, segfs_only):
     """Factory for extra daemons a test manages itself (lifecycle tests):
-    start_segfs(opts, args) -> a started harness.Daemon; args are command
-    line words before the mount point.  Leftovers are killed and unmounted
-    at teardown."""
-    def start(opts=(), args=()):
+    start_segfs(opts, args, nofile) -> a started harness.Daemon; args are
+    command line words before the mount point, nofile the daemon's file
+    limit.  Leftovers are killed and unmounted at teardown."""
+    def start(opts=(), args=(), nofile=None):
         return _start(guard, h.SEGFS_OPTS + list(opts), reference_ok=False,
-                      args=args)
+                      args=args, nofile=nofile)
     return start
 
 

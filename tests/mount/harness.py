@@ -9,6 +9,7 @@ aborted through fusectl (every blocked syscall then returns ENOTCONN).
 import glob
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -222,10 +223,11 @@ class Daemon:
     """One segfs daemon run in the foreground (-f) on its own mount point,
     its stderr going to a log file."""
 
-    def __init__(self, mnt, opts=(), log=None, args=()):
+    def __init__(self, mnt, opts=(), log=None, args=(), nofile=None):
         self.mnt = Path(mnt)
         self.opts = list(opts)
         self.args = list(args)      # words before the mount point
+        self.nofile = nofile        # the daemon's RLIMIT_NOFILE, if set
         self.log = Path(log) if log else self.mnt.with_name(
             self.mnt.name + ".log")
         self.proc = None
@@ -248,7 +250,8 @@ class Daemon:
         try:
             self.proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=logf,
-                stderr=logf, start_new_session=True)
+                stderr=logf, start_new_session=True,
+                preexec_fn=self._limit if self.nofile else None)
         finally:
             logf.close()
         deadline = time.monotonic() + timeout
@@ -266,6 +269,9 @@ class Daemon:
         raise HarnessError(
             f"segfs did not mount {self.mnt} within {timeout}s "
             f"(exit status {status}); stderr:\n{self.stderr()}")
+
+    def _limit(self):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _startup_line(self):
         for line in self.stderr().splitlines():

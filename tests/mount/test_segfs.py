@@ -259,6 +259,50 @@ def test_size_limit_write_enospc(mnt):
         os.close(fd)
 
 
+@pytest.mark.deadline(180)
+def test_more_segments_than_descriptors(start_segfs):
+    """A daemon whose file limit is 256 serves 1500 segments from its
+    private tmpfs: it reaches idle ones by name, so every byte, size and
+    list survives, and its descriptors stay under the limit.  With memfds,
+    which each need one, df -i shows that bound instead, and creating past
+    it is ENOSPC."""
+    d = start_segfs(nofile=256)
+    mnt = d.mnt
+    if h.BACKING == "memfd":
+        files = os.statvfs(mnt).f_files
+        assert files < 256
+        made = 0
+        while errno_of(lambda: os.close(os.open(mnt / f"m{made}", os.O_CREAT | os.O_WRONLY, 0o600))) == 0:
+            made += 1
+            assert made < 256
+        assert made == files - 2          # the root and lists/ are inodes too
+        return
+    h.write_once(mnt / "lists" / "early", "1\n'two'\n")
+    n = 1500
+    for i in range(n):
+        (mnt / f"s{i}").write_bytes(b"%d." % i * (1 + i % 50))
+    assert len(os.listdir(f"/proc/{d.pid}/fd")) < 256
+    sizes = {e.name: e.stat().st_size for e in os.scandir(mnt) if e.is_file()}
+    for i in range(n):
+        assert sizes[f"s{i}"] == len(b"%d." % i) * (1 + i % 50)
+    for i in range(0, n, 7):
+        assert (mnt / f"s{i}").read_bytes() == b"%d." % i * (1 + i % 50)
+    assert (mnt / "lists" / "early").read_text() == "1\n'two'\n"
+    assert "early" in os.listdir(mnt / "lists")
+    with open(mnt / "s3", "r+b") as f:        # grown while closed and open
+        os.truncate(mnt / "s4", 10000)
+        f.truncate(9000)
+    assert os.stat(mnt / "s3").st_size == 9000
+    assert os.stat(mnt / "s4").st_size == 10000
+    assert len(os.listdir(f"/proc/{d.pid}/fd")) < 256
+    used = lambda: (lambda s: s.f_blocks - s.f_bfree)(os.statvfs(mnt))  # noqa: E731
+    for name in os.listdir(mnt):
+        if name != "lists":
+            os.unlink(mnt / name)
+    assert h.wait_until(lambda: used() == 0, 5), used()
+    assert d.alive()
+
+
 @pytest.mark.segfs_opts("nr_segments=10")
 def test_nr_segments_limit_enospc(mnt):
     """-o nr_segments=10 bounds the inodes: creating beyond it fails ENOSPC,

@@ -765,6 +765,109 @@ static void test_unseen_write_past_limit(void **state)
 	seg_ns_free(ns);
 }
 
+/* Descriptors this process has open. */
+static int count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++)
+		n += fd_is_open(fd);
+	return n;
+}
+
+/*
+ * A descriptor budget of 4.  With the private tmpfs, 40 segments live on
+ * it: the idle ones beyond the budget are found by name, their bytes,
+ * sizes and lists intact, they can be opened, resized and removed (which
+ * gives their pages back), and the process never holds more than the
+ * budget.  With memfds every segment needs a descriptor, so by default
+ * the budget bounds the inodes instead.
+ */
+static void test_more_segments_than_descriptors(void **state)
+{
+	struct seg_ns_config cfg = { .size_limit = 1 << 30, .fd_budget = 4,
+				     .memfd = memfd_run };
+	struct seg_ns *ns = NULL;
+	struct seg_inode *root, *segs[40], *lists = NULL, *v, *x;
+	struct statvfs sv0, sv;
+	struct stat st, in;
+	char name[16], buf[16];
+	bool created;
+	int fds0, backing, detach, i;
+
+	(void)state;
+	fds0 = count_fds();
+	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	root = seg_ns_root(ns);
+	if (seg_ns_backing(ns, NULL) == SEG_BACKING_MEMFD) {
+		assert_int_equal(seg_statfs(ns, &sv), 0);
+		assert_int_equal(sv.f_files, 4);   /* the root, lists/ and two */
+		mk(ns, root, "a");
+		mk(ns, root, "b");
+		assert_int_equal(seg_create(ns, root, "c", 0600, 0, 0, 0, 0, &x, &st,
+					    &created), -ENOSPC);
+		seg_ns_free(ns);
+		return;
+	}
+	assert_int_equal(seg_statfs(ns, &sv0), 0);
+	assert_true(sv0.f_files > 40);
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		segs[i] = mk(ns, root, name);
+		memset(&in, 0, sizeof(in));
+		in.st_size = 4096 + i;
+		assert_int_equal(seg_setattr(ns, segs[i], &in, SEG_SET_SIZE, &st), 0);
+		assert_int_equal(seg_open(ns, segs[i], O_RDWR, NULL, NULL, &backing), 0);
+		assert_int_equal(pwrite(seg_inode_fd(segs[i]), name, strlen(name) + 1, 100), (ssize_t)strlen(name) + 1);
+		seg_release(ns, segs[i], &detach);
+		assert_true(count_fds() <= fds0 + 1 + 4);   /* the tmpfs and the budget */
+	}
+	/* A list, made through lists/, then pushed out by other segments. */
+	assert_int_equal(peek(ns, root, "lists", &lists, NULL), 0);
+	assert_int_equal(seg_create(ns, lists, "l", 0600, 0, 0, 0, 0, &v, &st, &created), 0);
+	seg_forget(ns, v, 1);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(peek(ns, root, "s1", NULL, &st), 0);
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(peek(ns, root, name, NULL, &st), 0);
+		assert_int_equal(st.st_size, 4096 + i);
+		assert_true(st.st_blocks * 512 >= 4096 + i);
+	}
+	assert_int_equal(peek(ns, lists, "l", NULL, &st), 0);
+	/* Each one reopens with its bytes; a closed one can be resized. */
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(seg_open(ns, segs[i], O_RDONLY, NULL, NULL, &backing), 0);
+		assert_int_equal(pread(seg_inode_fd(segs[i]), buf, sizeof(buf), 100), (ssize_t)sizeof(buf));
+		assert_string_equal(buf, name);
+		seg_release(ns, segs[i], &detach);
+		in.st_size = 3 * 4096;
+		assert_int_equal(seg_setattr(ns, segs[i], &in, SEG_SET_SIZE, &st), 0);
+		assert_int_equal(st.st_size, 3 * 4096);
+		assert_true(count_fds() <= fds0 + 1 + 4);
+	}
+	/* Open segments keep their descriptors, past the budget if need be. */
+	for (i = 0; i < 6; i++)
+		assert_int_equal(seg_open(ns, segs[i], O_RDWR, NULL, NULL, &backing), 0);
+	for (i = 0; i < 6; i++)
+		assert_true(fd_is_open(seg_inode_fd(segs[i])));
+	for (i = 0; i < 6; i++)
+		seg_release(ns, segs[i], &detach);
+	/* Removing them gives every page back, named or not. */
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(seg_unlink(ns, root, name), 0);
+		seg_forget(ns, segs[i], 1);
+	}
+	assert_int_equal(seg_unlink(ns, lists, "l"), 0);
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_bfree, sv0.f_bfree);
+	assert_int_equal(sv.f_ffree, sv0.f_ffree);
+	seg_ns_free(ns);
+	assert_int_equal(count_fds(), fds0);
+}
+
 /* ---- directory streams ------------------------------------------------ */
 
 struct collect {
@@ -1121,6 +1224,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_backing),
 		cmocka_unit_test(test_unseen_write_past_limit),
+		cmocka_unit_test(test_more_segments_than_descriptors),
 		cmocka_unit_test(test_readdir_order_and_cursor),
 		cmocka_unit_test(test_readdirplus_references),
 		cmocka_unit_test(test_opendir_keeps_removed_dir),
