@@ -218,6 +218,18 @@ def cmd_report(a):
             row("py_manager_block" + label, "us", m, None, x,
                 f"manager(tmpfs)/py_shm({t})",
                 ">= 3", "-" if x is None else ("PASS" if x >= 3 else "FAIL"))
+    # The C lifecycle on fuse-floor: dirs tmpfs, segfs, floor, floor_nodp.
+    if vals.get(("floor", "lifecycle@2")):
+        t, s, fl, fn = (med("floor", f"lifecycle@{k}") for k in range(4))
+        row("lifecycle_fuse_floor", "us", t, fl, med("floor", "lifecycle@2/0"),
+            "floor/tmpfs")
+        row("lifecycle_fuse_floor_no_default_permissions", "us", t, fn,
+            med("floor", "lifecycle@3/0"), "floor/tmpfs")
+        over = [rounds[("floor", "lifecycle@1")][k] / rounds[("floor", "lifecycle@2")][k]
+                for k in rounds[("floor", "lifecycle@1")]
+                if rounds[("floor", "lifecycle@2")].get(k)]
+        row("lifecycle_segfs_over_floor", "us", None, s,
+            statistics.median(over) if over else None, "segfs/floor")
     ns = sorted({int(n.split("@")[1]) for (_, n) in vals if n.startswith("scale_")})
     for n in ns:
         for ph in ("create", "ls", "rm"):
