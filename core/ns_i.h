@@ -166,9 +166,9 @@ bool seg__is_segment(const struct seg_inode *ino);
 
 /*
  * The backing file of segment `ino`, opened again if its descriptor was
- * closed: >= 0, or -errno.  It stays valid until the lock is dropped, or
- * for as long as the segment is open; a later seg__fd for another segment
- * may close only the descriptors of idle segments it did not just use.
+ * closed: >= 0, or -errno.  It stays valid until the lock is dropped (no
+ * descriptor handed out since the lock was taken is closed before), and
+ * for as long as the segment is open.
  */
 int seg__fd(struct seg_ns *ns, struct seg_inode *ino);
 

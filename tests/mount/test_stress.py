@@ -54,6 +54,21 @@ def test_stress(fs, tmp_path):
     corruption, no unexpected error; another process then finds every
     pattern intact; and once everything is removed the daemon's fd count,
     its memory and Shmem are back where they started."""
+    stress(fs, tmp_path)
+
+
+@pytest.mark.deadline(240)
+def test_stress_few_descriptors(start_segfs, tmp_path):
+    """The same load on a daemon limited to 100 descriptors, fewer than
+    the segments the workers keep: idle segments lose their descriptors to
+    the budget and are reopened by name all along, under the load."""
+    if h.BACKING == "memfd":
+        pytest.skip("memfds each need a descriptor: the limit bounds them "
+                    "(test_more_segments_than_descriptors)")
+    stress(start_segfs(nofile=100), tmp_path)
+
+
+def stress(fs, tmp_path):
     mnt = fs.mnt
     (_, fd0), shm0 = fds(fs.pid), h.meminfo("Shmem")
     (mnt / "warmup").write_bytes(b"x")      # libfuse's buffers, once
