@@ -563,14 +563,13 @@ static int write_changes(int fd, const uint8_t *was, const uint8_t *now,
 static int store_in_place(struct seg_ns *ns, struct seg_inode *seg, const uint8_t *was,
 			  size_t len, const struct sl_list *l)
 {
-	int fd = seg__fd(ns, seg);
-
 	size_t ds = 8 * (l->n + 2), fs = len - 9 * l->n, cs = len - l->n;
-	uint8_t *now = seg_malloc(len);
-	int rc = 0;
+	int fd = seg__fd(ns, seg), rc;
+	uint8_t *now;
 
 	if (fd < 0)
 		return fd;
+	now = seg_malloc(len);
 	if (now == NULL)
 		return -ENOMEM;
 	memcpy(now, was, len);
@@ -604,10 +603,9 @@ static int build_segment(struct seg_ns *ns, const char *name, const struct sl_li
 		rc = seg__new_segment(ns, name, mode, uid, gid, 0, &seg);
 	if (rc == 0) {
 		rc = seg__resize(ns, seg, (off_t)size);
+		/* A new segment has its descriptor until the lock is dropped. */
 		if (rc == 0)
-			rc = seg__fd(ns, seg);
-		if (rc >= 0)
-			rc = pwrite_full(rc, bytes, size, 0);
+			rc = pwrite_full(seg->fd, bytes, size, 0);
 		if (rc < 0)
 			seg__maybe_free(ns, seg);
 		else

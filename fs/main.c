@@ -191,10 +191,7 @@ int main(int argc, char **argv)
 	cfg.root_mode = o.root_mode;
 	cfg.lists_name = o.lists_name;
 	cfg.memfd = o.memfd;
-	/*
-	 * By default as many inodes as tmpfs would allow; with memfds no more
-	 * than there are descriptors for, so that df -i tells the truth.
-	 */
+	/* 0: as tmpfs, and with memfds no more than the budget (core/ns.h). */
 	cfg.nr_segments = o.nr_segments;
 	cfg.fd_budget = raise_fd_limit();
 	rc = seg_ns_new(&cfg, &fs.ns);

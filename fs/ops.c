@@ -11,8 +11,8 @@
  * arrives.  st_ino is the inode's own small number.
  *
  * Data path: with passthrough, read, write and mmap of a segment go from
- * the kernel straight to its backing file and never reach this file; the handlers
- * for read and write serve the cached fallback only.
+ * the kernel straight to its backing file and never reach this file; the
+ * handlers for read and write serve the cached fallback only.
  */
 #include "fs/segfs.h"
 #include "fs/views.h"
@@ -325,7 +325,7 @@ static void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	unwant(conn, FUSE_CAP_WRITEBACK_CACHE);
 	/*
 	 * Splicing requests out of /dev/fuse saves no copy here (a write's
-	 * data is copied into the backing file either way), and libfuse >= 3.18
+	 * data is copied into the backing file either way), and libfuse 3.18
 	 * sizes its pipe for 1 MiB + 4 KiB, beyond fs.pipe-max-size: without
 	 * CAP_SYS_RESOURCE it then makes and drops a pipe for every request
 	 * (pipe2, F_SETPIPE_SZ, reading pipe-max-size, close), measured at
@@ -769,8 +769,9 @@ static void segfs_lseek(fuse_req_t req, fuse_ino_t n, off_t off, int whence,
 
 	(void)fi;
 	/*
-	 * Only SEEK_DATA and SEEK_HOLE come here; the backing file knows its holes.
-	 * A view has none to tell (and ENOSYS would turn lseek off for all).
+	 * Only SEEK_DATA and SEEK_HOLE come here; the backing file knows its
+	 * holes.  A view has none to tell (and ENOSYS would turn lseek off for
+	 * all).
 	 */
 	if (seg_inode_is_view(inode_of(fs, n))) {
 		reply_err(req, -EINVAL);

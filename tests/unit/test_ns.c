@@ -818,7 +818,8 @@ static void test_more_segments_than_descriptors(void **state)
 		in.st_size = 4096 + i;
 		assert_int_equal(seg_setattr(ns, segs[i], &in, SEG_SET_SIZE, &st), 0);
 		assert_int_equal(seg_open(ns, segs[i], O_RDWR, NULL, NULL, &backing), 0);
-		assert_int_equal(pwrite(seg_inode_fd(segs[i]), name, strlen(name) + 1, 100), (ssize_t)strlen(name) + 1);
+		assert_int_equal(pwrite(seg_inode_fd(segs[i]), name, strlen(name) + 1, 100),
+				 (ssize_t)strlen(name) + 1);
 		seg_release(ns, segs[i], &detach);
 		assert_true(count_fds() <= fds0 + 1 + 4);   /* the tmpfs and the budget */
 	}
