@@ -289,8 +289,7 @@ static struct seg_inode *root_segment(struct seg_ns *ns, const char *name, size_
 }
 
 /* Attributes of a view of `seg`, which holds `l`: the segment's, sized as text. */
-static int view_stat(const struct seg_ns *ns, const struct seg_inode *seg,
-		     const struct sl_list *l, struct stat *st)
+static int view_stat(const struct seg_inode *seg, const struct sl_list *l, struct stat *st)
 {
 	char *text;
 	size_t len;
@@ -299,7 +298,7 @@ static int view_stat(const struct seg_ns *ns, const struct seg_inode *seg,
 	if (rc < 0)
 		return rc;
 	seg_free(text);
-	seg__fill_stat(ns, seg, st);
+	seg__fill_stat(seg, st);
 	seg__lists_ino(seg, st);
 	st->st_nlink = 1;
 	st->st_size = (off_t)len;
@@ -373,7 +372,7 @@ int seg__lists_lookup(struct seg_ns *ns, const char *name, size_t len,
 	rc = read_list(ns, seg, &l);
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -ENOENT;
-	rc = view_stat(ns, seg, l, st);
+	rc = view_stat(seg, l, st);
 	sl_list_free(l);
 	if (rc == 0)
 		rc = view_prepare(ns, name, len, &vs);
@@ -421,7 +420,7 @@ int seg__lists_create(struct seg_ns *ns, const char *name, size_t len,
 	seg__d_add(ns, ns->root, nd, seg);
 	seg__dir_touch(ns->root);
 	*out = view_install(ns, &vs);
-	seg__fill_stat(ns, seg, st);
+	seg__fill_stat(seg, st);
 	seg__lists_ino(seg, st);
 	st->st_nlink = 1;
 	st->st_size = 0;
@@ -489,7 +488,7 @@ int seg__view_getattr(struct seg_ns *ns, struct seg_inode *view, struct stat *st
 	rc = read_list(ns, seg, &l);
 	if (rc < 0)
 		return rc == -ENOMEM ? rc : -ENOENT;
-	rc = view_stat(ns, seg, l, st);
+	rc = view_stat(seg, l, st);
 	sl_list_free(l);
 	return rc;
 }

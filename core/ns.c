@@ -259,7 +259,10 @@ static void store_name(const struct seg_inode *ino, char name[24])
 static int evict(struct seg_ns *ns, struct seg_inode *ino)
 {
 	char name[24];
+	struct stat st;
 
+	if (fstat(ino->fd, &st) < 0)
+		return -errno;
 	if (!ino->named) {
 		store_name(ino, name);
 		/* O_TMPFILE without O_EXCL: the file may be given a name. */
@@ -267,6 +270,11 @@ static int evict(struct seg_ns *ns, struct seg_inode *ino)
 			return -errno;
 		ino->named = true;
 	}
+	ino->snap.size = st.st_size;
+	ino->snap.blocks = st.st_blocks;
+	ino->snap.atime = st.st_atim;
+	ino->snap.mtime = st.st_mtim;
+	ino->snap.ctime = st.st_ctim;
 	olist_del(ino);
 	close(ino->fd);
 	ino->fd = -1;
@@ -382,21 +390,26 @@ void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino)
 	}
 }
 
-/* fstat of a segment's backing file; one without a descriptor by name. */
-static int backing_stat(const struct seg_ns *ns, const struct seg_inode *ino,
-			struct stat *m)
+/*
+ * fstat of a segment's backing file: of its descriptor, or for one without
+ * (an idle segment beyond the budget) what fstat said when it was closed.
+ */
+static int backing_stat(const struct seg_inode *ino, struct stat *m)
 {
-	char name[24];
-
 	if (ino->fd >= 0)
 		return fstat(ino->fd, m) == 0 ? 0 : -errno;
 	if (!ino->named)
 		return -EINVAL;
-	store_name(ino, name);
-	return fstatat(ns->store, name, m, 0) == 0 ? 0 : -errno;
+	memset(m, 0, sizeof(*m));
+	m->st_size = ino->snap.size;
+	m->st_blocks = ino->snap.blocks;
+	m->st_atim = ino->snap.atime;
+	m->st_mtim = ino->snap.mtime;
+	m->st_ctim = ino->snap.ctime;
+	return 0;
 }
 
-void seg__fill_stat(const struct seg_ns *ns, const struct seg_inode *ino, struct stat *st)
+void seg__fill_stat(const struct seg_inode *ino, struct stat *st)
 {
 	struct stat m;
 
@@ -415,7 +428,7 @@ void seg__fill_stat(const struct seg_ns *ns, const struct seg_inode *ino, struct
 		return;
 	}
 	/* Our own backing file cannot be missing short of a bug. */
-	if (backing_stat(ns, ino, &m) == 0) {
+	if (backing_stat(ino, &m) == 0) {
 		st->st_size = m.st_size;
 		st->st_blocks = m.st_blocks;
 		st->st_atim = m.st_atim;
@@ -672,7 +685,7 @@ int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		goto out;
 	}
 	d->inode->nlookup++;
-	seg__fill_stat(ns, d->inode, st);
+	seg__fill_stat(d->inode, st);
 	*out = d->inode;
 out:
 	seg__unlock(ns);
@@ -860,7 +873,7 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		if (rc < 0)
 			goto out;
 		old->inode->nlookup++;
-		seg__fill_stat(ns, old->inode, st);
+		seg__fill_stat(old->inode, st);
 		*out = old->inode;
 		*created = false;
 		goto out;
@@ -878,7 +891,7 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	ino->nlookup = 1;
 	seg__d_add(ns, dir, d, ino);
 	seg__dir_touch(dir);
-	seg__fill_stat(ns, ino, st);
+	seg__fill_stat(ino, st);
 	*out = ino;
 	*created = true;
 out:
@@ -919,7 +932,7 @@ int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	seg__d_add(ns, dir, d, sub);
 	dir->nlink++;
 	seg__dir_touch(dir);
-	seg__fill_stat(ns, sub, st);
+	seg__fill_stat(sub, st);
 	*out = sub;
 	rc = 0;
 out:
@@ -960,7 +973,7 @@ int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	ino->nlookup++;
 	seg__now(&ino->ctime);
 	seg__dir_touch(dir);
-	seg__fill_stat(ns, ino, st);
+	seg__fill_stat(ino, st);
 	rc = 0;
 out:
 	seg__unlock(ns);
@@ -1226,7 +1239,7 @@ int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
 	if (ino->view)
 		rc = seg__view_getattr(ns, ino, st);
 	else
-		seg__fill_stat(ns, ino, st);
+		seg__fill_stat(ino, st);
 	seg__unlock(ns);
 	return rc;
 }
@@ -1277,7 +1290,7 @@ int seg__setattr_locked(struct seg_ns *ns, struct seg_inode *ino,
 		ino->ctime = attr->st_ctim;
 	else if (mask)
 		seg__now(&ino->ctime);
-	seg__fill_stat(ns, ino, st);
+	seg__fill_stat(ino, st);
 out:
 	return rc;
 }
@@ -1462,7 +1475,7 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 			continue;
 		}
 		if (plus) {
-			seg__fill_stat(ns, ino, &st);
+			seg__fill_stat(ino, &st);
 		} else {
 			memset(&st, 0, sizeof(st));
 			st.st_ino = ino->ino;
@@ -1554,7 +1567,7 @@ int seg_ns_stats(struct seg_ns *ns, struct seg_ns_stats *out)
 		s.unlinked += i->nlink == 0;
 		s.open += i->nopen > 0;
 		/* Our own backing file cannot be missing short of a bug. */
-		if (backing_stat(ns, i, &st) == 0)
+		if (backing_stat(i, &st) == 0)
 			s.bytes += (uint64_t)st.st_size;
 	}
 	s.reserved = used * PAGE;

@@ -60,6 +60,18 @@ struct seg_inode {
 	bool named;                    /* linked in the private tmpfs by its number */
 	uint32_t used;                 /* ns->epoch when seg__fd last gave out fd */
 	/*
+	 * While a segment has no descriptor, what fstat said of its backing
+	 * file when the descriptor was closed.  Nothing can change the file
+	 * meanwhile: it is closed everywhere (a mapping keeps a handle open),
+	 * and we open it again before we change it.  So stat, readdirplus and
+	 * ls -l of such segments cost no syscall.
+	 */
+	struct {
+		off_t size;
+		blkcnt_t blocks;
+		struct timespec atime, mtime, ctime;
+	} snap;
+	/*
 	 * Bytes of ns->size_limit this segment holds: its size rounded up to
 	 * pages, taken (fallocate) when it grew, or more if a passthrough
 	 * write() grew it unseen (settled while it is open and at its last
@@ -161,7 +173,7 @@ void seg__dir_touch(struct seg_inode *dir);
 struct seg_inode *seg__inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, gid_t gid);
 void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino);
 void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino);
-void seg__fill_stat(const struct seg_ns *ns, const struct seg_inode *ino, struct stat *st);
+void seg__fill_stat(const struct seg_inode *ino, struct stat *st);
 bool seg__is_segment(const struct seg_inode *ino);
 
 /*

@@ -836,10 +836,21 @@ static void test_more_segments_than_descriptors(void **state)
 		assert_true(st.st_blocks * 512 >= 4096 + i);
 	}
 	assert_int_equal(peek(ns, lists, "l", NULL, &st), 0);
-	/* Each one reopens with its bytes; a closed one can be resized. */
+	/*
+	 * Each one reopens with its bytes, and with the attributes that stat
+	 * gave while it had no descriptor; a closed one can be resized.
+	 */
 	for (i = 0; i < 40; i++) {
+		struct stat m;
+
 		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(peek(ns, root, name, NULL, &st), 0);
 		assert_int_equal(seg_open(ns, segs[i], O_RDONLY, NULL, NULL, &backing), 0);
+		assert_int_equal(fstat(seg_inode_fd(segs[i]), &m), 0);
+		assert_int_equal(m.st_size, st.st_size);
+		assert_int_equal(m.st_blocks, st.st_blocks);
+		assert_int_equal(m.st_mtim.tv_sec, st.st_mtim.tv_sec);
+		assert_int_equal(m.st_mtim.tv_nsec, st.st_mtim.tv_nsec);
 		assert_int_equal(pread(seg_inode_fd(segs[i]), buf, sizeof(buf), 100), (ssize_t)sizeof(buf));
 		assert_string_equal(buf, name);
 		seg_release(ns, segs[i], &detach);
