@@ -1372,7 +1372,9 @@ void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach)
 			olist_del(ino);
 			olist_add(&ns->idle, ino);
 			ino->used = ns->epoch;
-			settle(ns, ino);   /* what it grew to while open */
+			/* What it grew to while open; the tmpfs counts by itself. */
+			if (ns->store < 0)
+				settle(ns, ino);
 		}
 		seg__maybe_free(ns, ino);
 	}
