@@ -235,7 +235,19 @@ def cmd_report(a):
         for ph in ("create", "ls", "rm"):
             name = f"scale_{ph}@{n}"
             t, s = med("tmpfs", name), med("segfs", name)
-            row(f"{ph}_{n}_files", "s", t, s, paired(name), "segfs/tmpfs")
+            # Issue #6: ls -l of 100k segments in under a second.
+            demand, verdict = "-", "-"
+            if ph == "ls" and n >= 100000 and s is not None:
+                demand, verdict = "< 1 s", "PASS" if s < 1 else "FAIL"
+            row(f"{ph}_{n}_files", "s", t, s, paired(name), "segfs/tmpfs", demand, verdict)
+    # Linear in the number of files: the cost per file at N against N/4.
+    if len(ns) >= 2:
+        lo, hi = ns[0], ns[-1]
+        for ph in ("create", "ls", "rm"):
+            a_, b_ = med("segfs", f"scale_{ph}@{lo}"), med("segfs", f"scale_{ph}@{hi}")
+            x = (b_ / hi) / (a_ / lo) if a_ and b_ else None
+            row(f"{ph}_per_file_{hi}_vs_{lo}", "x", None, None, x, "segfs per file",
+                "<= 1.5", "-" if x is None else ("PASS" if x <= 1.5 else "FAIL"))
     for n in ns:
         for ph in ("create", "ls", "rm"):
             name = f"scale_{ph}@{n}"
