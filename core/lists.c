@@ -59,7 +59,7 @@ void seg_lists_sync(struct seg_ns *ns, const char *name)
 		/* One name: found through the hash, pinned on the stack. */
 		struct seg_dentry *d = seg__d_find(ns, ns->root, name, strlen(name));
 
-		if (d != NULL && seg__is_segment(d->inode) && d->inode->nopen > 0) {
+		if (d != NULL && seg_inode_is_segment(d->inode) && d->inode->nopen > 0) {
 			d->inode->nlookup++;
 			one = d->inode;
 			pinned = &one;
@@ -72,7 +72,7 @@ void seg_lists_sync(struct seg_ns *ns, const char *name)
 			struct seg_dentry *d = nd->entry;
 			struct seg_inode **more;
 
-			if (d == NULL || !seg__is_segment(d->inode) || d->inode->nopen == 0)
+			if (d == NULL || !seg_inode_is_segment(d->inode) || d->inode->nopen == 0)
 				continue;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 8;
@@ -211,7 +211,7 @@ static int snapshot(struct seg_ns *ns, struct seg_inode *seg, uint8_t **bytes, s
 {
 	int fd, rc;
 
-	if (!seg__is_segment(seg))
+	if (!seg_inode_is_segment(seg))
 		return -EBADMSG;
 	if (seg->fd >= 0)
 		return snapshot_fd(seg->fd, bytes, len);
@@ -245,7 +245,7 @@ int seg_holds_list(struct seg_ns *ns, struct seg_inode *seg, bool *yes)
 	bool open;
 	int rc;
 
-	if (!seg__is_segment(seg))
+	if (!seg_inode_is_segment(seg))
 		return -EINVAL;
 	pthread_mutex_lock(&ns->lock);
 	open = seg->nopen > 0;
@@ -268,7 +268,7 @@ bool seg__lists_shows(struct seg_ns *ns, struct seg_inode *seg)
 {
 	struct sl_list *l;
 
-	if (!seg__is_segment(seg) || read_list(ns, seg, &l) < 0)
+	if (!seg_inode_is_segment(seg) || read_list(ns, seg, &l) < 0)
 		return false;
 	sl_list_free(l);
 	return true;

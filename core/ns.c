@@ -225,7 +225,7 @@ void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino)
 	ns->ninodes++;
 }
 
-bool seg__is_segment(const struct seg_inode *ino)
+bool seg_inode_is_segment(const struct seg_inode *ino)
 {
 	return S_ISREG(ino->mode) && !ino->view;
 }
@@ -302,7 +302,7 @@ int seg__open_named(const struct seg_ns *ns, const struct seg_inode *ino, int fl
 	char name[24];
 	int fd;
 
-	if (!seg__is_segment(ino) || !ino->named)
+	if (!seg_inode_is_segment(ino) || !ino->named)
 		return -EINVAL;
 	store_name(ino, name);
 	fd = openat(ns->store, name, flags | O_CLOEXEC);
@@ -652,10 +652,6 @@ int seg_inode_fd(const struct seg_inode *ino)
 	return ino->fd;
 }
 
-bool seg_inode_is_segment(const struct seg_inode *ino)
-{
-	return seg__is_segment(ino);
-}
 
 bool seg_inode_is_lists(const struct seg_inode *ino)
 {
@@ -763,11 +759,10 @@ static int reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t want)
 		settle_open(ns);
 		if (want <= ino->reserved)
 			return 0;
-		more = want - ino->reserved;
-		if (more > ns->size_limit || ns->reserved > ns->size_limit - more)
-			return -ENOSPC;
 	}
 	more = want - ino->reserved;
+	if (ns->store < 0 && (more > ns->size_limit || ns->reserved > ns->size_limit - more))
+		return -ENOSPC;
 	fd = seg__fd(ns, ino);
 	if (fd < 0)
 		return fd;
@@ -812,7 +807,7 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 	int rc;
 
 	pthread_mutex_lock(&ns->lock);
-	rc = !seg__is_segment(ino) ? -EINVAL : reserve(ns, ino, page_up(end));
+	rc = !seg_inode_is_segment(ino) ? -EINVAL : reserve(ns, ino, page_up(end));
 	seg__unlock(ns);
 	return rc;
 }
@@ -1542,7 +1537,7 @@ int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	/* Views and directories have no backing file: nothing of theirs to show. */
-	if (!seg__is_segment(ino))
+	if (!seg_inode_is_segment(ino))
 		return 0;
 	pthread_mutex_lock(&ns->lock);
 	info->segment = true;
@@ -1563,7 +1558,7 @@ int seg_ns_stats(struct seg_ns *ns, struct seg_ns_stats *out)
 	pthread_mutex_lock(&ns->lock);
 	usage(ns, &used, &blocks);
 	for (struct seg_inode *i = ns->inodes.next; i != &ns->inodes; i = i->next) {
-		if (!seg__is_segment(i))
+		if (!seg_inode_is_segment(i))
 			continue;
 		s.segments++;
 		s.unlinked += i->nlink == 0;

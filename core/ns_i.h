@@ -174,7 +174,6 @@ struct seg_inode *seg__inode_alloc(struct seg_ns *ns, mode_t mode, uid_t uid, gi
 void seg__inode_link(struct seg_ns *ns, struct seg_inode *ino);
 void seg__maybe_free(struct seg_ns *ns, struct seg_inode *ino);
 void seg__fill_stat(const struct seg_inode *ino, struct stat *st);
-bool seg__is_segment(const struct seg_inode *ino);
 
 /*
  * The backing file of segment `ino`, opened again if its descriptor was
