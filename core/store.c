@@ -1,0 +1,477 @@
+/*
+ * The backing store.  See store.h for what it keeps and its lock.
+ *
+ * Lists: every file with a descriptor is on exactly one of st->idle (not
+ * held; least recently used first, the order eviction takes them in) and
+ * st->busy (held).  An evicted file is on neither.
+ */
+#include "core/store.h"
+
+#include "core/alloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#define PAGE 4096ULL
+
+/*
+ * memfd names are limited to 249 bytes ("memfd:" makes 255); the name is
+ * only shown in /proc, so a longer one is cut.
+ */
+#define MEMFD_NAME_MAX 249
+
+struct seg_store {
+	pthread_mutex_t lock;
+	/* Set at creation, then read-only. */
+	int tmpfs;                 /* root of the private tmpfs, or -1: memfds */
+	int tmpfs_err;             /* memfds: 0 if asked for, else why not the tmpfs */
+	uint64_t size_limit;
+	uint64_t fd_budget;        /* 0: none */
+	/* Protected by lock. */
+	struct store_file idle;    /* list heads */
+	struct store_file busy;
+	uint64_t nfds;             /* descriptors of files held open */
+	uint64_t reserved;         /* the sum of the files' reservations */
+};
+
+/* ---- lists ------------------------------------------------------------ */
+
+static void list_init(struct store_file *head)
+{
+	head->prev = head->next = head;
+}
+
+static void list_add_tail(struct store_file *head, struct store_file *f)
+{
+	f->next = head;
+	f->prev = head->prev;
+	head->prev->next = f;
+	head->prev = f;
+}
+
+static void list_del(struct store_file *f)
+{
+	f->prev->next = f->next;
+	f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+}
+
+static uint64_t page_up(uint64_t n)
+{
+	return n > UINT64_MAX - (PAGE - 1) ? UINT64_MAX : (n + PAGE - 1) & ~(PAGE - 1);
+}
+
+/* ---- the private tmpfs ------------------------------------------------ */
+
+/*
+ * Makes the private tmpfs and returns its root in *out.  size= is the
+ * limit rounded down to pages (tmpfs would round up, and 0 would mean no
+ * limit at all, so at least one page).  nr_inodes=0 leaves counting inodes
+ * to the namespace, which enforces nr_segments at every create.
+ */
+static int tmpfs_open(uint64_t size_limit, int *out)
+{
+	char size[24];
+	uint64_t pages = size_limit / PAGE;
+	int fsfd, mnt, rc;
+
+	fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return -errno;
+	snprintf(size, sizeof(size), "%llu",
+		 (unsigned long long)((pages > 0 ? pages : 1) * PAGE));
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "nr_inodes", "0", 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		goto fail;
+	mnt = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (mnt < 0)
+		goto fail;
+	close(fsfd);
+	*out = mnt;
+	return 0;
+fail:
+	rc = -errno;
+	close(fsfd);
+	return rc;
+}
+
+/* A file's name in the tmpfs: its id, never reused. */
+static void file_name(const struct store_file *f, char name[24])
+{
+	snprintf(name, 24, "%llu", (unsigned long long)f->id);
+}
+
+int store_new(const struct store_config *cfg, struct seg_store **out)
+{
+	struct seg_store *st;
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	int rc;
+
+	st = seg_calloc(1, sizeof(*st));
+	if (st == NULL)
+		return -ENOMEM;
+	rc = -pthread_mutex_init(&st->lock, NULL);
+	if (rc < 0) {
+		seg_free(st);
+		return rc;
+	}
+	/* tmpfs's default: half of RAM. */
+	if (pages < 1 || psize < 1)
+		pages = 1L << 20, psize = 4096;
+	st->size_limit = cfg->size_limit ? cfg->size_limit
+					 : (uint64_t)pages * (uint64_t)psize / 2;
+	st->fd_budget = cfg->fd_budget;
+	st->tmpfs = -1;
+	st->tmpfs_err = cfg->memfd ? 0 : tmpfs_open(st->size_limit, &st->tmpfs);
+	list_init(&st->idle);
+	list_init(&st->busy);
+	*out = st;
+	return 0;
+}
+
+void store_free(struct seg_store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->tmpfs >= 0)
+		close(st->tmpfs);
+	pthread_mutex_destroy(&st->lock);
+	seg_free(st);
+}
+
+enum seg_backing store_backing(const struct seg_store *st, int *why)
+{
+	if (why != NULL)
+		*why = st->tmpfs >= 0 ? 0 : st->tmpfs_err;
+	return st->tmpfs >= 0 ? SEG_BACKING_TMPFS : SEG_BACKING_MEMFD;
+}
+
+uint64_t store_size_limit(const struct seg_store *st)
+{
+	return st->size_limit;
+}
+
+uint64_t store_nfds(struct seg_store *st)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&st->lock);
+	n = st->nfds;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+/* ---- descriptors ------------------------------------------------------ */
+
+/*
+ * Closes the descriptor of an idle file, naming it in the tmpfs first
+ * (once) so that it can be opened again.  The name holds the file, so this
+ * close is never its last.  Under st->lock.
+ */
+static int evict(struct seg_store *st, struct store_file *f)
+{
+	char name[24];
+	struct stat m;
+
+	if (fstat(f->fd, &m) < 0)
+		return -errno;
+	if (!f->named) {
+		file_name(f, name);
+		/* O_TMPFILE without O_EXCL: the file may be given a name. */
+		if (linkat(f->fd, "", st->tmpfs, name, AT_EMPTY_PATH) < 0)
+			return -errno;
+		f->named = true;
+	}
+	f->snap.size = m.st_size;
+	f->snap.blocks = m.st_blocks;
+	f->snap.atime = m.st_atim;
+	f->snap.mtime = m.st_mtim;
+	f->snap.ctime = m.st_ctim;
+	list_del(f);
+	close(f->fd);
+	f->fd = -1;
+	st->nfds--;
+	return 0;
+}
+
+/*
+ * Keeps the descriptors within the budget, before one more is opened, by
+ * evicting the least recently used idle files.  Only the tmpfs can: a
+ * memfd has no name to be opened by again.  Under st->lock.
+ */
+static void make_room(struct seg_store *st)
+{
+	if (st->tmpfs < 0 || st->fd_budget == 0)
+		return;
+	while (st->nfds >= st->fd_budget && st->idle.next != &st->idle)
+		if (evict(st, st->idle.next) < 0)
+			return;
+}
+
+int store_create(struct seg_store *st, struct store_file *f, uint64_t id, const char *name)
+{
+	char mname[MEMFD_NAME_MAX + 1];
+	int fd;
+
+	/* Made unnamed: it goes with its last reference, as a memfd does. */
+	if (st->tmpfs >= 0) {
+		fd = openat(st->tmpfs, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	} else {
+		snprintf(mname, sizeof(mname), "%s", name != NULL ? name : "segfs");
+		fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	}
+	if (fd < 0)
+		return errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
+	memset(f, 0, sizeof(*f));
+	f->id = id;
+	f->fd = fd;
+	pthread_mutex_lock(&st->lock);
+	/*
+	 * Made first, counted after: concurrent creators may pass the budget
+	 * by a few descriptors for a moment, which its headroom allows.
+	 */
+	make_room(st);
+	st->nfds++;
+	list_add_tail(&st->idle, f);
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+void store_destroy(struct seg_store *st, struct store_file *f)
+{
+	char name[24];
+	int fd;
+
+	pthread_mutex_lock(&st->lock);
+	fd = f->fd;
+	if (fd >= 0) {
+		list_del(f);
+		st->nfds--;
+		f->fd = -1;
+	}
+	st->reserved -= f->reserved;
+	f->reserved = 0;
+	pthread_mutex_unlock(&st->lock);
+	if (f->named) {
+		file_name(f, name);
+		unlinkat(st->tmpfs, name, 0);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+int store_hold(struct seg_store *st, struct store_file *f, int *fd)
+{
+	char name[24];
+	int rc = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (f->fd < 0) {
+		make_room(st);
+		file_name(f, name);
+		f->fd = openat(st->tmpfs, name, O_RDWR | O_CLOEXEC);
+		if (f->fd < 0) {
+			/* Out of descriptors: as the client sees it, the system is. */
+			rc = errno == EMFILE ? -ENFILE : -errno;
+			goto out;
+		}
+		st->nfds++;
+		list_add_tail(&st->busy, f);
+	} else if (f->holds == 0) {
+		list_del(f);
+		list_add_tail(&st->busy, f);
+	}
+	f->holds++;
+	*fd = f->fd;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void store_drop(struct seg_store *st, struct store_file *f)
+{
+	pthread_mutex_lock(&st->lock);
+	if (--f->holds == 0) {
+		list_del(f);
+		list_add_tail(&st->idle, f);   /* most recently used */
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+int store_fd(const struct store_file *f)
+{
+	return f->fd;
+}
+
+int store_stat(struct seg_store *st, struct store_file *f, struct store_stat *out)
+{
+	struct stat m;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (f->fd >= 0) {
+		if (fstat(f->fd, &m) == 0) {
+			out->size = m.st_size;
+			out->blocks = m.st_blocks;
+			out->atime = m.st_atim;
+			out->mtime = m.st_mtim;
+			out->ctime = m.st_ctim;
+		} else {
+			rc = -errno;
+		}
+	} else {
+		out->size = f->snap.size;
+		out->blocks = f->snap.blocks;
+		out->atime = f->snap.atime;
+		out->mtime = f->snap.mtime;
+		out->ctime = f->snap.ctime;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/* ---- reservations ----------------------------------------------------- */
+
+/*
+ * Brings a file's reservation up to what it really holds: a passthrough
+ * write() that extends it never reaches us.  Under st->lock; f has a
+ * descriptor.
+ */
+static void settle(struct seg_store *st, struct store_file *f)
+{
+	struct stat m;
+	uint64_t held;
+
+	if (fstat(f->fd, &m) < 0)
+		return;
+	held = (uint64_t)m.st_blocks * 512;
+	if (held > f->reserved) {
+		st->reserved += held - f->reserved;
+		f->reserved = held;
+	}
+}
+
+/* Settles every held file that writes may reach unseen (memfds only). */
+static void settle_unseen(struct seg_store *st)
+{
+	for (struct store_file *f = st->busy.next; f != &st->busy; f = f->next)
+		if (f->unseen)
+			settle(st, f);
+}
+
+/*
+ * Reserves and allocates f's pages up to `want` (page-aligned).  With the
+ * private tmpfs the kernel keeps the exact count, so its fallocate is the
+ * whole check; with memfds the store is the only accountant, and must
+ * first learn what unseen writes took (O(such files)).  The count is taken
+ * under the lock and the pages allocated outside it, then given back if
+ * that failed.
+ */
+static int reserve(struct seg_store *st, struct store_file *f, uint64_t want)
+{
+	uint64_t from, more;
+	int fd, rc;
+
+	pthread_mutex_lock(&st->lock);
+	if (want > f->reserved && st->tmpfs < 0)
+		settle_unseen(st);
+	if (want <= f->reserved) {
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
+	from = f->reserved;
+	more = want - from;
+	if (st->tmpfs < 0 && (more > st->size_limit || st->reserved > st->size_limit - more)) {
+		pthread_mutex_unlock(&st->lock);
+		return -ENOSPC;
+	}
+	st->reserved += more;
+	f->reserved = want;
+	fd = f->fd;
+	pthread_mutex_unlock(&st->lock);
+	/*
+	 * Allocate now, keeping the size: this is where a full mount or a full
+	 * machine says ENOSPC, instead of a SIGBUS in whoever touches the page
+	 * later.  Pages a passthrough write already took are not counted twice.
+	 */
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)more) == 0)
+		return 0;
+	rc = errno == ENOMEM ? -ENOSPC : -errno;
+
+	/* Settling may have raised the reservation meanwhile: give back ours. */
+	pthread_mutex_lock(&st->lock);
+	st->reserved -= more;
+	f->reserved -= more;
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int store_reserve(struct seg_store *st, struct store_file *f, uint64_t end)
+{
+	return reserve(st, f, page_up(end));
+}
+
+int store_resize(struct seg_store *st, struct store_file *f, off_t size)
+{
+	uint64_t want;
+	int rc;
+
+	if (size < 0)
+		return -EINVAL;
+	want = page_up((uint64_t)size);
+	rc = reserve(st, f, want);
+	if (rc < 0)
+		return rc;
+	if (ftruncate(f->fd, size) < 0)
+		return errno == EINVAL ? -EFBIG : -errno;
+	/* Shrinking gave pages back (ftruncate freed them). */
+	pthread_mutex_lock(&st->lock);
+	if (want < f->reserved) {
+		st->reserved -= f->reserved - want;
+		f->reserved = want;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+int store_utimens(struct seg_store *st, struct store_file *f, const struct timespec ts[2])
+{
+	(void)st;
+	return futimens(f->fd, ts) < 0 ? -errno : 0;
+}
+
+void store_set_unseen(struct seg_store *st, struct store_file *f, bool unseen)
+{
+	pthread_mutex_lock(&st->lock);
+	/* What it grew to meanwhile; the tmpfs counts by itself. */
+	if (f->unseen && !unseen && st->tmpfs < 0)
+		settle(st, f);
+	f->unseen = unseen;
+	pthread_mutex_unlock(&st->lock);
+}
+
+void store_usage(struct seg_store *st, uint64_t *used, uint64_t *total)
+{
+	struct statfs k;
+
+	/* The private tmpfs counts its pages itself, exactly and in O(1). */
+	if (st->tmpfs >= 0 && fstatfs(st->tmpfs, &k) == 0) {
+		*total = k.f_blocks;
+		*used = k.f_blocks - k.f_bfree;
+		return;
+	}
+	pthread_mutex_lock(&st->lock);
+	settle_unseen(st);
+	*total = st->size_limit / PAGE;
+	*used = (st->reserved + PAGE - 1) / PAGE;
+	pthread_mutex_unlock(&st->lock);
+}

@@ -1,0 +1,177 @@
+/*
+ * The backing store: the files that hold the segments' pages.
+ *
+ * By default a private tmpfs, made with the new mount API, attached
+ * nowhere and sized to the size limit, in which each segment is an
+ * O_TMPFILE file.  Only this process reaches it, through its descriptor,
+ * so a daemon that dies for any reason leaves nothing behind but the pages
+ * clients still map; and the kernel itself refuses, with ENOSPC, a FUSE
+ * passthrough write() that would take the mount past the limit, a write
+ * the daemon never sees.  Making it needs CAP_SYS_ADMIN; without it (or
+ * when asked to) each segment is a memfd, whose growth only we can bound.
+ *
+ * The store also keeps:
+ *
+ *   - the descriptor budget.  Every file is held open by a descriptor
+ *     until the budget is reached; then, in the tmpfs, the least recently
+ *     used idle files are named by their number and their descriptors
+ *     closed, to be opened again by name when needed.  So there may be far
+ *     more segments than descriptors.  A memfd has no name to be opened by
+ *     again: with memfds every file keeps its descriptor.
+ *   - reservations.  Growing a file allocates its pages at once
+ *     (fallocate), so that a full mount or machine says ENOSPC then, not
+ *     SIGBUS later in whoever touches the page.  With memfds the store
+ *     counts the pages against the limit itself, and settles what writes
+ *     it never saw (passthrough) took; the tmpfs counts them exactly.
+ *
+ * Holding.  A file's descriptor is stable while the file is held
+ * (store_hold ... store_drop): it is never closed then, nor its file
+ * evicted.  An idle file may lose its descriptor at any time.
+ *
+ * Locking.  The store has a mutex of its own, taken innermost: no function
+ * holds it while calling out.  It covers the counts and lists, and the
+ * short metadata syscalls that must not race with eviction (fstat of an
+ * idle file, opening one again by name, and eviction's own fstat, linkat
+ * and close, which is never a file's last); never fallocate, ftruncate,
+ * I/O or a file's last close.  Per file, the caller serializes the calls
+ * that change its size (store_resize, store_reserve, store_utimens).
+ *
+ * Errors: 0 or -errno; on error nothing changed unless said otherwise.
+ */
+#ifndef SEGFS_CORE_STORE_H
+#define SEGFS_CORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct seg_store;
+
+/* What holds the pages: the private tmpfs, or memfds. */
+enum seg_backing {
+	SEG_BACKING_TMPFS,
+	SEG_BACKING_MEMFD,
+};
+
+struct store_config {
+	uint64_t size_limit;   /* bytes the files may hold (0: half of RAM) */
+	bool memfd;            /* memfds even where the tmpfs could be made */
+	/* Descriptors the store may hold (0: no budget). */
+	uint64_t fd_budget;
+};
+
+/*
+ * One backing file, embedded in its owner's object (the namespace's
+ * inode).  Its fields are the store's, protected by the store's lock;
+ * the owner only passes it in.
+ */
+struct store_file {
+	struct store_file *prev, *next; /* on idle while unheld with fd >= 0 */
+	uint64_t id;                    /* its name in the tmpfs, once named */
+	uint64_t reserved;              /* bytes it holds against the limit */
+	int fd;                         /* -1 while evicted (then named) */
+	uint32_t holds;
+	bool named;                     /* linked in the tmpfs under id */
+	bool unseen;                    /* writes may reach it unseen */
+	/*
+	 * While evicted: what fstat said when its descriptor was closed.
+	 * Nothing can change the file meanwhile (it is open nowhere: a
+	 * mapping keeps a handle open, so it would be held), so stat of such
+	 * a file costs no syscall.
+	 */
+	struct {
+		off_t size;
+		blkcnt_t blocks;
+		struct timespec atime, mtime, ctime;
+	} snap;
+};
+
+/* What store_stat reports of a file. */
+struct store_stat {
+	off_t size;
+	blkcnt_t blocks;       /* 512-byte units, as st_blocks */
+	struct timespec atime, mtime, ctime;
+};
+
+/*
+ * Makes a store: the private tmpfs where possible.  *out is the caller's,
+ * freed with store_free once every file has been destroyed.
+ */
+int store_new(const struct store_config *cfg, struct seg_store **out);
+
+/* store_free(NULL) does nothing. */
+void store_free(struct seg_store *st);
+
+/*
+ * The backing in use.  For SEG_BACKING_MEMFD, *why (if not NULL) is 0 when
+ * memfds were asked for, else the -errno that refused the tmpfs.
+ */
+enum seg_backing store_backing(const struct seg_store *st, int *why);
+
+/* The size limit in bytes (the configured one, or half of RAM). */
+uint64_t store_size_limit(const struct seg_store *st);
+
+/*
+ * Makes `f` a new, empty backing file, idle (not held).  `id` names it in
+ * the tmpfs should it ever be evicted: unique in this store, never reused.
+ * `name` (may be NULL) is what /proc shows of a memfd.  Running out of
+ * descriptors is -ENOSPC: out of inodes, as tmpfs would say.
+ */
+int store_create(struct seg_store *st, struct store_file *f, uint64_t id, const char *name);
+
+/*
+ * Releases a file that is not held: its reservation and descriptor go
+ * back, and its pages with the last reference to it (ours, or a client's
+ * mapping).  Makes syscalls that may take long (the last close frees the
+ * pages): call it with no lock of the caller's held.
+ */
+void store_destroy(struct seg_store *st, struct store_file *f);
+
+/*
+ * Holds `f` and gives its descriptor, opened again by name if it was
+ * evicted.  The descriptor stays valid, and is the same, until the
+ * matching store_drop.  Holds nest.
+ */
+int store_hold(struct seg_store *st, struct store_file *f, int *fd);
+void store_drop(struct seg_store *st, struct store_file *f);
+
+/* The descriptor of a held file; no lock needed. */
+int store_fd(const struct store_file *f);
+
+/* Size, blocks and times of the file, held or not. */
+int store_stat(struct seg_store *st, struct store_file *f, struct store_stat *out);
+
+/*
+ * Sets the size of a held file.  Growing reserves and allocates the new
+ * pages first: -ENOSPC when the limit or memory does not allow (out of
+ * memory is ENOSPC too: the promise is "ENOSPC now, not SIGBUS later").
+ * Shrinking gives pages back.  On error the size is unchanged.
+ */
+int store_resize(struct seg_store *st, struct store_file *f, off_t size);
+
+/*
+ * Reserves and allocates the pages of a held file up to byte `end`,
+ * keeping its size: for a write or fallocate that may extend it.
+ */
+int store_reserve(struct seg_store *st, struct store_file *f, uint64_t end);
+
+/* futimens(2) on a held file. */
+int store_utimens(struct seg_store *st, struct store_file *f, const struct timespec ts[2]);
+
+/*
+ * Says whether writes may reach a held file without the store seeing them
+ * (a FUSE passthrough data path).  With memfds such a file's growth is
+ * settled (read back from the file) before every reservation and when
+ * this is turned off.
+ */
+void store_set_unseen(struct seg_store *st, struct store_file *f, bool unseen);
+
+/* Pages held against the limit, and the limit in pages, as statfs says. */
+void store_usage(struct seg_store *st, uint64_t *used, uint64_t *total);
+
+/* Descriptors of files the store holds now (for tests and statistics). */
+uint64_t store_nfds(struct seg_store *st);
+
+#endif
