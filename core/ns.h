@@ -1,28 +1,43 @@
 /*
- * The segfs namespace: segments, directories, the names that lead to them,
- * and the counts that decide when a segment's memory is given back.
+ * The segfs namespace: inodes, the names that lead to them, and the counts
+ * that decide when an inode is freed.
  *
- * A segment is an inode that owns one backing file: an unnamed file in a
- * private tmpfs of the namespace's own, or a memfd where no such tmpfs can
- * be made (seg_ns_backing).  Names are directory entries, so one segment
- * may have several names (link) and keeps living after its last name is
- * gone for as long as anyone holds it.  An inode is freed, and its backing
- * file closed, when all three of these are zero:
+ * Kinds of inode: directories and segments.  A segment is a regular file
+ * that owns one backing file of the store (core/store.h).  The namespace
+ * knows nothing of views such as lists/ (core/lists.h): they are a layer
+ * above that uses these functions and hears of changes through one hook
+ * (seg_ns_set_hook).
+ *
+ * Names are directory entries (core/dcache.h), so one segment may have
+ * several names (link) and keeps living after its last name is gone for as
+ * long as anyone holds it.  An inode is freed, and its backing file
+ * released, when all three of these are zero:
  *
  *   nlink    names that lead to it;
- *   nlookup  references the kernel holds (FUSE lookup count: every reply
- *            that hands the kernel an inode adds one, FORGET removes some);
+ *   nlookup  references: the kernel's (FUSE lookup count: every reply that
+ *            hands the kernel an inode adds one, FORGET removes some), and
+ *            those a layer above takes (seg_lookup) while it works;
  *   nopen    open handles.
  *
  * Mappings need no count of their own: the kernel keeps a file open for as
  * long as it is mapped, and with FUSE passthrough the mapping holds the
- * backing file itself, so a segment's pages live until the last munmap even after
- * the daemon has closed its fd.
+ * backing file itself, so a segment's pages live until the last munmap
+ * even after the daemon has let the file go.
  *
- * Concurrency: every function takes the namespace's lock, so each call is
- * atomic with respect to the others.  The lock is not held across calls;
- * a caller keeps an inode alive between calls by holding a count on it
- * (a lookup reference or an open handle), exactly as the kernel does.
+ * Concurrency.  Three locks, always taken in this order:
+ *
+ *   1. a segment's own lock: it serializes what changes the segment's size
+ *      or data path (truncate, reserve, the first open's attach), which
+ *      may take long: growing by 2 GiB allocates 2 GiB;
+ *   2. the namespace lock: the tree and the counts, nothing slower.  No
+ *      allocation or freeing, no backing-file syscall but a stat, no
+ *      callback but the hook happens under it;
+ *   3. the store's lock (core/store.h).
+ *
+ * Every function takes what it needs; none is held across calls.  A caller
+ * keeps an inode alive between calls by holding a count on it (a reference
+ * or an open handle), exactly as the kernel does: while a request is being
+ * served, the kernel holds the inode it names.
  *
  * Errors: every function that can fail returns 0 or a negative errno and,
  * on error, changes nothing and writes no out-parameter.
@@ -31,11 +46,14 @@
 #define SEGFS_CORE_NS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
+
+#include "core/store.h"
 
 struct seg_ns;
 struct seg_inode;
@@ -44,45 +62,36 @@ struct seg_dirh;
 struct seg_ns_config {
 	uint64_t size_limit;       /* bytes segments may hold (0: half of RAM) */
 	uint64_t nr_segments;      /* inodes, enforced at create (0: as tmpfs) */
-	const char *lists_name;    /* name of the reserved directory ("lists") */
 	mode_t root_mode;          /* permission bits of the root (0: 0755) */
 	bool memfd;                /* back segments with memfds, not a tmpfs */
 	/*
-	 * Descriptors the namespace may hold for idle segments (0: as many
-	 * as there are segments).  With the private tmpfs the least recently
-	 * used idle segments beyond it are reached by name instead, so there
-	 * may be many more segments than descriptors; memfds each need one.
+	 * Descriptors the store may hold (0: as many as there are segments).
+	 * With the private tmpfs the least recently used idle segments beyond
+	 * it are reached by name instead, so there may be many more segments
+	 * than descriptors; memfds each need one.
 	 */
 	uint64_t fd_budget;
 };
 
-/*
- * Creates an empty namespace: the root and its reserved lists directory.
- * cfg->nr_segments 0 means as tmpfs's nr_inodes (half of RAM in pages),
- * and with memfds no more than fd_budget.
- */
-int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out);
-
-/*
- * What holds the segments' pages.  A private tmpfs (made with the new mount
- * API, attached nowhere, sized to the size limit) lets the kernel itself
- * refuse what we never see: a FUSE passthrough write() past the limit fails
- * with ENOSPC.  Making one needs CAP_SYS_ADMIN; without it (or with
- * cfg->memfd) segments are memfds, whose growth only we can bound.
- */
-enum seg_backing {
-	SEG_BACKING_TMPFS,
-	SEG_BACKING_MEMFD,
+/* Who asks: the caller of a request, as the kernel reports it. */
+struct seg_cred {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;                 /* 0 if unknown */
 };
 
 /*
- * The namespace's backing.  For SEG_BACKING_MEMFD, *why (if not NULL) is 0
- * when memfds were asked for, else the -errno that refused the tmpfs.
+ * Creates an empty namespace: the root directory.  cfg->nr_segments 0
+ * means as tmpfs's nr_inodes (half of RAM in pages), and with memfds no
+ * more than fd_budget.
  */
-enum seg_backing seg_ns_backing(const struct seg_ns *ns, int *why);
+int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out);
 
-/* Frees every inode and closes every backing file.  seg_ns_free(NULL) is a no-op. */
+/* Frees every inode and releases every backing file.  NULL: no-op. */
 void seg_ns_free(struct seg_ns *ns);
+
+/* The backing of the store; see store_backing. */
+enum seg_backing seg_ns_backing(const struct seg_ns *ns, int *why);
 
 /* The root directory (inode number 1); it is never freed before the ns. */
 struct seg_inode *seg_ns_root(struct seg_ns *ns);
@@ -91,22 +100,40 @@ struct seg_inode *seg_ns_root(struct seg_ns *ns);
 uint64_t seg_ns_inode_count(struct seg_ns *ns);
 
 /*
+ * What never changes about an inode, readable without the lock: its type
+ * (the S_IFMT bits) and its number.
+ */
+mode_t seg_inode_type(const struct seg_inode *ino);
+uint64_t seg_inode_number(const struct seg_inode *ino);
+bool seg_inode_is_dir(const struct seg_inode *ino);
+bool seg_inode_is_segment(const struct seg_inode *ino);
+
+/*
  * The backing file of an open segment.  It never changes while the segment
  * is open, so a caller that holds an open handle may use it without the
  * lock; it is borrowed and must not be closed.
  */
 int seg_inode_fd(const struct seg_inode *ino);
 
-/* True for a segment: not a directory, nor an entry of lists/. */
-bool seg_inode_is_segment(const struct seg_inode *ino);
+/*
+ * A pointer the layer above keeps with an inode (as the kernel's
+ * i_private); the namespace never reads it.  Set it before the inode is
+ * shared between threads (or publish it some other way).
+ */
+void seg_inode_set_private(struct seg_inode *ino, const void *priv);
+const void *seg_inode_private(const struct seg_inode *ino);
 
-/* True for the reserved lists directory. */
-bool seg_inode_is_lists(const struct seg_inode *ino);
+/*
+ * Fixes an inode's name for good, as a mount point's: the namespace then
+ * refuses, with -EPERM, to remove or move it and to rename anything over
+ * it.  For a directory a layer above serves (lists/).
+ */
+void seg_inode_fix(struct seg_ns *ns, struct seg_inode *ino);
 
 /*
  * Name operations.  `dir` must be a directory the caller holds a count on.
- * Every function that hands back an inode (lookup, create, mkdir, link)
- * adds one kernel reference (nlookup) to it and fills *st.
+ * Every function that hands back an inode (lookup, create, mkdir, link,
+ * tmpfile) adds one reference (nlookup) to it and fills *st.
  */
 int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	       struct seg_inode **out, struct stat *st);
@@ -116,20 +143,32 @@ int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 
 /*
  * Creates a segment (an empty backing file) called `name` in `dir`, owned by
- * uid:gid with permission bits `mode & 07777`, on behalf of process `pid`
- * (0 if unknown), which seg_inspect reports.  Without SEG_CREATE_EXCL an
+ * who->uid:who->gid with permission bits `mode & 07777`, on behalf of
+ * process who->pid, which seg_inspect reports.  Without SEG_CREATE_EXCL an
  * existing segment of that name is returned instead (an existing directory
  * gives -EISDIR), and *created says which happened.
  */
 int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
-	       mode_t mode, uid_t uid, gid_t gid, pid_t pid, int flags,
+	       mode_t mode, const struct seg_cred *who, int flags,
 	       struct seg_inode **out, struct stat *st, bool *created);
 
+/*
+ * A segment with no name (nlink 0), as open(O_TMPFILE) makes: it has one
+ * reference, and goes when that is forgotten unless seg_link or
+ * seg_replace names it first.  `dir` is where it is made.
+ */
+int seg_tmpfile(struct seg_ns *ns, struct seg_inode *dir, mode_t mode,
+		const struct seg_cred *who, struct seg_inode **out, struct stat *st);
+
 int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
-	      mode_t mode, uid_t uid, gid_t gid,
+	      mode_t mode, const struct seg_cred *who,
 	      struct seg_inode **out, struct stat *st);
 
-/* Adds the name `name` in `dir` for the segment `ino` (not a directory). */
+/*
+ * Adds the name `name` in `dir` for the segment `ino` (not a directory).
+ * A segment whose last name is gone cannot be named again (-ENOENT), as
+ * on tmpfs, unless seg_tmpfile made it.
+ */
 int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	     const char *name, struct stat *st);
 
@@ -150,7 +189,17 @@ int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name);
 int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	       struct seg_inode *newdir, const char *newname, unsigned flags);
 
-/* Drops `n` kernel references; may free the inode. */
+/*
+ * Makes `name` in `dir` lead to the unnamed segment `ino` (from
+ * seg_tmpfile), atomically, as rename() over it would: provided the name
+ * leads to `expect` now, or to nothing when `expect` is NULL; else
+ * -EAGAIN and nothing changes.  For a layer above that rebuilds a segment
+ * outside the lock and must not overwrite what changed meanwhile.
+ */
+int seg_replace(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		struct seg_inode *expect, struct seg_inode *ino);
+
+/* Drops `n` references; may free the inode. */
 void seg_forget(struct seg_ns *ns, struct seg_inode *ino, uint64_t n);
 
 int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st);
@@ -168,22 +217,31 @@ int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st);
 
 /*
  * Changes the attributes named by `mask`, taking the values from `attr`
- * (st_mode, st_uid, st_gid, st_size, st_atim, st_mtim, st_ctim).
- * Permission checks are the kernel's (default_permissions); this only
- * applies the change.  Fills *st with the result.
+ * (st_mode, st_uid, st_gid, st_size, st_atim, st_mtim, st_ctim): the size
+ * first (nothing else changes if that fails), then the times, then the
+ * rest.  Permission checks are the kernel's (default_permissions); this
+ * only applies the change.  Fills *st with the result.
  */
 int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 		const struct stat *attr, unsigned mask, struct stat *st);
 
 /*
+ * Creator and birth of an unnamed segment (from seg_tmpfile): for a layer
+ * above that rebuilds a segment in another's stead, so that it is still
+ * the same one to its users.
+ */
+void seg_set_origin(struct seg_ns *ns, struct seg_inode *ino, pid_t pid,
+		    const struct timespec *btime);
+
+/*
  * Open handles.  The data path of an open segment (the FUSE layer's
  * passthrough backing id) belongs to the inode, not to the handle: the
  * kernel allows one backing file per inode, shared by all its opens.  So
- * seg_open calls `attach(arg, fd)` under the lock when it opens the
- * first handle of an inode that has no data path yet; attach returns a
- * positive id, 0 for "none, use the fallback", or a negative errno that
- * fails the open.  *backing receives the inode's id (0 if none).
- * O_TRUNC in `flags` truncates the segment to 0 first.
+ * seg_open calls `attach(arg, fd)` when it opens the first handle of an
+ * inode that has no data path yet, under the segment's lock only; attach
+ * returns a positive id, 0 for "none, use the fallback", or a negative
+ * errno that fails the open.  *backing receives the inode's id (0 if
+ * none).  O_TRUNC in `flags` truncates the segment to 0 first.
  */
 typedef int (*seg_attach_fn)(void *arg, int fd);
 
@@ -198,37 +256,48 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach);
 
 /*
- * Directory streams.  A stream keeps its place with a cursor that lives in
- * the directory's entry list, so entries added or removed while it is open
- * never make it skip or repeat a surviving entry, and resuming costs O(1).
- * Offsets: 1 is ".", 2 is "..", entries follow in creation order.
+ * Reads or writes a segment's bytes for a layer above, outside every lock
+ * but the segment's own (the caller holds a count on it).  seg_pread reads
+ * up to `len` bytes at `off` and says how many in *got (fewer at the end).
+ * seg_pwrite writes all `len` bytes and never extends the segment: a range
+ * that does not lie within its size is -ENXIO and writes nothing.
+ */
+int seg_pread(struct seg_ns *ns, struct seg_inode *ino, void *buf, size_t len,
+	      off_t off, size_t *got);
+int seg_pwrite(struct seg_ns *ns, struct seg_inode *ino, const void *buf, size_t len,
+	       off_t off);
+
+/*
+ * Directory streams.  A stream keeps its place with a cursor, so entries
+ * added or removed while it is open never make it skip or repeat a
+ * surviving entry, and resuming costs O(1).  Offsets: 1 is ".", 2 is "..",
+ * entries follow in creation order.
  */
 int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out);
 void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh);
 
 /*
- * Called for each entry from offset `off` on: `next` is the offset to resume
- * after this entry.  `st` is complete when the caller asked for attributes
- * (plus), else only st_ino and st_mode are set.  `ino` is NULL for entries
- * of lists/, whose view inodes only a lookup makes: they come without
- * attributes or references even with plus.  Returns 0 to go on and
- * non-zero when the entry did not fit (it is then not consumed and, with
- * plus, gets no kernel reference).
+ * Called, under the namespace lock, for each entry from offset `off` on:
+ * `next` is the offset to resume after this entry.  `st` is complete when
+ * the caller asked for attributes (plus), else only st_ino and st_mode are
+ * set.  Returns 0 to go on and non-zero to stop before this entry (it is
+ * then not consumed and, with plus, gets no reference).  It must not call
+ * into the namespace.
  */
 typedef int (*seg_fill_fn)(void *arg, const char *name, struct seg_inode *ino,
 			   const struct stat *st, uint64_t next);
 
 /*
  * Lists entries from offset `off`.  With `plus`, every entry passed to fill
- * other than "." and ".." gets one kernel reference if fill accepts it.
+ * other than "." and ".." gets one reference if fill accepts it.
  */
 int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 		seg_fill_fn fill, void *arg);
 
 /*
- * Reserves (and allocates) a segment's pages up to byte `end`, without
- * changing its size, for a write or fallocate that may extend it: -ENOSPC
- * when the size limit or memory does not allow.
+ * Reserves (and allocates) an open segment's pages up to byte `end`,
+ * without changing its size, for a write or fallocate that may extend it:
+ * -ENOSPC when the size limit or memory does not allow.
  */
 int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end);
 
@@ -236,10 +305,36 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end);
 int seg_statfs(struct seg_ns *ns, struct statvfs *sv);
 
 /*
+ * The hook: what a layer above hears of the namespace's changes.  Called
+ * under the namespace lock, right after the change, so it must be quick,
+ * must not allocate or free, and must not call into the namespace.  Bytes
+ * that change through a passthrough write or a mapping change unseen: a
+ * layer that keeps what a segment holds must still check it.
+ */
+enum seg_change_kind {
+	SEG_CHANGE_NAME,    /* an entry was added, removed or repointed */
+	SEG_CHANGE_SIZE,    /* the namespace changed a segment's size */
+};
+
+struct seg_change {
+	enum seg_change_kind kind;
+	const struct seg_inode *dir;    /* NAME: the directory */
+	const char *name;               /* NAME: the entry's name */
+	size_t len;
+	/* NAME: what the entry leads to now (NULL: gone); SIZE: the segment. */
+	const struct seg_inode *ino;
+};
+
+typedef void (*seg_hook_fn)(void *arg, const struct seg_change *c);
+
+/* Sets the one hook (NULL: none).  Call it before the namespace is shared. */
+void seg_ns_set_hook(struct seg_ns *ns, seg_hook_fn fn, void *arg);
+
+/*
  * Inspection: what the FUSE layer shows as extended attributes.
  *
  * seg_inspect describes one inode.  Only a segment has anything to show;
- * for a directory or a lists/ view `segment` is false and the rest zero.
+ * for a directory `segment` is false and the rest zero.
  */
 struct seg_info {
 	bool segment;
@@ -253,8 +348,8 @@ int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
 
 /*
  * The whole namespace at once.  This walks every inode and reads each
- * segment's size from its backing file, under the lock: O(segments), for
- * inspection, not for a fast path.
+ * segment's size, under the lock: O(segments), for inspection, not for a
+ * fast path.
  */
 struct seg_ns_stats {
 	uint64_t segments;         /* live segments, named or only held */
@@ -263,7 +358,7 @@ struct seg_ns_stats {
 	uint64_t bytes;            /* the sum of their sizes */
 	uint64_t reserved;         /* bytes they hold against size_limit */
 	uint64_t size_limit;
-	uint64_t inodes;           /* live inodes, directories and views too */
+	uint64_t inodes;           /* live inodes, directories too */
 	uint64_t inode_limit;      /* what nr_segments limits: inodes */
 };
 

@@ -1,6 +1,7 @@
 /*
  * CPython's multiprocessing.shared_memory.ShareableList, byte for byte
- * (the layout of CPython 3.9 to 3.14; ../shared/spec/shareablelist.md).
+ * (the layout of CPython 3.9 to 3.14; sl.c opens with its byte-level spec
+ * and a worked example).
  *
  * Segment bytes are untrusted: any process may have written anything and
  * may be writing while we read.  Decoding reads every shared field once

@@ -7,6 +7,7 @@
  * then frees every segment and exits 0.
  */
 #include "fs/segfs.h"
+#include "fs/node.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -189,7 +190,6 @@ int main(int argc, char **argv)
 
 	cfg.size_limit = o.size;
 	cfg.root_mode = o.root_mode;
-	cfg.lists_name = o.lists_name;
 	cfg.memfd = o.memfd;
 	/* 0: as tmpfs, and with memfds no more than the budget (core/ns.h). */
 	cfg.nr_segments = o.nr_segments;
@@ -199,6 +199,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "segfs: %s\n", strerror(-rc));
 		goto out_opts;
 	}
+	rc = lv_new(fs.ns, o.lists_name != NULL ? o.lists_name : "lists", &fs.lists);
+	if (rc < 0) {
+		fprintf(stderr, "segfs: lists/: %s\n", strerror(-rc));
+		goto out_ns;
+	}
+	/*
+	 * The kinds and their tables (fs/node.h): by type, and lists/ its own,
+	 * set on its inode as the layer above does.
+	 */
+	fs.dir_ops = &dir_ops;
+	fs.file_ops = &file_ops;
+	fs.view_ops = &view_ops;
+	seg_inode_set_private(lv_dir(fs.lists), &lists_dir_ops);
 	/*
 	 * Without -o xattr the attribute handlers are left out, so libfuse
 	 * answers ENOSYS and the kernel stops asking (README: Inspection).
@@ -213,7 +226,7 @@ int main(int argc, char **argv)
 	/* libfuse prints its own one-line reason when it refuses an option. */
 	fs.se = fuse_session_new(&o.fuse, &ops, sizeof(ops), &fs);
 	if (fs.se == NULL)
-		goto out_ns;
+		goto out_lists;
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
 	if (fuse_session_mount(fs.se, o.mountpoint) != 0)
@@ -250,6 +263,8 @@ out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);
+out_lists:
+	lv_free(fs.lists);
 out_ns:
 	seg_ns_free(fs.ns);
 out_opts:

@@ -1,6 +1,18 @@
 /*
- * The FUSE side of segfs: what fs/main.c, fs/opts.c and fs/ops.c share.
- * Only fs/ includes libfuse; core/ knows nothing of FUSE.
+ * The FUSE side of segfs: what the files of fs/ share.  Only fs/ includes
+ * libfuse; core/ knows nothing of FUSE.
+ *
+ *   main.c         main(): options, the namespace and the view, the session
+ *   opts.c         the command line
+ *   init.c         the connection: what INIT asks the kernel for
+ *   ops.c          the one dispatch point: every request, routed by kind
+ *   node.c         node ids, and the tables of operations by kind (node.h)
+ *   inode.c        what the namespace's inodes share (entries, attributes)
+ *   dir.c          the namespace's directories
+ *   file.c         segments: open, I/O of the cached fallback, release
+ *   views.c        lists/ and its entries: the view's FUSE side
+ *   passthrough.c  the data path: FUSE passthrough, or the cached fallback
+ *   xattr.c        the read-only user.segfs.* attributes (-o xattr)
  */
 #ifndef SEGFS_FS_SEGFS_H
 #define SEGFS_FS_SEGFS_H
@@ -13,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/lists.h"
 #include "core/ns.h"
 
 /* The command line, parsed.  Strings are owned by the struct (opts_free). */
@@ -60,8 +73,16 @@ enum transport {
 	TRANSPORT_URING,    /* FUSE over io-uring: per-CPU queues */
 };
 
+struct node_ops;
+
 struct segfs {
 	struct seg_ns *ns;
+	struct lv *lists;                /* the lists/ view */
+	/*
+	 * The tables of the kinds node ids name by default (fs/node.h), set by
+	 * main() before the session starts.
+	 */
+	const struct node_ops *dir_ops, *file_ops, *view_ops;
 	struct fuse_session *se;
 	const struct segfs_opts *opts;
 	_Atomic int pt;                  /* enum pt_state */
@@ -76,21 +97,27 @@ struct segfs {
 extern const struct fuse_lowlevel_ops segfs_ops;
 
 /*
- * Decides the data path once the connection is up: registers and closes a
- * backing file for a scratch memfd.  Returns the resulting state.
+ * fs/passthrough.c.  passthrough_why_not says why passthrough cannot be
+ * had whatever the kernel offers (NULL: it may be), and passthrough_off
+ * settles the fallback, with the reason, before any open.
+ * segfs_probe_passthrough decides the data path once the connection is
+ * up: registers and closes a backing file for a scratch memfd, and
+ * returns the resulting state.  passthrough_attach is core/ns.h's
+ * seg_attach_fn (arg: the segfs); passthrough_detach closes an id
+ * seg_release gave back.
  */
+const char *passthrough_why_not(const struct segfs *fs);
+void passthrough_off(struct segfs *fs, const char *why);
 enum pt_state segfs_probe_passthrough(struct segfs *fs);
+int passthrough_attach(void *arg, int fd);
+void passthrough_detach(struct segfs *fs, int id);
 
 /*
- * fs/xattr.c: the read-only user.segfs.* attributes of segments and of the
- * root (README: Inspection).  Without -o xattr main() leaves them out of
- * the session's ops, so libfuse replies ENOSYS and the kernel sends no
- * more requests of that kind.
+ * fs/init.c: INIT, and asking for a feature (true if the kernel offers
+ * it) or refusing one.
  */
-void segfs_getxattr(fuse_req_t req, fuse_ino_t n, const char *name, size_t size);
-void segfs_listxattr(fuse_req_t req, fuse_ino_t n, size_t size);
-void segfs_setxattr(fuse_req_t req, fuse_ino_t n, const char *name,
-		    const char *value, size_t size, int flags);
-void segfs_removexattr(fuse_req_t req, fuse_ino_t n, const char *name);
+void segfs_init(void *userdata, struct fuse_conn_info *conn);
+bool want(struct fuse_conn_info *conn, uint64_t flag);
+void unwant(struct fuse_conn_info *conn, uint64_t flag);
 
 #endif

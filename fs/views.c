@@ -1,19 +1,19 @@
 /*
- * Open files of lists/: the text of a ShareableList.
+ * lists/ and its entries, the FUSE side of the view (core/lists.h): the
+ * tables lists_dir_ops (the directory) and view_ops (its entries).
  *
- * A handle holds the text: a snapshot rendered at open for reading (and
+ * An open entry holds text: a snapshot rendered at open for reading (and
  * for edits and appends), or, with O_TRUNC or a new entry, the text being
  * written.  Writes only change the handle.  Complete lines are checked as
  * they arrive, so a bad one fails the write() that completes it with
  * EINVAL; FLUSH (every close) parses the whole text and stores it through
- * core/lists.c, or fails with EINVAL and changes nothing.  Handles use
- * direct I/O: the kernel keeps no pages of views, whose length follows
- * the list.
+ * the view, or fails with EINVAL and changes nothing.  Handles use direct
+ * I/O: the kernel keeps no pages of entries, whose length follows the
+ * list, and neither their names nor their attributes, which any process
+ * may change by writing to a segment through a mapping, unseen by us.
  */
-#include "fs/views.h"
+#include "fs/node.h"
 
-#include "core/alloc.h"
-#include "core/lists.h"
 #include "core/sltext.h"
 
 #include <errno.h>
@@ -32,8 +32,7 @@ struct vfile {
 	bool bad;               /* a line was refused: FLUSH refuses too */
 	bool append;            /* O_APPEND: writes go to the end */
 	mode_t mode;            /* for a list that has to be created */
-	uid_t uid;
-	gid_t gid;
+	struct seg_cred who;    /* the opener, owner of such a list */
 };
 
 static struct vfile *vfile_of(const struct fuse_file_info *fi)
@@ -88,7 +87,7 @@ static void *notice_thread(void *arg)
 	return NULL;
 }
 
-/* Sends the notices now, or from a new thread in a one-thread daemon. */
+/* Sends the notices now, or from a new thread where the above says so. */
 static void notify(struct segfs *fs, fuse_ino_t ino, const char *a, const char *b)
 {
 	struct notice nt = { .se = fs->se, .ino = ino };
@@ -116,9 +115,19 @@ static void notify(struct segfs *fs, fuse_ino_t ino, const char *a, const char *
 	/* Without a thread the caches expire on their own; better than a hang. */
 }
 
-void views_entry_changed(struct segfs *fs, const char *name, const char *name2)
+/* ---- entry replies ---------------------------------------------------- */
+
+/*
+ * Replies with an entry of lists/: never cached, since any process may
+ * turn a segment into a list or out of one through a mapping.
+ */
+static void reply_view_entry(fuse_req_t req, struct lv_node *v, const struct stat *st)
 {
-	notify(fs, 0, name, name2);
+	struct segfs *fs = fs_of(req);
+	struct fuse_entry_param e = { .ino = node_view_id(v), .attr = *st };
+
+	if (fuse_reply_entry(req, &e) != 0)
+		lv_forget(fs->lists, v, 1);
 }
 
 /* ---- handles ---------------------------------------------------------- */
@@ -143,65 +152,86 @@ static int vfile_reserve(struct vfile *vf, size_t need)
 	return 0;
 }
 
-int views_open(struct segfs *fs, fuse_req_t req, struct seg_inode *view,
-	       struct fuse_file_info *fi, bool created, mode_t mode)
+/* lv_take_fn: the handle keeps a copy of the text. */
+static int take_text(void *arg, const char *text, size_t len)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct vfile *vf = arg;
+	int rc = vfile_reserve(vf, len + 1);
+
+	if (rc == 0) {
+		memcpy(vf->buf, text, len);
+		vf->len = vf->checked = len;
+	}
+	return rc;
+}
+
+static void vfile_free(struct vfile *vf)
+{
+	free(vf->buf);
+	pthread_mutex_destroy(&vf->lock);
+	free(vf);
+}
+
+/*
+ * Opens a handle on an entry.  `created`: the entry was just made (its
+ * text starts empty); `mode` is for a list that has to be created at
+ * FLUSH.  On success fills fi.
+ */
+static int vfile_open(struct segfs *fs, fuse_req_t req, struct lv_node *v,
+		      struct fuse_file_info *fi, bool created, mode_t mode)
+{
 	struct vfile *vf = calloc(1, sizeof(*vf));
-	int backing, rc;
+	int rc;
 
 	if (vf == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&vf->lock, NULL);
 	vf->mode = mode;
-	vf->uid = ctx->uid;
-	vf->gid = ctx->gid;
+	vf->who = cred_of(req);
+	vf->who.pid = 0;
 	vf->append = (fi->flags & O_APPEND) != 0;
 	if (created || (fi->flags & O_TRUNC)) {
 		/* The new text replaces the list at close, even if it is empty. */
 		vf->dirty = (fi->flags & O_ACCMODE) != O_RDONLY;
+		rc = lv_open(fs->lists, v, NULL, NULL);
 	} else {
-		char *text;
-		size_t len;
-
-		seg_view_sync(fs->ns, view);
-		rc = seg_view_render(fs->ns, view, &text, &len);
-		if (rc < 0)
-			goto fail;
-		/* Own the snapshot with malloc, like every later growth. */
-		rc = vfile_reserve(vf, len + 1);
-		if (rc == 0) {
-			memcpy(vf->buf, text, len);
-			vf->len = vf->checked = len;
-		}
-		seg_free(text);
-		if (rc < 0)
-			goto fail;
+		rc = lv_open(fs->lists, v, take_text, vf);
 	}
-	rc = seg_open(fs->ns, view, 0, NULL, NULL, &backing);
-	if (rc < 0)
-		goto fail;
+	if (rc < 0) {
+		vfile_free(vf);
+		return rc;
+	}
 	fi->fh = (uint64_t)(uintptr_t)vf;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->noflush = 0;
 	return 0;
-fail:
-	free(vf->buf);
-	pthread_mutex_destroy(&vf->lock);
-	free(vf);
-	return rc;
 }
 
-void views_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+static void view_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	int rc = vfile_open(fs, req, n->view, fi, false, 0600);
+
+	if (rc < 0) {
+		reply_err(req, rc);
+	} else if (fuse_reply_open(req, fi) != 0) {
+		lv_release(fs->lists, n->view);
+		vfile_free(vfile_of(fi));
+	}
+}
+
+static void view_read(fuse_req_t req, struct node *n, size_t size, off_t off,
+		      struct fuse_file_info *fi)
 {
 	struct vfile *vf = vfile_of(fi);
-	size_t n = 0;
+	size_t len = 0;
 
+	(void)n;
 	pthread_mutex_lock(&vf->lock);
 	if (off >= 0 && (size_t)off < vf->len)
-		n = vf->len - (size_t)off < size ? vf->len - (size_t)off : size;
-	fuse_reply_buf(req, n ? vf->buf + off : NULL, n);
+		len = vf->len - (size_t)off < size ? vf->len - (size_t)off : size;
+	fuse_reply_buf(req, len ? vf->buf + off : NULL, len);
 	pthread_mutex_unlock(&vf->lock);
 }
 
@@ -232,10 +262,9 @@ static int check_lines(struct vfile *vf)
 	return 0;
 }
 
-void views_write(fuse_req_t req, const char *data, size_t size, off_t off,
-		 struct fuse_file_info *fi)
+/* Puts `size` bytes of `data` into the handle's text at `off`. */
+static int vfile_write(struct vfile *vf, const char *data, size_t size, off_t off)
 {
-	struct vfile *vf = vfile_of(fi);
 	size_t at;
 	int rc;
 
@@ -261,17 +290,35 @@ void views_write(fuse_req_t req, const char *data, size_t size, off_t off,
 			vf->bad = true;
 	}
 	pthread_mutex_unlock(&vf->lock);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+	return rc;
 }
 
-void views_flush(struct segfs *fs, fuse_req_t req, struct seg_inode *view,
-		 struct fuse_file_info *fi)
+static void view_write_buf(fuse_req_t req, struct node *n, struct fuse_bufvec *in, off_t off,
+			   struct fuse_file_info *fi)
 {
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	/* Entries take text in memory: gather it first (it may be a pipe). */
+	char *data = malloc(out.buf[0].size ? out.buf[0].size : 1);
+	ssize_t w;
+	int rc;
+
+	(void)n;
+	out.buf[0].mem = data;
+	w = data != NULL ? fuse_buf_copy(&out, in, 0) : -ENOMEM;
+	rc = w < 0 ? (int)w : vfile_write(vfile_of(fi), data, (size_t)w, off);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_write(req, (size_t)w);
+	free(data);
+}
+
+/* close() of an entry stores its text, or says why not. */
+static void view_flush(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
 	struct vfile *vf = vfile_of(fi);
-	struct seg_view_effect eff = { 0 };
+	struct lv_effect eff = { 0 };
 	struct sl_list *l;
 	size_t bad;
 	int rc = 0;
@@ -280,11 +327,9 @@ void views_flush(struct segfs *fs, fuse_req_t req, struct seg_inode *view,
 	if (vf->bad) {
 		rc = -EINVAL;
 	} else if (vf->dirty) {
-		/* In place means over the newest bytes, not stale ones. */
-		seg_view_sync(fs->ns, view);
 		rc = sl_parse(vf->buf, vf->len, &l, &bad);
 		if (rc == 0) {
-			rc = seg_view_store(fs->ns, view, l, vf->mode, vf->uid, vf->gid, &eff);
+			rc = lv_store(fs->lists, n->view, l, vf->mode, &vf->who, &eff);
 			sl_list_free(l);
 		}
 		if (rc == -EINVAL)
@@ -294,36 +339,301 @@ void views_flush(struct segfs *fs, fuse_req_t req, struct seg_inode *view,
 	}
 	pthread_mutex_unlock(&vf->lock);
 	if (eff.in_place != NULL)
-		notify(fs, (fuse_ino_t)(uintptr_t)eff.in_place, NULL, NULL);
+		notify(fs, node_id(fs, eff.in_place), NULL, NULL);
 	else if (eff.replaced)
-		notify(fs, 0, eff.name, NULL);
-	fuse_reply_err(req, -rc);
+		notify(fs, 0, lv_node_name(n->view), NULL);
+	reply_err(req, rc);
 }
 
-void views_truncate(struct fuse_file_info *fi, off_t size)
+static void view_release(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
-	struct vfile *vf = vfile_of(fi);
+	lv_release(fs_of(req)->lists, n->view);
+	vfile_free(vfile_of(fi));
+	reply_err(req, 0);
+}
 
-	pthread_mutex_lock(&vf->lock);
-	if (size >= 0 && (size_t)size < vf->len) {
-		char *nl;
+static void view_forget(struct segfs *fs, struct node *n, uint64_t nlookup)
+{
+	lv_forget(fs->lists, n->view, nlookup);
+}
 
-		vf->len = (size_t)size;
-		nl = vf->len ? memrchr(vf->buf, '\n', vf->len) : NULL;
-		if (vf->checked > vf->len)
-			vf->checked = nl ? (size_t)(nl - vf->buf) + 1 : 0;
+static void view_getattr(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc = lv_getattr(fs_of(req)->lists, n->view, &st);
+
+	(void)fi;
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void view_setattr(fuse_req_t req, struct node *n, struct stat *attr, int valid,
+			 struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	unsigned mask = setattr_mask(valid);
+	struct stat st;
+	int rc;
+
+	/* ftruncate() of an open entry cuts the text it is writing. */
+	if ((mask & SEG_SET_SIZE) && fi != NULL) {
+		struct vfile *vf = vfile_of(fi);
+
+		pthread_mutex_lock(&vf->lock);
+		if (attr->st_size >= 0 && (size_t)attr->st_size < vf->len) {
+			char *nl;
+
+			vf->len = (size_t)attr->st_size;
+			nl = vf->len ? memrchr(vf->buf, '\n', vf->len) : NULL;
+			if (vf->checked > vf->len)
+				vf->checked = nl ? (size_t)(nl - vf->buf) + 1 : 0;
+		}
+		vf->dirty = true;
+		pthread_mutex_unlock(&vf->lock);
+		mask &= ~(unsigned)SEG_SET_SIZE;
 	}
-	vf->dirty = true;
-	pthread_mutex_unlock(&vf->lock);
+	rc = mask ? lv_setattr(fs->lists, n->view, attr, mask, &st)
+		  : lv_getattr(fs->lists, n->view, &st);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, 0);
 }
 
-void views_release(struct segfs *fs, struct seg_inode *view, struct fuse_file_info *fi)
+const struct node_ops view_ops = {
+	.kind = "lists/ entry",
+	.forget = view_forget,
+	.getattr = view_getattr,
+	.setattr = view_setattr,
+	.open = view_open,
+	.read = view_read,
+	.write_buf = view_write_buf,
+	.flush = view_flush,
+	.release = view_release,
+	.getxattr = xattr_get,
+	.listxattr = xattr_list,
+	.setxattr = xattr_set,
+	.removexattr = xattr_remove,
+};
+
+/* ---- the directory ---------------------------------------------------- */
+
+static void lists_lookup(fuse_req_t req, struct node *dir, const char *name)
 {
-	struct vfile *vf = vfile_of(fi);
-	int detach;
+	struct lv_node *v;
+	struct stat st;
+	int rc = lv_lookup(fs_of(req)->lists, name, &v, &st);
 
-	seg_release(fs->ns, view, &detach);
-	free(vf->buf);
-	pthread_mutex_destroy(&vf->lock);
-	free(vf);
+	(void)dir;
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		reply_view_entry(req, v, &st);
 }
+
+static void lists_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_cred who = cred_of(req);
+	struct fuse_entry_param e = { 0 };
+	struct lv_node *v;
+	bool created;
+	int rc;
+
+	(void)dir;
+	rc = lv_create(fs->lists, name, mode, &who, (fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0,
+		       &v, &e.attr, &created);
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	rc = vfile_open(fs, req, v, fi, created, mode);
+	if (rc < 0) {
+		lv_forget(fs->lists, v, 1);
+		reply_err(req, rc);
+		return;
+	}
+	e.ino = node_view_id(v);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		lv_release(fs->lists, v);
+		vfile_free(vfile_of(fi));
+		lv_forget(fs->lists, v, 1);
+	}
+	if (created)
+		notify(fs, 0, name, NULL);
+}
+
+static void lists_mknod(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
+			dev_t rdev)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_cred who = cred_of(req);
+	struct lv_node *v;
+	struct stat st;
+	bool created;
+	int rc;
+
+	(void)dir;
+	(void)rdev;
+	/* Only regular files are lists. */
+	if (!S_ISREG(mode)) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	rc = lv_create(fs->lists, name, mode, &who, SEG_CREATE_EXCL, &v, &st, &created);
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	reply_view_entry(req, v, &st);
+	notify(fs, 0, name, NULL);
+}
+
+/* lists/ holds entries of the root's segments, made only by create. */
+static void lists_refuse_mkdir(fuse_req_t req, struct node *dir, const char *name,
+			       mode_t mode)
+{
+	(void)dir;
+	(void)name;
+	(void)mode;
+	reply_err(req, -EPERM);
+}
+
+static void lists_refuse_symlink(fuse_req_t req, const char *link, struct node *dir,
+				 const char *name)
+{
+	(void)link;
+	(void)dir;
+	(void)name;
+	reply_err(req, -EPERM);
+}
+
+static void lists_refuse_link(fuse_req_t req, struct node *n, struct node *newdir,
+			      const char *newname)
+{
+	(void)n;
+	(void)newdir;
+	(void)newname;
+	reply_err(req, -EPERM);
+}
+
+static void lists_unlink(fuse_req_t req, struct node *dir, const char *name)
+{
+	struct segfs *fs = fs_of(req);
+	int rc = lv_unlink(fs->lists, name);
+
+	(void)dir;
+	reply_err(req, rc);
+	if (rc == 0)
+		notify(fs, 0, name, NULL);
+}
+
+static void lists_rename(fuse_req_t req, struct node *dir, const char *name,
+			 struct node *newdir, const char *newname, unsigned flags)
+{
+	struct segfs *fs = fs_of(req);
+	int rc = lv_rename(fs->lists, name, newname, flags);
+
+	(void)dir;
+	(void)newdir;
+	reply_err(req, rc);
+	if (rc == 0)
+		notify(fs, 0, name, newname);
+}
+
+static void lists_opendir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	struct lv_dirh *dh;
+	int rc = lv_opendir(fs->lists, &dh);
+
+	(void)n;
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)dh;
+	if (fuse_reply_open(req, fi) != 0)
+		lv_releasedir(fs->lists, dh);
+}
+
+struct dirbuf {
+	fuse_req_t req;
+	char *p;
+	size_t size, used;
+	bool plus;
+};
+
+/* lv_fill_fn: appends one entry, without a reference; non-zero when full. */
+static int lists_fill(void *arg, const char *name, const struct stat *st, uint64_t next)
+{
+	struct dirbuf *b = arg;
+	size_t room = b->size - b->used, n;
+
+	if (b->plus) {
+		/* Node id 0: entries are made by lookup, not by listing. */
+		struct fuse_entry_param e = { .ino = 0, .attr = *st };
+
+		n = fuse_add_direntry_plus(b->req, b->p + b->used, room, name, &e, (off_t)next);
+	} else {
+		n = fuse_add_direntry(b->req, b->p + b->used, room, name, st, (off_t)next);
+	}
+	if (n > room)
+		return 1;
+	b->used += n;
+	return 0;
+}
+
+static void lists_readdir(fuse_req_t req, struct node *n, size_t size, off_t off,
+			  struct fuse_file_info *fi, bool plus)
+{
+	struct dirbuf b = { .req = req, .size = size, .plus = plus };
+	int rc;
+
+	(void)n;
+	b.p = malloc(size);
+	if (b.p == NULL) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	rc = lv_readdir(fs_of(req)->lists, (struct lv_dirh *)(uintptr_t)fi->fh, (uint64_t)off,
+			lists_fill, &b);
+	/* What was listed before an error is still worth its reply. */
+	if (rc < 0 && b.used == 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_buf(req, b.p, b.used);
+	free(b.p);
+}
+
+static void lists_releasedir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	(void)n;
+	lv_releasedir(fs_of(req)->lists, (struct lv_dirh *)(uintptr_t)fi->fh);
+	reply_err(req, 0);
+}
+
+const struct node_ops lists_dir_ops = {
+	.kind = "lists/",
+	.forget = inode_forget,
+	.getattr = inode_getattr,
+	.setattr = inode_setattr,
+	.lookup = lists_lookup,
+	.mknod = lists_mknod,
+	.mkdir = lists_refuse_mkdir,
+	.symlink = lists_refuse_symlink,
+	.link = lists_refuse_link,
+	.unlink = lists_unlink,
+	.rename = lists_rename,
+	.create = lists_create,
+	.opendir = lists_opendir,
+	.readdir = lists_readdir,
+	.releasedir = lists_releasedir,
+	.getxattr = xattr_get,
+	.listxattr = xattr_list,
+	.setxattr = xattr_set,
+	.removexattr = xattr_remove,
+};

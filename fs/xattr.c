@@ -30,9 +30,7 @@
  * stops asking.  With it, such questions are answered first, without the
  * namespace lock.
  */
-#include "fs/segfs.h"
-
-#include "core/lists.h"
+#include "fs/node.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -52,26 +50,15 @@ static const char root_names[] = PREFIX "stats";
 /* Big enough for every value; stats is the longest, at about 300 bytes. */
 #define VALUE_MAX 512
 
-static struct segfs *fs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-/* As in ops.c: a node id is the inode's address, the root's is 1. */
-static struct seg_inode *inode_of(struct segfs *fs, fuse_ino_t n)
-{
-	return n == FUSE_ROOT_ID ? seg_ns_root(fs->ns) : (struct seg_inode *)(uintptr_t)n;
-}
-
 /* The names `n` carries: a list of `*len` bytes (0 for none). */
-static const char *names_of(struct segfs *fs, fuse_ino_t n, size_t *len)
+static const char *names_of(const struct node *n, size_t *len)
 {
 	/* What an inode is never changes: no lock needed. */
-	if (n == FUSE_ROOT_ID) {
+	if (n->id == FUSE_ROOT_ID) {
 		*len = sizeof(root_names);
 		return root_names;
 	}
-	if (seg_inode_is_segment(inode_of(fs, n))) {
+	if (n->ino != NULL && seg_inode_is_segment(n->ino)) {
 		*len = sizeof(seg_names);
 		return seg_names;
 	}
@@ -148,7 +135,7 @@ static int segment_value(struct segfs *fs, struct seg_inode *ino, const char *at
 		yes = info.nopen > 0 ? info.attached : data_path_is_passthrough(fs);
 		n = snprintf(buf, VALUE_MAX, "%d", yes);
 	} else if (strcmp(attr, "list") == 0) {
-		rc = seg_holds_list(fs->ns, ino, &yes);
+		rc = lv_holds_list(fs->lists, ino, &yes);
 		if (rc < 0)
 			return rc;
 		n = snprintf(buf, VALUE_MAX, "%d", yes);
@@ -159,13 +146,16 @@ static int segment_value(struct segfs *fs, struct seg_inode *ino, const char *at
 	return 0;
 }
 
-static int do_getxattr(struct segfs *fs, fuse_ino_t n, const char *name,
+static int do_getxattr(struct segfs *fs, const struct node *n, const char *name,
 		       char *buf, size_t *len)
 {
-	if (n == FUSE_ROOT_ID)
+	if (n->id == FUSE_ROOT_ID)
 		return strcmp(name, root_names) == 0 ? stats_value(fs, buf, len)
 						      : -ENODATA;
-	return segment_value(fs, inode_of(fs, n), name + PREFIX_LEN, buf, len);
+	/* Directories and lists/ entries have none: only segments. */
+	if (n->ino == NULL)
+		return -ENODATA;
+	return segment_value(fs, n->ino, name + PREFIX_LEN, buf, len);
 }
 
 /*
@@ -177,12 +167,12 @@ static void reply_sized(fuse_req_t req, const char *data, size_t len, size_t siz
 	if (size == 0)
 		fuse_reply_xattr(req, len);
 	else if (len > size)
-		fuse_reply_err(req, ERANGE);
+		reply_err(req, -ERANGE);
 	else
 		fuse_reply_buf(req, data, len);
 }
 
-void segfs_getxattr(fuse_req_t req, fuse_ino_t n, const char *name, size_t size)
+void xattr_get(fuse_req_t req, struct node *n, const char *name, size_t size)
 {
 	struct segfs *fs = fs_of(req);
 	char buf[VALUE_MAX];
@@ -191,45 +181,43 @@ void segfs_getxattr(fuse_req_t req, fuse_ino_t n, const char *name, size_t size)
 
 	/* security.capability, before every write and truncate: no lock. */
 	if (strncmp(name, PREFIX, PREFIX_LEN) != 0) {
-		fuse_reply_err(req, ENODATA);
+		reply_err(req, -ENODATA);
 		return;
 	}
 	rc = do_getxattr(fs, n, name, buf, &len);
 	if (rc < 0)
-		fuse_reply_err(req, -rc);
+		reply_err(req, rc);
 	else
 		reply_sized(req, buf, len, size);
 }
 
-void segfs_listxattr(fuse_req_t req, fuse_ino_t n, size_t size)
+void xattr_list(fuse_req_t req, struct node *n, size_t size)
 {
-	struct segfs *fs = fs_of(req);
 	const char *names;
 	size_t len;
 
-	names = names_of(fs, n, &len);
+	names = names_of(n, &len);
 	reply_sized(req, names, len, size);
 }
 
-void segfs_setxattr(fuse_req_t req, fuse_ino_t n, const char *name,
-		    const char *value, size_t size, int flags)
+void xattr_set(fuse_req_t req, struct node *n, const char *name, const char *value,
+	       size_t size, int flags)
 {
 	(void)n;
 	(void)value;
 	(void)size;
 	(void)flags;
 	if (strncmp(name, PREFIX, PREFIX_LEN) == 0)
-		fuse_reply_err(req, EPERM);    /* ours, and read-only */
+		reply_err(req, -EPERM);    /* ours, and read-only */
 	else
-		fuse_reply_err(req, EOPNOTSUPP);   /* segfs keeps no others */
+		reply_err(req, -EOPNOTSUPP);   /* segfs keeps no others */
 }
 
-void segfs_removexattr(fuse_req_t req, fuse_ino_t n, const char *name)
+void xattr_remove(fuse_req_t req, struct node *n, const char *name)
 {
-	struct segfs *fs = fs_of(req);
 	const char *names;
 	size_t len;
 
-	names = names_of(fs, n, &len);
-	fuse_reply_err(req, carries(names, len, name) ? EPERM : ENODATA);
+	names = names_of(n, &len);
+	reply_err(req, carries(names, len, name) ? -EPERM : -ENODATA);
 }

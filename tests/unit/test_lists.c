@@ -1,6 +1,7 @@
 /*
- * Unit tests of core/lists.c: which segments lists/ shows, views and their
- * lifetime, storing in place or by replacement, refusals, and allocation
+ * Unit tests of core/lists.c: which segments lists/ shows, entries and
+ * their lifetime, storing in place or by replacement, refusals, the sync
+ * hook, what the view hears from the namespace's hook, and allocation
  * failures that must change nothing.
  */
 #include <errno.h>
@@ -24,38 +25,51 @@
 
 #define VIEW_BIT (UINT64_C(1) << 62)
 
-static struct seg_ns *new_ns(void)
+/* Who asks: uid, gid, pid. */
+#define WHO(u, g, p) (&(struct seg_cred){ .uid = (u), .gid = (g), .pid = (p) })
+
+/* The view of the namespace the test runs on. */
+static struct lv *lv;
+
+static struct seg_ns *new_ns_with(const struct seg_ns_config *cfg)
 {
-	struct seg_ns_config cfg = { 0 };
 	struct seg_ns *ns = NULL;
 
-	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	assert_int_equal(seg_ns_new(cfg, &ns), 0);
+	assert_int_equal(lv_new(ns, "lists", &lv), 0);
 	return ns;
 }
 
-static struct seg_inode *lists_dir(struct seg_ns *ns)
+static struct seg_ns *new_ns(void)
 {
-	struct seg_inode *l;
-	struct stat st;
+	struct seg_ns_config cfg = { 0 };
 
-	assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "lists", &l, &st), 0);
-	seg_forget(ns, l, 1);
-	return l;
+	return new_ns_with(&cfg);
 }
 
-/* A root segment holding `bytes`, with no kernel reference left. */
+static void done(struct seg_ns *ns)
+{
+	lv_free(lv);
+	lv = NULL;
+	seg_ns_free(ns);
+}
+
+/* A root segment holding `bytes`, with no reference left. */
 static struct seg_inode *put(struct seg_ns *ns, const char *name, const void *bytes,
 			     size_t len)
 {
 	struct seg_inode *ino;
 	struct stat st;
 	bool created;
+	int backing, detach;
 
-	assert_int_equal(seg_create(ns, seg_ns_root(ns), name, 0640, 7, 8, 0, 0,
+	assert_int_equal(seg_create(ns, seg_ns_root(ns), name, 0640, WHO(7, 8, 0), 0,
 				    &ino, &st, &created), 0);
+	assert_int_equal(seg_open(ns, ino, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(ftruncate(seg_inode_fd(ino), 0), 0);
 	if (len)
 		assert_int_equal(pwrite(seg_inode_fd(ino), bytes, len, 0), (ssize_t)len);
+	seg_release(ns, ino, &detach);
 	seg_forget(ns, ino, 1);
 	return ino;
 }
@@ -79,26 +93,56 @@ static struct seg_inode *put_list(struct seg_ns *ns, const char *name, const cha
 	return ino;
 }
 
-static uint8_t *contents(struct seg_inode *ino, size_t *len)
+/* The bytes of a segment, read through the namespace. */
+static uint8_t *contents(struct seg_ns *ns, struct seg_inode *ino, size_t *len)
 {
 	struct stat st;
 	uint8_t *buf;
+	size_t got;
 
-	assert_int_equal(fstat(seg_inode_fd(ino), &st), 0);
+	assert_int_equal(seg_getattr(ns, ino, &st), 0);
 	*len = (size_t)st.st_size;
 	buf = malloc(*len + 1);
 	assert_non_null(buf);
-	assert_int_equal(pread(seg_inode_fd(ino), buf, *len, 0), (ssize_t)*len);
+	assert_int_equal(seg_pread(ns, ino, buf, *len, 0, &got), 0);
+	assert_int_equal(got, *len);
 	return buf;
 }
 
-static char *render(struct seg_ns *ns, struct seg_inode *view)
-{
+/* lv_take_fn: keeps a copy, and where the view's text was. */
+struct taken {
 	char *text;
-	size_t len;
+	const char *where;
+};
 
-	assert_int_equal(seg_view_render(ns, view, &text, &len), 0);
-	return text;
+static int take(void *arg, const char *text, size_t len)
+{
+	struct taken *t = arg;
+
+	t->text = malloc(len + 1);
+	assert_non_null(t->text);
+	memcpy(t->text, text, len);
+	t->text[len] = '\0';
+	t->where = text;
+	return 0;
+}
+
+/* What an entry renders now, as lv_open gives it: 0 or -errno. */
+static int render_rc(struct lv_node *v, struct taken *t)
+{
+	int rc = lv_open(lv, v, take, t);
+
+	if (rc == 0)
+		lv_release(lv, v);
+	return rc;
+}
+
+static char *render(struct lv_node *v)
+{
+	struct taken t = { 0 };
+
+	assert_int_equal(render_rc(v, &t), 0);
+	return t.text;
 }
 
 static struct sl_list *parse(const char *text)
@@ -116,13 +160,11 @@ struct names {
 	int n;
 };
 
-static int collect(void *arg, const char *name, struct seg_inode *ino,
-		   const struct stat *st, uint64_t next)
+static int collect(void *arg, const char *name, const struct stat *st, uint64_t next)
 {
 	struct names *c = arg;
 
 	(void)next;
-	assert_null(ino);          /* lists/ entries come without references */
 	assert_true(c->n < 8);
 	snprintf(c->name[c->n], sizeof(c->name[0]), "%s", name);
 	c->ino[c->n++] = st->st_ino;
@@ -132,9 +174,10 @@ static int collect(void *arg, const char *name, struct seg_inode *ino,
 static void test_which_segments_show(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *root = seg_ns_root(ns), *lists = lists_dir(ns), *v, *lst, *d;
+	struct seg_inode *root = seg_ns_root(ns), *lst, *d;
+	struct lv_node *v;
 	uint8_t zeros[100] = { 0 }, junk[40];
-	struct seg_dirh *dh;
+	struct lv_dirh *dh;
 	struct names c = { .n = 0 };
 	struct stat st;
 
@@ -144,68 +187,132 @@ static void test_which_segments_show(void **state)
 	put(ns, "empty16", zeros, 16);            /* CPython's [] */
 	put(ns, "junk", junk, sizeof(junk));
 	lst = put_list(ns, "lst", "1\n'a'\n");
-	assert_int_equal(seg_mkdir(ns, root, "d", 0755, 0, 0, &d, &st), 0);
-	assert_int_equal(seg_lookup(ns, lists, "plain", &v, &st), -ENOENT);
-	assert_int_equal(seg_lookup(ns, lists, "junk", &v, &st), -ENOENT);
-	assert_int_equal(seg_lookup(ns, lists, "d", &v, &st), -ENOENT);
-	assert_int_equal(seg_lookup(ns, lists, "nope", &v, &st), -ENOENT);
-	assert_int_equal(seg_lookup(ns, lists, "empty16", &v, &st), 0);
+	assert_int_equal(seg_mkdir(ns, root, "d", 0755, WHO(0, 0, 0), &d, &st), 0);
+	assert_int_equal(lv_lookup(lv, "plain", &v, &st), -ENOENT);
+	assert_int_equal(lv_lookup(lv, "junk", &v, &st), -ENOENT);
+	assert_int_equal(lv_lookup(lv, "d", &v, &st), -ENOENT);
+	assert_int_equal(lv_lookup(lv, "nope", &v, &st), -ENOENT);
+	assert_int_equal(lv_node_count(lv), 0);      /* none kept for a miss */
+	assert_int_equal(lv_lookup(lv, "empty16", &v, &st), 0);
 	assert_int_equal(st.st_size, 0);
-	seg_forget(ns, v, 1);
-	assert_int_equal(seg_lookup(ns, lists, "lst", &v, &st), 0);
-	assert_true(seg_inode_is_view(v));
+	lv_forget(lv, v, 1);
+	assert_int_equal(lv_lookup(lv, "lst", &v, &st), 0);
 	assert_int_equal(st.st_size, 6);             /* "1\n'a'\n" */
 	assert_int_equal(st.st_mode, S_IFREG | 0640);
 	assert_int_equal(st.st_uid, 7);
 	assert_int_equal(st.st_gid, 8);
-	seg_forget(ns, v, 1);
-	/* readdir: the listed segments in the root's order, views' numbers. */
-	assert_int_equal(seg_opendir(ns, lists, &dh), 0);
-	assert_int_equal(seg_readdir(ns, dh, 2, true, collect, &c), 0);
-	seg_releasedir(ns, dh);
+	lv_forget(lv, v, 1);
+	/* readdir: the listed segments in the root's order, entries' numbers. */
+	assert_int_equal(lv_opendir(lv, &dh), 0);
+	assert_int_equal(lv_readdir(lv, dh, 2, collect, &c), 0);
+	lv_releasedir(lv, dh);
 	assert_int_equal(c.n, 2);
 	assert_string_equal(c.name[0], "empty16");
 	assert_string_equal(c.name[1], "lst");
 	assert_int_equal(seg_getattr(ns, lst, &st), 0);
 	assert_int_equal(c.ino[1], st.st_ino | VIEW_BIT);
-	seg_ns_free(ns);
+	done(ns);
+}
+
+/* A fill that takes `room` entries per call, recording names and offsets. */
+struct some {
+	char name[64][16];
+	uint64_t next[64];
+	int n, room;
+};
+
+static int collect_some(void *arg, const char *name, const struct stat *st, uint64_t next)
+{
+	struct some *c = arg;
+
+	assert_true(st->st_ino != 0);
+	if (c->room == 0 || c->n == 64)
+		return 1;
+	c->room--;
+	snprintf(c->name[c->n], sizeof(c->name[0]), "%s", name);
+	c->next[c->n++] = next;
+	return 0;
+}
+
+/* More root entries than readdir reads at a time, resumed, and seeks. */
+static void test_readdir_batches(void **state)
+{
+	struct seg_ns *ns = new_ns();
+	uint8_t zeros[100] = { 0 };
+	struct lv_dirh *dh;
+	struct some c = { .n = 0 };
+	char name[16];
+	uint64_t off = 0;
+	int before;
+
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "n%02d", i);
+		if (i % 3 == 0)
+			put_list(ns, name, "1\n");
+		else
+			put(ns, name, zeros, sizeof(zeros));
+	}
+	assert_int_equal(lv_opendir(lv, &dh), 0);
+	/* Five at a time, each call resuming at the offset of the last taken. */
+	do {
+		before = c.n;
+		c.room = 5;
+		assert_int_equal(lv_readdir(lv, dh, off, collect_some, &c), 0);
+		if (c.n > before)
+			off = c.next[c.n - 1];
+	} while (c.n > before);
+	assert_int_equal(c.n, 2 + 34);
+	assert_string_equal(c.name[0], ".");
+	assert_string_equal(c.name[1], "..");
+	for (int i = 0; i < 34; i++) {
+		snprintf(name, sizeof(name), "n%02d", 3 * i);
+		assert_string_equal(c.name[2 + i], name);
+	}
+	/* A seek back to the middle lists the rest again, in order. */
+	{
+		struct some again = { .n = 0, .room = 64 };
+
+		assert_int_equal(lv_readdir(lv, dh, c.next[2 + 19], collect_some, &again), 0);
+		assert_int_equal(again.n, 34 - 20);
+		assert_string_equal(again.name[0], "n60");
+	}
+	lv_releasedir(lv, dh);
+	done(ns);
 }
 
 static void test_view_lifetime(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *lists = lists_dir(ns), *v, *v2;
-	uint64_t base;
+	struct lv_node *v, *v2;
+	struct taken t = { 0 };
 	struct stat st;
-	int backing, detach;
 
 	(void)state;
 	put_list(ns, "a", "1\n");
-	base = seg_ns_inode_count(ns);
-	assert_int_equal(seg_lookup(ns, lists, "a", &v, &st), 0);
-	assert_int_equal(seg_lookup(ns, lists, "a", &v2, &st), 0);
-	assert_ptr_equal(v, v2);                     /* one view per name */
-	assert_int_equal(seg_ns_inode_count(ns), base + 1);
-	assert_int_equal(seg_open(ns, v, O_RDONLY, NULL, NULL, &backing), 0);
-	seg_forget(ns, v, 2);
-	assert_int_equal(seg_ns_inode_count(ns), base + 1);   /* still open */
-	seg_release(ns, v, &detach);
-	assert_int_equal(seg_ns_inode_count(ns), base);
-	/* A view of a name that lost its list answers ENOENT. */
-	assert_int_equal(seg_lookup(ns, lists, "a", &v, &st), 0);
+	assert_int_equal(lv_lookup(lv, "a", &v, &st), 0);
+	assert_int_equal(lv_lookup(lv, "a", &v2, &st), 0);
+	assert_ptr_equal(v, v2);                     /* one entry per name */
+	assert_int_equal(lv_node_count(lv), 1);
+	assert_int_equal(lv_open(lv, v, NULL, NULL), 0);
+	lv_forget(lv, v, 2);
+	assert_int_equal(lv_node_count(lv), 1);      /* still open */
+	lv_release(lv, v);
+	assert_int_equal(lv_node_count(lv), 0);
+	/* An entry of a name that lost its list answers ENOENT. */
+	assert_int_equal(lv_lookup(lv, "a", &v, &st), 0);
 	assert_int_equal(seg_unlink(ns, seg_ns_root(ns), "a"), 0);
-	assert_int_equal(seg_getattr(ns, v, &st), -ENOENT);
-	char *text;
-	size_t len;
-	assert_int_equal(seg_view_render(ns, v, &text, &len), -ENOENT);
-	seg_forget(ns, v, 1);
-	seg_ns_free(ns);
+	assert_int_equal(lv_getattr(lv, v, &st), -ENOENT);
+	assert_int_equal(render_rc(v, &t), -ENOENT);
+	lv_forget(lv, v, 1);
+	done(ns);
 }
 
 static void test_create_through_lists(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *root = seg_ns_root(ns), *lists = lists_dir(ns), *v, *seg;
+	struct seg_inode *root = seg_ns_root(ns), *seg;
+	struct lv_node *v;
 	uint8_t data[8] = "precious";
 	struct stat st;
 	bool created;
@@ -213,38 +320,44 @@ static void test_create_through_lists(void **state)
 	uint8_t *got;
 
 	(void)state;
-	assert_int_equal(seg_create(ns, lists, "n", 0600, 3, 4, 0, SEG_CREATE_EXCL,
-				    &v, &st, &created), 0);
+	assert_int_equal(lv_create(lv, "n", 0600, WHO(3, 4, 0), SEG_CREATE_EXCL,
+				   &v, &st, &created), 0);
 	assert_true(created);
-	seg_forget(ns, v, 1);
+	assert_int_equal(st.st_size, 0);             /* the empty list's text */
+	lv_forget(lv, v, 1);
 	assert_int_equal(seg_lookup(ns, root, "n", &seg, &st), 0);
 	seg_forget(ns, seg, 1);
 	assert_int_equal(st.st_size, 16);
 	assert_int_equal(st.st_uid, 3);
-	got = contents(seg, &len);
+	assert_int_equal(st.st_nlink, 1);
+	got = contents(ns, seg, &len);
 	assert_memory_equal(got, (uint8_t[16]){ 0 }, 16);
 	free(got);
 	/* Again, exclusively: EEXIST; not exclusively: the same list. */
-	assert_int_equal(seg_create(ns, lists, "n", 0600, 0, 0, 0, SEG_CREATE_EXCL,
-				    &v, &st, &created), -EEXIST);
-	assert_int_equal(seg_create(ns, lists, "n", 0600, 0, 0, 0, 0, &v, &st, &created), 0);
+	assert_int_equal(lv_create(lv, "n", 0600, WHO(0, 0, 0), SEG_CREATE_EXCL,
+				   &v, &st, &created), -EEXIST);
+	assert_int_equal(lv_create(lv, "n", 0600, WHO(0, 0, 0), 0, &v, &st, &created), 0);
 	assert_false(created);
-	seg_forget(ns, v, 1);
+	lv_forget(lv, v, 1);
 	/* A segment that holds no list is not turned into one. */
 	put(ns, "data", data, sizeof(data));
-	assert_int_equal(seg_create(ns, lists, "data", 0600, 0, 0, 0, 0, &v, &st, &created),
+	assert_int_equal(lv_create(lv, "data", 0600, WHO(0, 0, 0), 0, &v, &st, &created),
 			 -EEXIST);
-	assert_int_equal(seg_mkdir(ns, root, "dir", 0700, 0, 0, &seg, &st), 0);
-	assert_int_equal(seg_create(ns, lists, "dir", 0600, 0, 0, 0, 0, &v, &st, &created),
+	assert_int_equal(seg_mkdir(ns, root, "dir", 0700, WHO(0, 0, 0), &seg, &st), 0);
+	assert_int_equal(lv_create(lv, "dir", 0600, WHO(0, 0, 0), 0, &v, &st, &created),
 			 -EISDIR);
-	seg_ns_free(ns);
+	/* Bad names, as everywhere. */
+	assert_int_equal(lv_create(lv, "a/b", 0600, WHO(0, 0, 0), 0, &v, &st, &created),
+			 -EINVAL);
+	done(ns);
 }
 
 static void test_store_in_place(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *lists = lists_dir(ns), *v, *seg, *now;
-	struct seg_view_effect eff;
+	struct seg_inode *seg, *now;
+	struct lv_node *v;
+	struct lv_effect eff;
 	struct sl_list *l = parse("-5\n'xyz'\nNone\n");
 	struct stat st;
 	uint8_t *got;
@@ -253,19 +366,19 @@ static void test_store_in_place(void **state)
 
 	(void)state;
 	seg = put_list(ns, "p", "1\n'abc'\n2.5\n");
-	assert_int_equal(seg_lookup(ns, lists, "p", &v, &st), 0);
-	assert_int_equal(seg_view_store(ns, v, l, 0600, 0, 0, &eff), 0);
+	assert_int_equal(lv_lookup(lv, "p", &v, &st), 0);
+	assert_int_equal(lv_store(lv, v, l, 0600, WHO(0, 0, 0), &eff), 0);
 	assert_ptr_equal(eff.in_place, seg);
 	assert_false(eff.replaced);
-	assert_string_equal(eff.name, "p");
+	assert_string_equal(lv_node_name(v), "p");
 	assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "p", &now, &st), 0);
 	seg_forget(ns, now, 1);
 	assert_ptr_equal(now, seg);                  /* the same segment */
-	text = render(ns, v);
+	text = render(v);
 	assert_string_equal(text, "-5\n'xyz'\nNone\n");
-	seg_free(text);
+	free(text);
 	/* The bytes are what CPython's sl[i] = v leaves: assign the same. */
-	got = contents(seg, &len);
+	got = contents(ns, seg, &len);
 	{
 		struct sl_list *orig = parse("1\n'abc'\n2.5\n");
 		uint8_t *want;
@@ -284,15 +397,16 @@ static void test_store_in_place(void **state)
 	}
 	free(got);
 	sl_list_free(l);
-	seg_forget(ns, v, 1);
-	seg_ns_free(ns);
+	lv_forget(lv, v, 1);
+	done(ns);
 }
 
 static void test_store_replaces(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *lists = lists_dir(ns), *v, *seg, *now;
-	struct seg_view_effect eff;
+	struct seg_inode *seg, *now;
+	struct lv_node *v;
+	struct lv_effect eff;
 	struct sl_list *l = parse("'a string longer than its slot'\n");
 	struct stat st;
 	uint8_t *before, *after;
@@ -301,10 +415,10 @@ static void test_store_replaces(void **state)
 
 	(void)state;
 	seg = put_list(ns, "r", "'short'\n");
-	before = contents(seg, &blen);
+	before = contents(ns, seg, &blen);
 	assert_int_equal(seg_open(ns, seg, O_RDONLY, NULL, NULL, &backing), 0);
-	assert_int_equal(seg_lookup(ns, lists, "r", &v, &st), 0);
-	assert_int_equal(seg_view_store(ns, v, l, 0600, 0, 0, &eff), 0);
+	assert_int_equal(lv_lookup(lv, "r", &v, &st), 0);
+	assert_int_equal(lv_store(lv, v, l, 0600, WHO(0, 0, 0), &eff), 0);
 	assert_true(eff.replaced);
 	assert_null(eff.in_place);
 	assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "r", &now, &st), 0);
@@ -313,7 +427,7 @@ static void test_store_replaces(void **state)
 	assert_int_equal(st.st_mode, S_IFREG | 0640);   /* the old one's */
 	assert_int_equal(st.st_uid, 7);
 	/* The holder of the old segment keeps its old list, whole. */
-	after = contents(seg, &alen);
+	after = contents(ns, seg, &alen);
 	assert_int_equal(alen, blen);
 	assert_memory_equal(after, before, blen);
 	assert_int_equal(seg_getattr(ns, seg, &st), 0);
@@ -323,21 +437,22 @@ static void test_store_replaces(void **state)
 	free(after);
 	/* A name that lost its segment gets a new one, with the given owner. */
 	assert_int_equal(seg_unlink(ns, seg_ns_root(ns), "r"), 0);
-	assert_int_equal(seg_view_store(ns, v, l, 0604, 11, 12, &eff), 0);
+	assert_int_equal(lv_store(lv, v, l, 0604, WHO(11, 12, 0), &eff), 0);
 	assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "r", &now, &st), 0);
 	seg_forget(ns, now, 1);
 	assert_int_equal(st.st_mode, S_IFREG | 0604);
 	assert_int_equal(st.st_uid, 11);
 	sl_list_free(l);
-	seg_forget(ns, v, 1);
-	seg_ns_free(ns);
+	lv_forget(lv, v, 1);
+	done(ns);
 }
 
 static void test_store_refusals(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *root = seg_ns_root(ns), *lists = lists_dir(ns), *v, *seg, *d;
-	struct seg_view_effect eff;
+	struct seg_inode *root = seg_ns_root(ns), *seg, *d;
+	struct lv_node *v;
+	struct lv_effect eff;
 	struct sl_list *l = parse("1\n");
 	uint8_t data[24], *got;
 	struct stat st;
@@ -345,29 +460,29 @@ static void test_store_refusals(void **state)
 
 	(void)state;
 	memset(data, 0xab, sizeof(data));
-	seg = put_list(ns, "x", "1\n");
-	assert_int_equal(seg_lookup(ns, lists, "x", &v, &st), 0);
+	put_list(ns, "x", "1\n");
+	assert_int_equal(lv_lookup(lv, "x", &v, &st), 0);
 	/* The name now holds a segment that is not a list: not overwritten. */
 	assert_int_equal(seg_unlink(ns, root, "x"), 0);
 	seg = put(ns, "x", data, sizeof(data));
-	assert_int_equal(seg_view_store(ns, v, l, 0600, 0, 0, &eff), -EEXIST);
-	got = contents(seg, &len);
+	assert_int_equal(lv_store(lv, v, l, 0600, WHO(0, 0, 0), &eff), -EEXIST);
+	got = contents(ns, seg, &len);
 	assert_int_equal(len, sizeof(data));
 	assert_memory_equal(got, data, sizeof(data));
 	free(got);
 	/* Or a directory. */
 	assert_int_equal(seg_unlink(ns, root, "x"), 0);
-	assert_int_equal(seg_mkdir(ns, root, "x", 0700, 0, 0, &d, &st), 0);
-	assert_int_equal(seg_view_store(ns, v, l, 0600, 0, 0, &eff), -EISDIR);
-	seg_forget(ns, v, 1);
+	assert_int_equal(seg_mkdir(ns, root, "x", 0700, WHO(0, 0, 0), &d, &st), 0);
+	assert_int_equal(lv_store(lv, v, l, 0600, WHO(0, 0, 0), &eff), -EISDIR);
+	lv_forget(lv, v, 1);
 	sl_list_free(l);
-	seg_ns_free(ns);
+	done(ns);
 }
 
 static void test_unlink_and_rename_through_lists(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *root = seg_ns_root(ns), *lists = lists_dir(ns), *v;
+	struct seg_inode *root = seg_ns_root(ns), *seg;
 	uint8_t data[8] = "keepthis";
 	struct stat st;
 
@@ -375,82 +490,93 @@ static void test_unlink_and_rename_through_lists(void **state)
 	put_list(ns, "a", "1\n");
 	put_list(ns, "b", "2\n");
 	put(ns, "plain", data, sizeof(data));
-	assert_int_equal(seg_rename(ns, lists, "a", lists, "c", 0), 0);
-	assert_int_equal(seg_lookup(ns, root, "a", &v, &st), -ENOENT);
-	assert_int_equal(seg_lookup(ns, root, "c", &v, &st), 0);
-	seg_forget(ns, v, 1);
+	assert_int_equal(lv_rename(lv, "a", "c", 0), 0);
+	assert_int_equal(seg_lookup(ns, root, "a", &seg, &st), -ENOENT);
+	assert_int_equal(seg_lookup(ns, root, "c", &seg, &st), 0);
+	seg_forget(ns, seg, 1);
 	/* What lists/ does not show is not there to replace or to move. */
-	assert_int_equal(seg_rename(ns, lists, "c", lists, "plain", 0), -EEXIST);
-	assert_int_equal(seg_rename(ns, lists, "plain", lists, "q", 0), -ENOENT);
-	assert_int_equal(seg_unlink(ns, lists, "plain"), -ENOENT);
-	assert_int_equal(seg_rename(ns, lists, "c", lists, "b", SEG_RENAME_NOREPLACE),
-			 -EEXIST);
-	assert_int_equal(seg_rename(ns, lists, "c", lists, "b", 0), 0);
-	assert_int_equal(seg_unlink(ns, lists, "b"), 0);
-	assert_int_equal(seg_lookup(ns, root, "b", &v, &st), -ENOENT);
-	assert_int_equal(seg_rmdir(ns, lists, "plain"), -ENOTDIR);
-	assert_int_equal(seg_lookup(ns, root, "plain", &v, &st), 0);
-	seg_forget(ns, v, 1);
-	seg_ns_free(ns);
+	assert_int_equal(lv_rename(lv, "c", "plain", 0), -EEXIST);
+	assert_int_equal(lv_rename(lv, "plain", "q", 0), -ENOENT);
+	assert_int_equal(lv_unlink(lv, "plain"), -ENOENT);
+	assert_int_equal(lv_rename(lv, "c", "b", SEG_RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(lv_rename(lv, "c", "b", 0), 0);
+	assert_int_equal(lv_unlink(lv, "b"), 0);
+	assert_int_equal(seg_lookup(ns, root, "b", &seg, &st), -ENOENT);
+	assert_int_equal(seg_lookup(ns, root, "plain", &seg, &st), 0);
+	seg_forget(ns, seg, 1);
+	done(ns);
 }
 
 struct synced {
-	const struct seg_inode *seg[4];
+	const struct seg_inode *seg[8];
 	int n;
 	struct seg_ns *ns;
 };
 
-static void record_sync(void *arg, const struct seg_inode *seg)
+static void record_sync(void *arg, struct seg_inode *seg)
 {
 	struct synced *s = arg;
 
-	assert_true(s->n < 4);
+	assert_true(s->n < 8);
 	s->seg[s->n++] = seg;
 	/* Called without the lock: this takes it, and would hang if held. */
 	assert_true(seg_ns_inode_count(s->ns) > 0);
 }
 
-/* The sync hook sees exactly the open root segments, pinned, unlocked. */
+/*
+ * The sync hook runs before the view reads a segment, for open segments
+ * only, unlocked, and the reference it runs under keeps the segment alive.
+ */
 static void test_sync_hook(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *a, *b, *lists = lists_dir(ns), *v;
+	struct seg_inode *b;
 	struct synced s = { .ns = ns };
+	struct lv_node *v;
+	struct lv_dirh *dh;
+	struct names c = { .n = 0 };
 	struct stat st;
 	int backing, detach;
 
 	(void)state;
-	a = put_list(ns, "a", "1\n");
+	put_list(ns, "a", "1\n");
 	b = put_list(ns, "b", "2\n");
 	assert_int_equal(seg_open(ns, b, O_RDWR, NULL, NULL, &backing), 0);
-	seg_lists_sync(ns, NULL);            /* no hook yet: nothing */
-	seg_ns_set_sync(ns, record_sync, &s);
-	seg_lists_sync(ns, NULL);
+	assert_int_equal(lv_lookup(lv, "b", &v, &st), 0);   /* no hook yet: nothing */
+	lv_forget(lv, v, 1);
+	lv_set_sync(lv, record_sync, &s);
+	assert_int_equal(lv_opendir(lv, &dh), 0);
+	assert_int_equal(lv_readdir(lv, dh, 2, collect, &c), 0);
+	lv_releasedir(lv, dh);
+	assert_int_equal(c.n, 2);
 	assert_int_equal(s.n, 1);
 	assert_ptr_equal(s.seg[0], b);        /* a is not open */
 	s.n = 0;
-	seg_lists_sync(ns, "a");
+	assert_int_equal(lv_lookup(lv, "a", &v, &st), 0);
+	lv_forget(lv, v, 1);
 	assert_int_equal(s.n, 0);
-	assert_int_equal(seg_lookup(ns, lists, "b", &v, &st), 0);
-	seg_view_sync(ns, v);
+	assert_int_equal(lv_lookup(lv, "b", &v, &st), 0);
 	assert_int_equal(s.n, 1);
-	/* The pin kept b alive through an unlink, and let it go after. */
+	assert_int_equal(lv_getattr(lv, v, &st), 0);
+	assert_int_equal(s.n, 2);
+	/* The open segment lives through an unlink, and goes after. */
 	assert_int_equal(seg_unlink(ns, seg_ns_root(ns), "b"), 0);
+	assert_int_equal(seg_ns_inode_count(ns), 4);   /* root, lists/, a, b */
 	seg_release(ns, b, &detach);
-	seg_forget(ns, v, 1);
-	(void)a;
-	seg_ns_free(ns);
+	assert_int_equal(seg_ns_inode_count(ns), 3);
+	lv_forget(lv, v, 1);
+	done(ns);
 }
 
 /*
- * seg_holds_list: the rule of lists/, for segments anywhere; the sync hook
+ * lv_holds_list: the rule of lists/, for segments anywhere; the sync hook
  * runs first for open segments only; what is not a segment is refused; an
  * allocation failure is an error, not a "no".
  */
 static void test_holds_list(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *root = seg_ns_root(ns), *lists = lists_dir(ns), *v, *d, *sub;
+	struct seg_inode *root = seg_ns_root(ns), *d, *sub;
 	uint8_t zeros[100] = { 0 }, junk[40] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	struct synced s = { .ns = ns };
 	struct stat st;
@@ -470,37 +596,37 @@ static void test_holds_list(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		yes = !cases[i].list;
-		assert_int_equal(seg_holds_list(ns, cases[i].seg, &yes), 0);
+		assert_int_equal(lv_holds_list(lv, cases[i].seg, &yes), 0);
 		assert_int_equal(yes, cases[i].list);
 	}
 	/* A segment outside the root holds a list too, though lists/ shows none. */
-	assert_int_equal(seg_mkdir(ns, root, "d", 0755, 0, 0, &d, &st), 0);
-	assert_int_equal(seg_create(ns, d, "sub", 0600, 0, 0, 0, 0, &sub, &st, &created), 0);
+	assert_int_equal(seg_mkdir(ns, root, "d", 0755, WHO(0, 0, 0), &d, &st), 0);
+	assert_int_equal(seg_create(ns, d, "sub", 0600, WHO(0, 0, 0), 0, &sub, &st, &created), 0);
+	assert_int_equal(seg_open(ns, sub, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(pwrite(seg_inode_fd(sub), zeros, 16, 0), 16);
-	assert_int_equal(seg_holds_list(ns, sub, &yes), 0);
+	seg_release(ns, sub, &detach);
+	assert_int_equal(lv_holds_list(lv, sub, &yes), 0);
 	assert_true(yes);
 	/* Not segments. */
-	assert_int_equal(seg_lookup(ns, lists, "lst", &v, &st), 0);
-	assert_int_equal(seg_holds_list(ns, v, &yes), -EINVAL);
-	assert_int_equal(seg_holds_list(ns, d, &yes), -EINVAL);
-	assert_int_equal(seg_holds_list(ns, root, &yes), -EINVAL);
+	assert_int_equal(lv_holds_list(lv, d, &yes), -EINVAL);
+	assert_int_equal(lv_holds_list(lv, root, &yes), -EINVAL);
+	assert_int_equal(lv_holds_list(lv, lv_dir(lv), &yes), -EINVAL);
 	/* The hook: for the open segment, not for the closed one. */
-	seg_ns_set_sync(ns, record_sync, &s);
+	lv_set_sync(lv, record_sync, &s);
 	assert_int_equal(seg_open(ns, sub, O_RDWR, NULL, NULL, &backing), 0);
-	assert_int_equal(seg_holds_list(ns, sub, &yes), 0);
-	assert_int_equal(seg_holds_list(ns, cases[4].seg, &yes), 0);
+	assert_int_equal(lv_holds_list(lv, sub, &yes), 0);
+	assert_int_equal(lv_holds_list(lv, cases[4].seg, &yes), 0);
 	assert_int_equal(s.n, 1);
 	assert_ptr_equal(s.seg[0], sub);
 	seg_release(ns, sub, &detach);
 	/* Out of memory for the snapshot: an error, and *yes is left alone. */
 	seg_alloc_fail_after(0);
 	yes = false;
-	assert_int_equal(seg_holds_list(ns, cases[4].seg, &yes), -ENOMEM);
+	assert_int_equal(lv_holds_list(lv, cases[4].seg, &yes), -ENOMEM);
 	seg_alloc_fail_reset();
 	assert_false(yes);
-	seg_forget(ns, v, 1);
 	seg_forget(ns, sub, 1);
-	seg_ns_free(ns);
+	done(ns);
 }
 
 /*
@@ -511,21 +637,22 @@ static void test_holds_list(void **state)
 static void test_lists_creator(void **state)
 {
 	struct seg_ns *ns = new_ns();
-	struct seg_inode *root = seg_ns_root(ns), *lists = lists_dir(ns), *v, *seg, *now;
+	struct seg_inode *root = seg_ns_root(ns), *seg, *now;
 	struct sl_list *l = parse("'a string longer than the empty list'\n");
-	struct seg_view_effect eff;
+	struct lv_node *v;
+	struct lv_effect eff;
 	struct seg_info was, info;
 	struct stat st;
 	bool created;
 
 	(void)state;
-	assert_int_equal(seg_create(ns, lists, "n", 0600, 0, 0, 31337, SEG_CREATE_EXCL,
-				    &v, &st, &created), 0);
+	assert_int_equal(lv_create(lv, "n", 0600, WHO(0, 0, 31337), SEG_CREATE_EXCL,
+				   &v, &st, &created), 0);
 	assert_int_equal(seg_lookup(ns, root, "n", &seg, &st), 0);
 	seg_forget(ns, seg, 1);
 	assert_int_equal(seg_inspect(ns, seg, &was), 0);
 	assert_int_equal(was.pid, 31337);
-	assert_int_equal(seg_view_store(ns, v, l, 0600, 0, 0, &eff), 0);
+	assert_int_equal(lv_store(lv, v, l, 0600, WHO(0, 0, 0), &eff), 0);
 	assert_true(eff.replaced);
 	assert_int_equal(seg_lookup(ns, root, "n", &now, &st), 0);
 	seg_forget(ns, now, 1);
@@ -535,29 +662,27 @@ static void test_lists_creator(void **state)
 	assert_int_equal(info.btime.tv_sec, was.btime.tv_sec);
 	assert_int_equal(info.btime.tv_nsec, was.btime.tv_nsec);
 	assert_int_equal(seg_unlink(ns, root, "n"), 0);
-	assert_int_equal(seg_view_store(ns, v, l, 0600, 0, 0, &eff), 0);
+	assert_int_equal(lv_store(lv, v, l, 0600, WHO(0, 0, 0), &eff), 0);
 	assert_int_equal(seg_lookup(ns, root, "n", &now, &st), 0);
 	seg_forget(ns, now, 1);
 	assert_int_equal(seg_inspect(ns, now, &info), 0);
 	assert_int_equal(info.pid, 0);
 	sl_list_free(l);
-	seg_forget(ns, v, 1);
-	seg_ns_free(ns);
+	lv_forget(lv, v, 1);
+	done(ns);
 }
 
-static struct seg_ns *attach_ns;
-
-/* An attach callback that installs the hook, as fs/ does on EPERM. */
+/* An attach callback that installs the sync hook, as fs/ does on EPERM. */
 static int attach_installs_sync(void *arg, int memfd)
 {
 	(void)arg;
 	(void)memfd;
-	seg_ns_set_sync(attach_ns, record_sync, NULL);
+	lv_set_sync(lv, record_sync, NULL);
 	return 0;
 }
 
-/* Installing the hook from inside seg_open's callback does not deadlock. */
-static void test_set_sync_under_lock(void **state)
+/* Installing the sync hook from inside seg_open's callback does not deadlock. */
+static void test_set_sync_in_attach(void **state)
 {
 	struct seg_ns *ns = new_ns();
 	struct seg_inode *a;
@@ -565,10 +690,102 @@ static void test_set_sync_under_lock(void **state)
 
 	(void)state;
 	a = put_list(ns, "a", "1\n");
-	attach_ns = ns;
 	assert_int_equal(seg_open(ns, a, O_RDWR, attach_installs_sync, NULL, &backing), 0);
 	seg_release(ns, a, &detach);
-	seg_ns_free(ns);
+	done(ns);
+}
+
+/*
+ * One `cat lists/x` (LOOKUP, GETATTR, OPEN) renders once: later requests
+ * reuse the text while the bytes are the same.  Bytes written behind the
+ * namespace's back (a mapping) are seen all the same; and what the
+ * namespace's hook reports (the name now leads elsewhere, the size was
+ * set) makes the view render again even where the bytes look the same.
+ */
+static void test_render_once_and_hook(void **state)
+{
+	struct seg_ns *ns = new_ns();
+	struct seg_inode *root = seg_ns_root(ns), *x;
+	struct lv_node *v;
+	struct taken t[6] = { { 0 } };
+	struct stat st, attr;
+	int64_t one = 1, seven = 7;
+	int backing, detach;
+
+	(void)state;
+	x = put_list(ns, "x", "1\n");
+	assert_int_equal(lv_lookup(lv, "x", &v, &st), 0);
+	assert_int_equal(lv_getattr(lv, v, &st), 0);
+	assert_int_equal(render_rc(v, &t[0]), 0);
+	assert_int_equal(render_rc(v, &t[1]), 0);
+	assert_ptr_equal(t[0].where, t[1].where);    /* rendered once */
+	assert_string_equal(t[1].text, "1\n");
+	/* A write the namespace never sees: item 0's value is at 8 * (n + 2). */
+	assert_int_equal(seg_open(ns, x, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(pread(seg_inode_fd(x), &one, 8, 24), 8);
+	assert_int_equal(one, 1);
+	assert_int_equal(pwrite(seg_inode_fd(x), &seven, 8, 24), 8);
+	seg_release(ns, x, &detach);
+	assert_int_equal(render_rc(v, &t[2]), 0);
+	assert_string_equal(t[2].text, "7\n");
+	assert_int_equal(render_rc(v, &t[3]), 0);
+	assert_ptr_equal(t[3].where, t[2].where);
+	/*
+	 * The name now leads to another segment with the very same bytes:
+	 * only the hook can tell, and the view renders again.
+	 */
+	put_list(ns, "twin", "7\n");
+	assert_int_equal(seg_rename(ns, root, "twin", root, "x", 0), 0);
+	assert_int_equal(render_rc(v, &t[4]), 0);
+	assert_string_equal(t[4].text, "7\n");
+	assert_ptr_not_equal(t[4].where, t[3].where);
+	/* A size the namespace set, to the same size: rendered again. */
+	assert_int_equal(seg_lookup(ns, root, "x", &x, &st), 0);
+	memset(&attr, 0, sizeof(attr));
+	attr.st_size = st.st_size;
+	assert_int_equal(seg_setattr(ns, x, &attr, SEG_SET_SIZE, &st), 0);
+	seg_forget(ns, x, 1);
+	assert_int_equal(render_rc(v, &t[5]), 0);
+	assert_string_equal(t[5].text, "7\n");
+	assert_ptr_not_equal(t[5].where, t[4].where);
+	for (int i = 0; i < 6; i++)
+		free(t[i].text);
+	lv_forget(lv, v, 1);
+	done(ns);
+}
+
+/* Lists whose segments lost their descriptors are read all the same. */
+static void test_lists_after_eviction(void **state)
+{
+	struct seg_ns_config cfg = { .size_limit = 1 << 30, .fd_budget = 4 };
+	struct seg_ns *ns = new_ns_with(&cfg);
+	struct seg_inode *root = seg_ns_root(ns), *seg;
+	struct lv_node *v;
+	struct stat st;
+	bool created;
+	char name[16], *text;
+
+	(void)state;
+	/* Memfds cannot be evicted (the budget bounds the inodes instead). */
+	if (seg_ns_backing(ns, NULL) == SEG_BACKING_MEMFD) {
+		done(ns);
+		skip();
+	}
+	assert_int_equal(lv_create(lv, "l", 0600, WHO(0, 0, 0), 0, &v, &st, &created), 0);
+	lv_forget(lv, v, 1);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(seg_create(ns, root, name, 0600, WHO(0, 0, 0), 0, &seg, &st,
+					    &created), 0);
+		seg_forget(ns, seg, 1);
+	}
+	assert_int_equal(lv_lookup(lv, "l", &v, &st), 0);
+	text = render(v);
+	assert_string_equal(text, "");
+	free(text);
+	lv_forget(lv, v, 1);
+	assert_int_equal(lv_unlink(lv, "l"), 0);
+	done(ns);
 }
 
 /* Allocation failures while storing or creating change nothing. */
@@ -576,13 +793,14 @@ static void test_enomem(void **state)
 {
 	(void)state;
 	for (int which = 0; which < 2; which++) {
-		bool done = false;
+		bool done_once = false;
 
-		for (long n = 0; !done && n < 60; n++) {
+		for (long n = 0; !done_once && n < 80; n++) {
 			struct seg_ns *ns = new_ns();
-			struct seg_inode *lists = lists_dir(ns), *v, *seg;
+			struct seg_inode *seg, *x;
+			struct lv_node *v, *w;
 			struct sl_list *l = parse("'this is longer than eight bytes'\n2\n");
-			struct seg_view_effect eff;
+			struct lv_effect eff;
 			struct stat st;
 			uint64_t count;
 			uint8_t *before, *after;
@@ -591,39 +809,87 @@ static void test_enomem(void **state)
 			int rc;
 
 			seg = put_list(ns, "s", "1\n");
-			before = contents(seg, &blen);
-			assert_int_equal(seg_lookup(ns, lists, "s", &v, &st), 0);
+			before = contents(ns, seg, &blen);
+			assert_int_equal(lv_lookup(lv, "s", &v, &st), 0);
 			count = seg_ns_inode_count(ns);
 			seg_alloc_fail_after(n);
 			if (which == 0)
-				rc = seg_view_store(ns, v, l, 0600, 0, 0, &eff);
+				rc = lv_store(lv, v, l, 0600, WHO(0, 0, 0), &eff);
 			else
-				rc = seg_create(ns, lists, "new", 0600, 0, 0, 0, 0, &v, &st, &created);
+				rc = lv_create(lv, "new", 0600, WHO(0, 0, 0), 0, &w, &st, &created);
 			seg_alloc_fail_reset();
 			if (rc == 0) {
-				done = true;
+				done_once = true;
+				if (which == 1)
+					lv_forget(lv, w, 1);
 			} else {
 				assert_int_equal(rc, -ENOMEM);
 				assert_int_equal(seg_ns_inode_count(ns), count);
-				after = contents(seg, &alen);
+				after = contents(ns, seg, &alen);
 				assert_int_equal(alen, blen);
 				assert_memory_equal(after, before, blen);
 				free(after);
-				assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "new", &v, &st),
+				assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "new", &x, &st),
 						 -ENOENT);
 			}
+			lv_forget(lv, v, 1);
 			free(before);
 			sl_list_free(l);
-			seg_ns_free(ns);
+			done(ns);
 		}
-		assert_true(done);
+		assert_true(done_once);
 	}
+	/* And lv_new itself. */
+	for (long n = 0; n < 20; n++) {
+		struct seg_ns_config cfg = { 0 };
+		struct seg_ns *ns = NULL;
+		struct lv *view = NULL;
+		int rc;
+
+		assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+		seg_alloc_fail_after(n);
+		rc = lv_new(ns, "lists", &view);
+		seg_alloc_fail_reset();
+		if (rc == 0) {
+			lv_free(view);
+			seg_ns_free(ns);
+			break;
+		}
+		assert_int_equal(rc, -ENOMEM);
+		assert_null(view);
+		assert_int_equal(seg_ns_inode_count(ns), 1);
+		seg_ns_free(ns);
+	}
+}
+
+/* The directory's name is an option; a bad one is refused. */
+static void test_lists_name_option(void **state)
+{
+	struct seg_ns_config cfg = { 0 };
+	struct seg_ns *ns = NULL;
+	struct seg_inode *d;
+	struct lv *view = NULL;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	assert_int_equal(lv_new(ns, "ShareableLists", &view), 0);
+	assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "ShareableLists", &d, &st), 0);
+	seg_forget(ns, d, 1);
+	assert_ptr_equal(d, lv_dir(view));
+	assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "lists", &d, &st), -ENOENT);
+	lv_free(view);
+	view = NULL;
+	assert_int_equal(lv_new(ns, "a/b", &view), -EINVAL);
+	assert_null(view);
+	seg_ns_free(ns);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_which_segments_show),
+		cmocka_unit_test(test_readdir_batches),
 		cmocka_unit_test(test_view_lifetime),
 		cmocka_unit_test(test_create_through_lists),
 		cmocka_unit_test(test_store_in_place),
@@ -631,10 +897,13 @@ int main(void)
 		cmocka_unit_test(test_store_refusals),
 		cmocka_unit_test(test_unlink_and_rename_through_lists),
 		cmocka_unit_test(test_sync_hook),
-		cmocka_unit_test(test_set_sync_under_lock),
+		cmocka_unit_test(test_set_sync_in_attach),
 		cmocka_unit_test(test_holds_list),
 		cmocka_unit_test(test_lists_creator),
+		cmocka_unit_test(test_render_once_and_hook),
+		cmocka_unit_test(test_lists_after_eviction),
 		cmocka_unit_test(test_enomem),
+		cmocka_unit_test(test_lists_name_option),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,13 +22,30 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
-#include "core/lists.h"
 #include "core/ns.h"
 
 static unsigned long seed = 20261122;
 
 /* The run: memfds asked for (cfg.memfd), or the tmpfs where possible. */
 static bool memfd_run;
+
+/* Who asks: uid, gid, pid. */
+#define WHO(u, g, p) (&(struct seg_cred){ .uid = (u), .gid = (g), .pid = (p) })
+
+/*
+ * Adds what a layer above adds to the root, as the lists/ view does: a
+ * fixed directory called "lists".  The counts below include it.
+ */
+static struct seg_inode *fix_lists(struct seg_ns *ns)
+{
+	struct seg_inode *d = NULL;
+	struct stat st;
+
+	assert_int_equal(seg_mkdir(ns, seg_ns_root(ns), "lists", 0755, WHO(0, 0, 0), &d, &st), 0);
+	seg_inode_fix(ns, d);
+	seg_forget(ns, d, 1);
+	return d;
+}
 
 static struct seg_ns *new_ns(uint64_t nr_segments)
 {
@@ -38,6 +55,7 @@ static struct seg_ns *new_ns(uint64_t nr_segments)
 
 	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
 	assert_non_null(ns);
+	fix_lists(ns);
 	return ns;
 }
 
@@ -47,7 +65,7 @@ static struct seg_inode *mk(struct seg_ns *ns, struct seg_inode *dir, const char
 	struct stat st;
 	bool created = false;
 
-	assert_int_equal(seg_create(ns, dir, name, 0640, 1000, 100, 0, SEG_CREATE_EXCL,
+	assert_int_equal(seg_create(ns, dir, name, 0640, WHO(1000, 100, 0), SEG_CREATE_EXCL,
 				    &ino, &st, &created), 0);
 	assert_true(created);
 	return ino;
@@ -58,7 +76,7 @@ static struct seg_inode *mkd(struct seg_ns *ns, struct seg_inode *dir, const cha
 	struct seg_inode *ino = NULL;
 	struct stat st;
 
-	assert_int_equal(seg_mkdir(ns, dir, name, 0755, 0, 0, &ino, &st), 0);
+	assert_int_equal(seg_mkdir(ns, dir, name, 0755, WHO(0, 0, 0), &ino, &st), 0);
 	return ino;
 }
 
@@ -87,10 +105,10 @@ static bool fd_is_open(int fd)
 
 /* ---- basics ----------------------------------------------------------- */
 
-static void test_new_has_root_and_lists(void **state)
+static void test_new_has_root_and_fixed_dir(void **state)
 {
 	struct seg_ns *ns = new_ns(0);
-	struct seg_inode *root = seg_ns_root(ns), *lists;
+	struct seg_inode *root = seg_ns_root(ns), *lists, *d;
 	struct stat st;
 
 	(void)state;
@@ -100,31 +118,21 @@ static void test_new_has_root_and_lists(void **state)
 	assert_int_equal(st.st_nlink, 3);   /* ".", its name, lists/.. */
 	assert_int_equal(peek(ns, root, "lists", &lists, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
-	assert_true(seg_inode_is_lists(lists));
+	assert_true(seg_inode_is_dir(lists));
 	assert_int_equal(seg_inode_fd(lists), -1);
 	assert_int_equal(seg_ns_inode_count(ns), 2);
-	/* The reserved directory stays. */
+	/* A fixed directory stays: not removed, moved, or replaced. */
 	assert_int_equal(seg_rmdir(ns, root, "lists"), -EPERM);
 	assert_int_equal(seg_rename(ns, root, "lists", root, "x", 0), -EPERM);
 	assert_int_equal(seg_unlink(ns, root, "lists"), -EISDIR);
+	d = mkd(ns, root, "empty");
+	assert_int_equal(seg_rename(ns, root, "empty", root, "lists", 0), -EPERM);
+	assert_int_equal(seg_rename(ns, root, "empty", root, "lists", SEG_RENAME_EXCHANGE),
+			 -EPERM);
+	assert_int_equal(peek(ns, root, "lists", &d, NULL), 0);
+	assert_ptr_equal(d, lists);
 	seg_ns_free(ns);
 	seg_ns_free(NULL);
-}
-
-static void test_lists_name_option(void **state)
-{
-	struct seg_ns_config cfg = { .lists_name = "ShareableLists", .memfd = memfd_run };
-	struct seg_ns *ns = NULL;
-
-	(void)state;
-	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
-	assert_int_equal(peek(ns, seg_ns_root(ns), "ShareableLists", NULL, NULL), 0);
-	assert_int_equal(peek(ns, seg_ns_root(ns), "lists", NULL, NULL), -ENOENT);
-	seg_ns_free(ns);
-	cfg.lists_name = "a/b";
-	ns = NULL;
-	assert_int_equal(seg_ns_new(&cfg, &ns), -EINVAL);
-	assert_null(ns);
 }
 
 static void test_create_and_lookup(void **state)
@@ -145,9 +153,9 @@ static void test_create_and_lookup(void **state)
 	assert_int_equal(st.st_nlink, 1);
 	assert_int_equal(st.st_size, 0);
 	/* O_EXCL loses; without it the existing segment comes back. */
-	assert_int_equal(seg_create(ns, root, "a", 0600, 0, 0, 0, SEG_CREATE_EXCL,
+	assert_int_equal(seg_create(ns, root, "a", 0600, WHO(0, 0, 0), SEG_CREATE_EXCL,
 				    &b, &st, &created), -EEXIST);
-	assert_int_equal(seg_create(ns, root, "a", 0600, 0, 0, 0, 0, &b, &st, &created), 0);
+	assert_int_equal(seg_create(ns, root, "a", 0600, WHO(0, 0, 0), 0, &b, &st, &created), 0);
 	assert_false(created);
 	assert_ptr_equal(a, b);
 	assert_int_equal(st.st_mode & 07777, 0640);
@@ -158,25 +166,9 @@ static void test_create_and_lookup(void **state)
 	memset(longname, 'n', sizeof(longname));
 	longname[256] = '\0';
 	assert_int_equal(peek(ns, root, longname, NULL, NULL), -ENAMETOOLONG);
-	assert_int_equal(seg_create(ns, root, longname, 0600, 0, 0, 0, 0, &b, &st, &created),
+	assert_int_equal(seg_create(ns, root, longname, 0600, WHO(0, 0, 0), 0, &b, &st, &created),
 			 -ENAMETOOLONG);
 	assert_int_equal(peek(ns, a, "x", NULL, NULL), -ENOTDIR);
-	/*
-	 * lists/ takes lists only: a name made there is CPython's empty list
-	 * (16 bytes) in the root; no directories, links or moves across.
-	 */
-	struct seg_inode *lists = NULL, *x = NULL;
-	assert_int_equal(peek(ns, root, "lists", &lists, NULL), 0);
-	assert_int_equal(seg_create(ns, lists, "x", 0600, 0, 0, 0, 0, &b, &st, &created), 0);
-	assert_true(created);
-	assert_true(seg_inode_is_view(b));
-	assert_int_equal(st.st_size, 0);
-	seg_forget(ns, b, 1);
-	assert_int_equal(peek(ns, root, "x", &x, &st), 0);
-	assert_int_equal(st.st_size, 16);
-	assert_int_equal(seg_mkdir(ns, lists, "d", 0700, 0, 0, &b, &st), -EPERM);
-	assert_int_equal(seg_link(ns, a, lists, "y", &st), -EPERM);
-	assert_int_equal(seg_rename(ns, root, "a", lists, "a", 0), -EXDEV);
 	seg_ns_free(ns);
 }
 
@@ -422,7 +414,7 @@ static void test_rename_dirs(void **state)
 	/* A removed directory takes no new entries. */
 	struct seg_inode *x;
 	bool created;
-	assert_int_equal(seg_create(ns, p, "x", 0600, 0, 0, 0, 0, &x, &st, &created), -ENOENT);
+	assert_int_equal(seg_create(ns, p, "x", 0600, WHO(0, 0, 0), 0, &x, &st, &created), -ENOENT);
 	/* rmdir rules. */
 	assert_int_equal(seg_rmdir(ns, root, "p"), -ENOTEMPTY);
 	assert_int_equal(seg_rmdir(ns, root, "f"), -ENOTDIR);
@@ -502,8 +494,8 @@ static void test_statfs_and_limit(void **state)
 	mk(ns, root, "b");
 	mkd(ns, root, "c");
 	/* nr_segments counts inodes, as tmpfs's nr_inodes does. */
-	assert_int_equal(seg_create(ns, root, "d", 0600, 0, 0, 0, 0, &x, &st, &created), -ENOSPC);
-	assert_int_equal(seg_mkdir(ns, root, "d", 0700, 0, 0, &x, &st), -ENOSPC);
+	assert_int_equal(seg_create(ns, root, "d", 0600, WHO(0, 0, 0), 0, &x, &st, &created), -ENOSPC);
+	assert_int_equal(seg_mkdir(ns, root, "d", 0700, WHO(0, 0, 0), &x, &st), -ENOSPC);
 	seg_ns_free(ns);
 }
 
@@ -529,7 +521,7 @@ static void test_inspect(void **state)
 
 	(void)state;
 	clock_gettime(CLOCK_REALTIME, &t0);
-	assert_int_equal(seg_create(ns, root, "a", 0600, 1, 2, 4242, SEG_CREATE_EXCL,
+	assert_int_equal(seg_create(ns, root, "a", 0600, WHO(1, 2, 4242), SEG_CREATE_EXCL,
 				    &a, &st, &created), 0);
 	clock_gettime(CLOCK_REALTIME, &t1);
 	assert_int_equal(seg_inspect(ns, a, &info), 0);
@@ -541,7 +533,7 @@ static void test_inspect(void **state)
 	struct timespec born = info.btime;
 
 	/* Opening an existing name creates nothing: the creator stays. */
-	assert_int_equal(seg_create(ns, root, "a", 0600, 1, 2, 99, 0, &b, &st, &created), 0);
+	assert_int_equal(seg_create(ns, root, "a", 0600, WHO(1, 2, 99), 0, &b, &st, &created), 0);
 	assert_false(created);
 	seg_forget(ns, b, 1);
 	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), 0);
@@ -591,10 +583,9 @@ static void test_inspect(void **state)
 static void test_ns_stats(void **state)
 {
 	struct seg_ns *ns = new_ns(100);
-	struct seg_inode *root = seg_ns_root(ns), *lists = NULL, *a, *c, *d, *v;
+	struct seg_inode *root = seg_ns_root(ns), *a, *c, *d, *x;
 	struct seg_ns_stats s;
 	struct stat st, attr = { .st_size = 10000 };
-	bool created;
 	int backing, detach;
 
 	(void)state;
@@ -615,9 +606,14 @@ static void test_ns_stats(void **state)
 	/* A write that grew c unseen, as passthrough does: counted once settled. */
 	assert_int_equal(pwrite(seg_inode_fd(c), "hello", 5, 0), 5);
 	assert_int_equal(seg_unlink(ns, d, "c"), 0);
-	/* A list made through lists/: a segment of 16 bytes and a view. */
-	assert_int_equal(peek(ns, root, "lists", &lists, NULL), 0);
-	assert_int_equal(seg_create(ns, lists, "x", 0600, 0, 0, 0, 0, &v, &st, &created), 0);
+	/*
+	 * A list as lists/ makes one: a segment of 16 bytes.  (Entries of
+	 * lists/ are the view's, not inodes of the namespace.)
+	 */
+	x = mk(ns, root, "x");
+	attr.st_size = 16;
+	assert_int_equal(seg_setattr(ns, x, &attr, SEG_SET_SIZE, &st), 0);
+	seg_forget(ns, x, 1);
 
 	assert_int_equal(seg_ns_stats(ns, &s), 0);
 	assert_int_equal(s.segments, 4);          /* a, b, c (unlinked), x */
@@ -625,11 +621,10 @@ static void test_ns_stats(void **state)
 	assert_int_equal(s.open, 1);
 	assert_int_equal(s.bytes, 10000 + 0 + 5 + 16);
 	assert_int_equal(s.reserved, 12288 + 4096 + 4096);
-	assert_int_equal(s.inodes, 2 + 4 + 1 + 1);   /* + d and the view */
+	assert_int_equal(s.inodes, 2 + 4 + 1);   /* + d */
 
 	seg_release(ns, c, &detach);              /* c goes */
 	seg_forget(ns, c, 1);
-	seg_forget(ns, v, 1);                     /* and the view */
 	assert_int_equal(seg_ns_stats(ns, &s), 0);
 	assert_int_equal(s.segments, 3);
 	assert_int_equal(s.unlinked, 0);
@@ -788,7 +783,7 @@ static void test_more_segments_than_descriptors(void **state)
 	struct seg_ns_config cfg = { .size_limit = 1 << 30, .fd_budget = 4,
 				     .memfd = memfd_run };
 	struct seg_ns *ns = NULL;
-	struct seg_inode *root, *segs[40], *lists = NULL, *v, *x;
+	struct seg_inode *root, *segs[40], *l, *x;
 	struct statvfs sv0, sv;
 	struct stat st, in;
 	char name[16], buf[16];
@@ -798,13 +793,14 @@ static void test_more_segments_than_descriptors(void **state)
 	(void)state;
 	fds0 = count_fds();
 	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	fix_lists(ns);
 	root = seg_ns_root(ns);
 	if (seg_ns_backing(ns, NULL) == SEG_BACKING_MEMFD) {
 		assert_int_equal(seg_statfs(ns, &sv), 0);
 		assert_int_equal(sv.f_files, 4);   /* the root, lists/ and two */
 		mk(ns, root, "a");
 		mk(ns, root, "b");
-		assert_int_equal(seg_create(ns, root, "c", 0600, 0, 0, 0, 0, &x, &st,
+		assert_int_equal(seg_create(ns, root, "c", 0600, WHO(0, 0, 0), 0, &x, &st,
 					    &created), -ENOSPC);
 		seg_ns_free(ns);
 		return;
@@ -823,10 +819,11 @@ static void test_more_segments_than_descriptors(void **state)
 		seg_release(ns, segs[i], &detach);
 		assert_true(count_fds() <= fds0 + 1 + 4);   /* the tmpfs and the budget */
 	}
-	/* A list, made through lists/, then pushed out by other segments. */
-	assert_int_equal(peek(ns, root, "lists", &lists, NULL), 0);
-	assert_int_equal(seg_create(ns, lists, "l", 0600, 0, 0, 0, 0, &v, &st, &created), 0);
-	seg_forget(ns, v, 1);
+	/* One more, then pushed out by other segments (test_lists does it for a list). */
+	l = mk(ns, root, "l");
+	in.st_size = 16;
+	assert_int_equal(seg_setattr(ns, l, &in, SEG_SET_SIZE, &st), 0);
+	seg_forget(ns, l, 1);
 	for (i = 0; i < 8; i++)
 		assert_int_equal(peek(ns, root, "s1", NULL, &st), 0);
 	for (i = 0; i < 40; i++) {
@@ -835,7 +832,8 @@ static void test_more_segments_than_descriptors(void **state)
 		assert_int_equal(st.st_size, 4096 + i);
 		assert_true(st.st_blocks * 512 >= 4096 + i);
 	}
-	assert_int_equal(peek(ns, lists, "l", NULL, &st), 0);
+	assert_int_equal(peek(ns, root, "l", NULL, &st), 0);
+	assert_int_equal(st.st_size, 16);
 	/*
 	 * Each one reopens with its bytes, and with the attributes that stat
 	 * gave while it had no descriptor; a closed one can be resized.
@@ -872,7 +870,7 @@ static void test_more_segments_than_descriptors(void **state)
 		assert_int_equal(seg_unlink(ns, root, name), 0);
 		seg_forget(ns, segs[i], 1);
 	}
-	assert_int_equal(seg_unlink(ns, lists, "l"), 0);
+	assert_int_equal(seg_unlink(ns, root, "l"), 0);
 	assert_int_equal(seg_statfs(ns, &sv), 0);
 	assert_int_equal(sv.f_bfree, sv0.f_bfree);
 	assert_int_equal(sv.f_ffree, sv0.f_ffree);
@@ -1039,10 +1037,10 @@ static void test_enomem_everywhere(void **state)
 			seg_alloc_fail_after(n);
 			switch (which) {
 			case 0:
-				rc = seg_create(ns, root, "b", 0600, 0, 0, 0, 0, &x, &st, &created);
+				rc = seg_create(ns, root, "b", 0600, WHO(0, 0, 0), 0, &x, &st, &created);
 				break;
 			case 1:
-				rc = seg_mkdir(ns, root, "b", 0700, 0, 0, &x, &st);
+				rc = seg_mkdir(ns, root, "b", 0700, WHO(0, 0, 0), &x, &st);
 				break;
 			case 2:
 				rc = seg_link(ns, a, root, "b", &st);
@@ -1084,6 +1082,169 @@ static void test_enomem_everywhere(void **state)
 		assert_int_equal(rc, -ENOMEM);
 		assert_null(ns);
 	}
+}
+
+/* ---- the hook -------------------------------------------------------- */
+
+struct heard {
+	int n;
+	struct {
+		enum seg_change_kind kind;
+		const struct seg_inode *dir, *ino;
+		char name[16];
+	} ev[32];
+};
+
+static void record(void *arg, const struct seg_change *c)
+{
+	struct heard *h = arg;
+
+	assert_true(h->n < 32);
+	h->ev[h->n].kind = c->kind;
+	h->ev[h->n].dir = c->dir;
+	h->ev[h->n].ino = c->ino;
+	snprintf(h->ev[h->n].name, sizeof(h->ev[0].name), "%.*s", (int)c->len,
+		 c->name != NULL ? c->name : "");
+	h->n++;
+}
+
+/* Whether event i is a NAME change of `name` in `dir`, now leading to `ino`. */
+static bool heard_name(const struct heard *h, int i, const struct seg_inode *dir,
+		       const char *name, const struct seg_inode *ino)
+{
+	return i < h->n && h->ev[i].kind == SEG_CHANGE_NAME && h->ev[i].dir == dir &&
+	       strcmp(h->ev[i].name, name) == 0 && h->ev[i].ino == ino;
+}
+
+/*
+ * What a layer above hears: every name added, removed or repointed, with
+ * its directory and what it leads to now, and every size the namespace
+ * sets; nothing for what changes no name or size.
+ */
+static void test_hook(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *b, *d, *t;
+	struct heard h = { .n = 0 };
+	struct stat st, attr = { .st_size = 100, .st_mode = 0600 };
+	int backing, detach;
+
+	(void)state;
+	seg_ns_set_hook(ns, record, &h);
+	a = mk(ns, root, "a");
+	assert_true(heard_name(&h, 0, root, "a", a));
+	d = mkd(ns, root, "d");
+	assert_true(heard_name(&h, 1, root, "d", d));
+	assert_int_equal(seg_link(ns, a, d, "l", &st), 0);
+	assert_true(heard_name(&h, 2, d, "l", a));
+	assert_int_equal(seg_rename(ns, root, "a", root, "c", 0), 0);
+	assert_true(heard_name(&h, 3, root, "c", a));
+	assert_true(heard_name(&h, 4, root, "a", NULL));
+	b = mk(ns, root, "b");
+	assert_true(heard_name(&h, 5, root, "b", b));
+	assert_int_equal(seg_rename(ns, root, "b", root, "c", SEG_RENAME_EXCHANGE), 0);
+	assert_true(heard_name(&h, 6, root, "b", a));
+	assert_true(heard_name(&h, 7, root, "c", b));
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_SIZE, &st), 0);
+	assert_true(h.n == 9 && h.ev[8].kind == SEG_CHANGE_SIZE && h.ev[8].ino == a);
+	/* A mode, a lookup, an open without O_TRUNC: no name, no size. */
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), 0);
+	assert_int_equal(peek(ns, root, "b", NULL, NULL), 0);
+	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	seg_release(ns, a, &detach);
+	assert_int_equal(h.n, 9);
+	assert_int_equal(seg_open(ns, a, O_RDWR | O_TRUNC, NULL, NULL, &backing), 0);
+	seg_release(ns, a, &detach);
+	assert_true(h.n == 10 && h.ev[9].kind == SEG_CHANGE_SIZE && h.ev[9].ino == a);
+	/* A segment made unnamed, then put in the name's place. */
+	assert_int_equal(seg_tmpfile(ns, root, 0600, WHO(0, 0, 0), &t, &st), 0);
+	assert_int_equal(h.n, 10);
+	assert_int_equal(seg_replace(ns, root, "b", NULL, t), -EAGAIN);
+	assert_int_equal(seg_replace(ns, root, "b", a, t), 0);
+	assert_true(heard_name(&h, 10, root, "b", t));
+	seg_forget(ns, t, 1);
+	assert_int_equal(seg_unlink(ns, d, "l"), 0);
+	assert_true(heard_name(&h, 11, d, "l", NULL));
+	assert_int_equal(seg_rmdir(ns, root, "d"), 0);
+	assert_true(heard_name(&h, 12, root, "d", NULL));
+	/* Refused changes say nothing. */
+	assert_int_equal(seg_unlink(ns, root, "nope"), -ENOENT);
+	assert_int_equal(seg_rmdir(ns, root, "lists"), -EPERM);
+	assert_int_equal(h.n, 13);
+	seg_ns_set_hook(ns, NULL, NULL);
+	seg_ns_free(ns);
+}
+
+/*
+ * tmpfile and replace: an unnamed segment is freed when forgotten, or
+ * named in another's place (which then goes), as rename() over it would.
+ */
+static void test_tmpfile_and_replace(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *t, *now;
+	struct stat st;
+	uint64_t count = seg_ns_inode_count(ns);
+
+	(void)state;
+	assert_int_equal(seg_tmpfile(ns, root, 0640, WHO(5, 6, 0), &t, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0640);
+	assert_int_equal(seg_ns_inode_count(ns), count + 1);
+	seg_forget(ns, t, 1);
+	assert_int_equal(seg_ns_inode_count(ns), count);
+	/* Named where nothing is. */
+	assert_int_equal(seg_tmpfile(ns, root, 0600, WHO(0, 0, 0), &t, &st), 0);
+	assert_int_equal(seg_replace(ns, root, "x", NULL, t), 0);
+	seg_forget(ns, t, 1);
+	assert_int_equal(peek(ns, root, "x", &now, &st), 0);
+	assert_ptr_equal(now, t);
+	assert_int_equal(st.st_nlink, 1);
+	/* A named one is not unnamed: no second replace. */
+	a = mk(ns, root, "a");
+	assert_int_equal(seg_replace(ns, root, "y", NULL, a), -EINVAL);
+	/* In another's place: the other goes once nothing holds it. */
+	assert_int_equal(seg_tmpfile(ns, root, 0600, WHO(0, 0, 0), &t, &st), 0);
+	assert_int_equal(seg_replace(ns, root, "a", t, t), -EAGAIN);
+	assert_int_equal(seg_replace(ns, root, "a", a, t), 0);
+	assert_int_equal(peek(ns, root, "a", &now, NULL), 0);
+	assert_ptr_equal(now, t);
+	assert_int_equal(seg_getattr(ns, a, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	seg_forget(ns, a, 1);
+	seg_forget(ns, t, 1);
+	assert_int_equal(seg_ns_inode_count(ns), count + 2);   /* x and a */
+	/* A tmpfile may be linked once, as O_TMPFILE allows. */
+	assert_int_equal(seg_tmpfile(ns, root, 0600, WHO(0, 0, 0), &t, &st), 0);
+	assert_int_equal(seg_link(ns, t, root, "linked", &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+	seg_forget(ns, t, 2);
+	seg_ns_free(ns);
+}
+
+/* seg_pread and seg_pwrite: a layer above's I/O, which never extends. */
+static void test_pread_pwrite(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *a = mk(ns, seg_ns_root(ns), "a");
+	struct stat st, attr = { .st_size = 10 };
+	char buf[16];
+	size_t got;
+
+	(void)state;
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_SIZE, &st), 0);
+	assert_int_equal(seg_pwrite(ns, a, "0123456789", 10, 0), 0);
+	assert_int_equal(seg_pwrite(ns, a, "ab", 2, 9), -ENXIO);
+	assert_int_equal(seg_pwrite(ns, a, "ab", 2, 8), 0);
+	assert_int_equal(seg_pread(ns, a, buf, sizeof(buf), 0, &got), 0);
+	assert_int_equal(got, 10);
+	assert_memory_equal(buf, "01234567ab", 10);
+	assert_int_equal(seg_pread(ns, a, buf, sizeof(buf), 20, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(seg_getattr(ns, a, &st), 0);
+	assert_int_equal(st.st_size, 10);
+	assert_int_equal(seg_pread(ns, seg_ns_root(ns), buf, 1, 0, &got), -EINVAL);
+	seg_ns_free(ns);
 }
 
 /* ---- differential test ------------------------------------------------ */
@@ -1142,7 +1303,7 @@ static void test_differential(void **state)
 		switch (op) {
 		case 0:   /* create, O_EXCL */
 			want = *s ? -EEXIST : 0;
-			rc = seg_create(ns, dirs[d], name, 0600, 0, 0, 0, SEG_CREATE_EXCL,
+			rc = seg_create(ns, dirs[d], name, 0600, WHO(0, 0, 0), SEG_CREATE_EXCL,
 					&ino, &st, &created);
 			assert_int_equal(rc, want);
 			if (rc == 0) {
@@ -1219,8 +1380,7 @@ static void test_differential(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_new_has_root_and_lists),
-		cmocka_unit_test(test_lists_name_option),
+		cmocka_unit_test(test_new_has_root_and_fixed_dir),
 		cmocka_unit_test(test_create_and_lookup),
 		cmocka_unit_test(test_unlink_while_open),
 		cmocka_unit_test(test_forget_then_release),
@@ -1241,6 +1401,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_readdirplus_references),
 		cmocka_unit_test(test_opendir_keeps_removed_dir),
 		cmocka_unit_test(test_enomem_everywhere),
+		cmocka_unit_test(test_hook),
+		cmocka_unit_test(test_tmpfile_and_replace),
+		cmocka_unit_test(test_pread_pwrite),
 		cmocka_unit_test(test_differential),
 	};
 

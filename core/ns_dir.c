@@ -1,0 +1,105 @@
+/*
+ * Directory streams of the namespace.  See ns.h for the offsets and the
+ * guarantees; the cursors themselves are core/dcache.h's.
+ */
+#include "core/ns.h"
+
+#include "core/alloc.h"
+#include "core/ns_i.h"
+
+#include <errno.h>
+#include <string.h>
+
+int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
+{
+	struct seg_dirh *dh;
+
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	dh = seg_calloc(1, sizeof(*dh));
+	if (dh == NULL)
+		return -ENOMEM;
+	dh->dir = dir;
+	dc_cursor_init(&dh->cursor);
+	ns_lock(ns);
+	dir->nopen++;
+	ns_unlock(ns);
+	*out = dh;
+	return 0;
+}
+
+void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh)
+{
+	struct seg_inode *dir;
+
+	if (dh == NULL)
+		return;
+	ns_lock(ns);
+	dir = dh->dir;
+	if (dh->linked)
+		dc_unpark(&dh->cursor);
+	dir->nopen--;
+	ns_maybe_free(ns, dir);
+	ns_unlock(ns);
+	seg_free(dh);
+}
+
+/* Emits "." or "..": type and number only, and never a reference. */
+static int fill_dot(seg_fill_fn fill, void *arg, const char *name,
+		    struct seg_inode *ino, uint64_t next)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino->ino;
+	st.st_mode = ino->mode;
+	return fill(arg, name, ino, &st, next);
+}
+
+int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
+		seg_fill_fn fill, void *arg)
+{
+	struct seg_inode *dir = dh->dir;
+	struct dc_dir *d = &dir->u.dir.d;
+	struct dc_node *n;
+	struct stat st;
+
+	ns_lock(ns);
+	if (off == 0 && fill_dot(fill, arg, ".", dir, 1))
+		goto out;
+	if (off <= 1 && fill_dot(fill, arg, "..", dir->u.dir.parent, 2))
+		goto out;
+	if (dh->linked && dh->pos == off && off >= DC_FIRST_COOKIE - 1)
+		n = dh->cursor.next;
+	else
+		n = dc_first_after(d, off);   /* a seek, or the first call */
+	if (dh->linked)
+		dc_unpark(&dh->cursor);
+	for (; !dc_end(d, n); n = n->next) {
+		struct seg_dentry *e = n->entry;
+		struct seg_inode *ino;
+
+		if (e == NULL)
+			continue;   /* another stream's cursor */
+		ino = e->inode;
+		if (plus) {
+			ns_fill_stat(ns, ino, &st);
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.st_ino = ino->ino;
+			st.st_mode = ino->mode;
+		}
+		if (fill(arg, e->name, ino, &st, e->cookie))
+			break;
+		if (plus)
+			ino->nlookup++;
+		off = e->cookie;
+	}
+	/* Park the cursor before the first entry not handed out. */
+	dc_park(&dh->cursor, n);
+	dh->linked = true;
+	dh->pos = off < DC_FIRST_COOKIE - 1 ? DC_FIRST_COOKIE - 1 : off;
+out:
+	ns_unlock(ns);
+	return 0;
+}

@@ -1,0 +1,196 @@
+/*
+ * Open handles of segments and their data: open, release, reserve, and
+ * the reads and writes of a layer above.  See ns.h for the contracts.
+ *
+ * An open segment holds its backing file (store_hold) from its first open
+ * to its last release, so its descriptor is stable for the kernel's data
+ * path and for fs/'s cached I/O.  What may take long (the first open's
+ * attach, O_TRUNC, reservations) runs under the segment's own lock only.
+ */
+#include "core/ns.h"
+
+#include "core/ns_i.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* Counts one more handle; the first holds the backing file.  Under ns->lock. */
+static int get_handle(struct seg_ns *ns, struct seg_inode *ino)
+{
+	int fd, rc;
+
+	if (ino->nopen == UINT32_MAX)
+		return -EMFILE;
+	if (ino->nopen == 0) {
+		rc = store_hold(ns->store, &ino->u.seg.file, &fd);
+		if (rc < 0)
+			return rc;
+	}
+	ino->nopen++;
+	return 0;
+}
+
+/*
+ * Drops one handle; the last one lets the backing file go and returns the
+ * data-path id in *detach (else 0).  Under ns->lock.
+ */
+static void put_handle(struct seg_ns *ns, struct seg_inode *ino, int *detach)
+{
+	struct store_file *f = &ino->u.seg.file;
+
+	*detach = 0;
+	if (--ino->nopen > 0)
+		return;
+	*detach = ino->u.seg.backing;
+	ino->u.seg.backing = 0;
+	store_set_unseen(ns->store, f, false);
+	store_drop(ns->store, f);
+	ns_maybe_free(ns, ino);
+}
+
+int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
+	     seg_attach_fn attach, void *arg, int *backing)
+{
+	struct store_file *f = &ino->u.seg.file;
+	int rc, id, unused;
+
+	if (S_ISDIR(ino->mode))
+		return -EISDIR;
+	if (!S_ISREG(ino->mode))
+		return -EINVAL;
+	pthread_mutex_lock(&ino->u.seg.lock);
+	ns_lock(ns);
+	rc = get_handle(ns, ino);
+	id = ino->u.seg.backing;
+	ns_unlock(ns);
+	if (rc < 0)
+		goto out;
+	/*
+	 * Attach at the first open.  The segment's lock keeps a second opener
+	 * from attaching another id meanwhile; a release cannot take this one
+	 * away while our handle is counted.  An id left attached by a failed
+	 * open (below) is reused, so an inode never has two.
+	 */
+	if (id == 0 && attach != NULL) {
+		id = attach(arg, store_fd(f));
+		if (id < 0) {
+			rc = id;
+			goto undo;
+		}
+		if (id > 0) {
+			ns_lock(ns);
+			ino->u.seg.backing = id;
+			ns_unlock(ns);
+			store_set_unseen(ns->store, f, true);
+		}
+	}
+	if (flags & O_TRUNC) {
+		rc = store_resize(ns->store, f, 0);
+		if (rc < 0)
+			goto undo;
+		ns_lock(ns);
+		ns_changed(ns, SEG_CHANGE_SIZE, NULL, NULL, 0, ino);
+		ns_unlock(ns);
+	}
+	*backing = id;
+	goto out;
+undo:
+	ns_lock(ns);
+	if (ino->nopen == 1) {
+		/* Keep a fresh id for the next open, as said above. */
+		ino->nopen = 0;
+		store_drop(ns->store, f);
+	} else {
+		put_handle(ns, ino, &unused);
+	}
+	ns_unlock(ns);
+out:
+	pthread_mutex_unlock(&ino->u.seg.lock);
+	return rc;
+}
+
+void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach)
+{
+	ns_lock(ns);
+	put_handle(ns, ino, detach);
+	ns_unlock(ns);
+}
+
+int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
+{
+	int rc;
+
+	if (!S_ISREG(ino->mode))
+		return -EINVAL;
+	pthread_mutex_lock(&ino->u.seg.lock);
+	rc = store_reserve(ns->store, &ino->u.seg.file, end);
+	pthread_mutex_unlock(&ino->u.seg.lock);
+	return rc;
+}
+
+int seg_pread(struct seg_ns *ns, struct seg_inode *ino, void *buf, size_t len,
+	      off_t off, size_t *got)
+{
+	struct store_file *f = &ino->u.seg.file;
+	size_t done = 0;
+	int fd, rc;
+
+	if (!S_ISREG(ino->mode))
+		return -EINVAL;
+	rc = store_hold(ns->store, f, &fd);
+	if (rc < 0)
+		return rc;
+	while (done < len) {
+		ssize_t r = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	store_drop(ns->store, f);
+	if (rc == 0)
+		*got = done;
+	return rc;
+}
+
+int seg_pwrite(struct seg_ns *ns, struct seg_inode *ino, const void *buf, size_t len,
+	       off_t off)
+{
+	struct store_file *f = &ino->u.seg.file;
+	struct store_stat m;
+	size_t done = 0;
+	int fd, rc;
+
+	if (!S_ISREG(ino->mode))
+		return -EINVAL;
+	/* Under the segment's lock, no truncate through us can move its end. */
+	pthread_mutex_lock(&ino->u.seg.lock);
+	rc = store_hold(ns->store, f, &fd);
+	if (rc < 0)
+		goto out;
+	rc = store_stat(ns->store, f, &m);
+	if (rc == 0 && (off < 0 || (uint64_t)off > (uint64_t)m.size ||
+			len > (uint64_t)m.size - (uint64_t)off))
+		rc = -ENXIO;
+	while (rc == 0 && done < len) {
+		ssize_t w = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			rc = -errno;
+		else
+			done += (size_t)w;
+	}
+	store_drop(ns->store, f);
+out:
+	pthread_mutex_unlock(&ino->u.seg.lock);
+	return rc;
+}

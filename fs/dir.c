@@ -1,0 +1,218 @@
+/*
+ * Directories of the namespace (dir_ops).
+ *
+ * Each handler does its work through core/ns.h (0 or -errno) and then
+ * replies exactly once.  Once a reply that hands the kernel an inode is
+ * out, the kernel may forget it, and a FORGET on another thread free it:
+ * nothing here looks at an inode after replying.
+ */
+#include "fs/node.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- names ------------------------------------------------------------ */
+
+static void dir_lookup(fuse_req_t req, struct node *dir, const char *name)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_inode *ino;
+	struct stat st;
+	int rc = seg_lookup(fs->ns, dir->ino, name, &ino, &st);
+
+	if (rc == 0) {
+		reply_entry(req, ino, &st);
+	} else if (rc == -ENOENT && fs->opts->negative_timeout > 0) {
+		/* A node id of 0 lets the kernel cache the absence. */
+		struct fuse_entry_param e = { .ino = 0 };
+
+		e.entry_timeout = fs->opts->negative_timeout;
+		fuse_reply_entry(req, &e);
+	} else {
+		reply_err(req, rc);
+	}
+}
+
+static void dir_mknod(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
+		      dev_t rdev)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_cred who = cred_of(req);
+	struct seg_inode *ino;
+	struct stat st;
+	bool created;
+	int rc;
+
+	(void)rdev;
+	/* Only regular files are segments; fifos, sockets and devices are not. */
+	if (!S_ISREG(mode)) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	rc = seg_create(fs->ns, dir->ino, name, mode, &who, SEG_CREATE_EXCL, &ino, &st,
+			&created);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		reply_entry(req, ino, &st);
+}
+
+static void dir_mkdir(fuse_req_t req, struct node *dir, const char *name, mode_t mode)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_cred who = cred_of(req);
+	struct seg_inode *ino;
+	struct stat st;
+	int rc = seg_mkdir(fs->ns, dir->ino, name, mode, &who, &ino, &st);
+
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		reply_entry(req, ino, &st);
+}
+
+static void dir_symlink(fuse_req_t req, const char *link, struct node *dir, const char *name)
+{
+	(void)link;
+	(void)dir;
+	(void)name;
+	/* A symlink is not a segment; say so rather than ENOSYS. */
+	reply_err(req, -EPERM);
+}
+
+static void dir_link(fuse_req_t req, struct node *n, struct node *newdir, const char *newname)
+{
+	struct segfs *fs = fs_of(req);
+	struct stat st;
+	int rc;
+
+	/* Only the namespace's inodes have names here (not lists/ entries). */
+	if (n->ino == NULL) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	rc = seg_link(fs->ns, n->ino, newdir->ino, newname, &st);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		reply_entry(req, n->ino, &st);
+}
+
+static void dir_unlink(fuse_req_t req, struct node *dir, const char *name)
+{
+	reply_err(req, seg_unlink(fs_of(req)->ns, dir->ino, name));
+}
+
+static void dir_rmdir(fuse_req_t req, struct node *dir, const char *name)
+{
+	reply_err(req, seg_rmdir(fs_of(req)->ns, dir->ino, name));
+}
+
+static void dir_rename(fuse_req_t req, struct node *dir, const char *name,
+		       struct node *newdir, const char *newname, unsigned flags)
+{
+	reply_err(req, seg_rename(fs_of(req)->ns, dir->ino, name, newdir->ino, newname, flags));
+}
+
+/* ---- streams ---------------------------------------------------------- */
+
+static void dir_opendir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_dirh *dh;
+	int rc = seg_opendir(fs->ns, n->ino, &dh);
+
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)dh;
+	if (fuse_reply_open(req, fi) != 0)
+		seg_releasedir(fs->ns, dh);
+}
+
+struct dirbuf {
+	fuse_req_t req;
+	struct segfs *fs;
+	char *p;
+	size_t size, used;
+	bool plus;
+};
+
+/* seg_fill_fn: appends one entry; non-zero when it does not fit. */
+static int dir_fill(void *arg, const char *name, struct seg_inode *ino,
+		    const struct stat *st, uint64_t next)
+{
+	struct dirbuf *b = arg;
+	size_t room = b->size - b->used, n;
+
+	if (b->plus) {
+		struct fuse_entry_param e;
+		bool dot = name[0] == '.' && (name[1] == '\0' ||
+					      (name[1] == '.' && name[2] == '\0'));
+
+		fill_entry(b->fs, &e, ino, st);
+		/* Node id 0: no reference taken, as the kernel expects for dots. */
+		if (dot)
+			e.ino = 0;
+		n = fuse_add_direntry_plus(b->req, b->p + b->used, room, name, &e, (off_t)next);
+	} else {
+		n = fuse_add_direntry(b->req, b->p + b->used, room, name, st, (off_t)next);
+	}
+	if (n > room)
+		return 1;
+	b->used += n;
+	return 0;
+}
+
+static void dir_readdir(fuse_req_t req, struct node *n, size_t size, off_t off,
+			struct fuse_file_info *fi, bool plus)
+{
+	struct dirbuf b = { .req = req, .fs = fs_of(req), .size = size, .plus = plus };
+	int rc;
+
+	(void)n;
+	b.p = malloc(size);
+	if (b.p == NULL) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	rc = seg_readdir(b.fs->ns, (struct seg_dirh *)(uintptr_t)fi->fh, (uint64_t)off, plus,
+			 dir_fill, &b);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_buf(req, b.p, b.used);
+	free(b.p);
+}
+
+static void dir_releasedir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	(void)n;
+	seg_releasedir(fs_of(req)->ns, (struct seg_dirh *)(uintptr_t)fi->fh);
+	reply_err(req, 0);
+}
+
+const struct node_ops dir_ops = {
+	.kind = "directory",
+	.forget = inode_forget,
+	.getattr = inode_getattr,
+	.setattr = inode_setattr,
+	.lookup = dir_lookup,
+	.mknod = dir_mknod,
+	.mkdir = dir_mkdir,
+	.symlink = dir_symlink,
+	.unlink = dir_unlink,
+	.rmdir = dir_rmdir,
+	.rename = dir_rename,
+	.link = dir_link,
+	.create = file_create,
+	.opendir = dir_opendir,
+	.readdir = dir_readdir,
+	.releasedir = dir_releasedir,
+	.getxattr = xattr_get,
+	.listxattr = xattr_list,
+	.setxattr = xattr_set,
+	.removexattr = xattr_remove,
+};

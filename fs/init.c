@@ -1,0 +1,70 @@
+/*
+ * The connection: what segfs asks the kernel for, and refuses, at INIT.
+ */
+#include "fs/segfs.h"
+
+#include <stdio.h>
+
+/*
+ * libfuse 3.17 keeps the wanted features in 64-bit want_ext and treats a
+ * change to both it and the legacy 32-bit want as a conflict, so each
+ * version gets exactly one of the two APIs.
+ */
+bool want(struct fuse_conn_info *conn, uint64_t flag)
+{
+#ifdef FUSE_CAP_PASSTHROUGH
+	return fuse_set_feature_flag(conn, flag);
+#else
+	if (!(conn->capable & flag))
+		return false;
+	conn->want |= (unsigned)flag;
+	return true;
+#endif
+}
+
+void unwant(struct fuse_conn_info *conn, uint64_t flag)
+{
+#ifdef FUSE_CAP_PASSTHROUGH
+	fuse_unset_feature_flag(conn, flag);
+#else
+	conn->want &= ~(unsigned)flag;
+#endif
+}
+
+void segfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct segfs *fs = userdata;
+	const char *why;
+
+	/* O_TRUNC arrives with OPEN instead of costing a SETATTR first. */
+	want(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	/*
+	 * Only the kernel changes segment data, so cached pages need not be
+	 * dropped when mtime moves (which every write in cached mode does).
+	 */
+	unwant(conn, FUSE_CAP_AUTO_INVAL_DATA);
+	/* Passthrough and the writeback cache exclude each other: never ask for it. */
+	unwant(conn, FUSE_CAP_WRITEBACK_CACHE);
+	/*
+	 * Splicing requests out of /dev/fuse saves no copy here (a write's
+	 * data is copied into the backing file either way), and libfuse 3.18
+	 * sizes its pipe for 1 MiB + 4 KiB, beyond fs.pipe-max-size: without
+	 * CAP_SYS_RESOURCE it then makes and drops a pipe for every request
+	 * (pipe2, F_SETPIPE_SZ, reading pipe-max-size, close), measured at
+	 * about a fifth of the daemon's time per request.
+	 */
+	unwant(conn, FUSE_CAP_SPLICE_READ);
+#ifdef FUSE_CAP_OVER_IO_URING
+	if (fs->opts->io_uring && !(conn->capable_ext & FUSE_CAP_OVER_IO_URING))
+		snprintf(fs->uring_reason, sizeof(fs->uring_reason),
+			 "the kernel does not offer it: it needs Linux >= 6.14 and "
+			 "/sys/module/fuse/parameters/enable_uring set to Y");
+#endif
+	why = passthrough_why_not(fs);
+#ifdef FUSE_CAP_PASSTHROUGH
+	if (why == NULL && !want(conn, FUSE_CAP_PASSTHROUGH))
+		why = "the kernel does not offer FUSE passthrough (needs Linux >= 6.9)";
+#endif
+	if (why != NULL)
+		passthrough_off(fs, why);
+}
