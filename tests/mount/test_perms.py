@@ -198,10 +198,11 @@ def test_unprivileged_daemon_runs_in_fallback(fuse_for_users, user_tools):
         os.setuid(NOBODY)
 
     log = open(tmp_path / "daemon.log", "w+")
-    p = subprocess.Popen([user_tools.segfs, "-f", str(mnt)], stdout=log,
-                         stderr=log, env=user_tools.env, preexec_fn=drop,
-                         start_new_session=True)
+    p = None
     try:
+        p = subprocess.Popen([user_tools.segfs, "-f", str(mnt)], stdout=log,
+                             stderr=log, env=user_tools.env, preexec_fn=drop,
+                             start_new_session=True)
         assert h.wait_until(lambda: h.is_mounted(mnt) and "data path" in
                             (tmp_path / "daemon.log").read_text(), 10), \
             (tmp_path / "daemon.log").read_text()
@@ -223,7 +224,7 @@ def test_unprivileged_daemon_runs_in_fallback(fuse_for_users, user_tools):
         assert res == 0
         assert p.wait(timeout=10) == 0
     finally:
-        if p.poll() is None:
+        if p is not None and p.poll() is None:
             h.abort_connection(mnt)
             h.lazy_umount(mnt)
             p.kill()
