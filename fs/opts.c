@@ -202,8 +202,10 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o)
 	free(o->mountpoint);
 	o->mountpoint = abs;
 	/*
-	 * Permission checks are the kernel's (design decision 9), and the
-	 * mount shows up as fuse.segfs with the source as its name.
+	 * The kernel checks permissions (default_permissions) against the
+	 * owners and modes segfs reports, as it does on tmpfs; the daemon
+	 * checks none itself.  The mount shows up as fuse.segfs with the
+	 * source as its name.
 	 */
 	snprintf(fsname, sizeof(fsname), "-ofsname=%s", o->source ? o->source : "segfs");
 	if (fuse_opt_add_arg(&o->fuse, "-odefault_permissions,subtype=segfs") != 0 ||

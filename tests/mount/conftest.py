@@ -100,6 +100,29 @@ def _base():
     return _session["base"]
 
 
+# The other user that tests run programs as (nobody).
+NOBODY = 65534
+
+
+@pytest.fixture(scope="session")
+def user_tools():
+    """segfs, segfs-exec and fusermount3 as uid 65534 can run them
+    (harness.user_tools): the build's own, or copies under the session's
+    temp dir when the checkout lies where that user cannot go.  The copies
+    are removed at session end, even with SEGFS_KEEP=1, since one may be
+    setuid root."""
+    if os.geteuid() != 0:
+        pytest.skip("only root can run a program as another user")
+    dest = _base() / "user-tools"
+    try:
+        tools = h.user_tools(NOBODY, NOBODY, dest)
+    except h.HarnessError as e:
+        shutil.rmtree(dest, ignore_errors=True)
+        pytest.fail(str(e), pytrace=False)
+    yield tools
+    shutil.rmtree(dest, ignore_errors=True)
+
+
 def _final_cleanup():
     """Idempotent: reap every daemon we started, unmount everything under the
     session's temp dir, remove it.  Returns a list of what had leaked."""

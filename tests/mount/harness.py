@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Absolute: tests match it against daemons' command lines and link to it.
 SEGFS = os.path.abspath(os.environ.get("SEGFS") or str(REPO / "build" / "segfs"))
+# segfs-exec runs the segfs beside it.
+SEGFS_EXEC = str(Path(SEGFS).with_name("segfs-exec"))
 SEGFS_OPTS = [o for o in os.environ.get("SEGFS_OPTS", "").split(",") if o]
 REFERENCE = os.environ.get("SEGFS_REFERENCE", "")
 IS_TMPFS = REFERENCE == "tmpfs"
@@ -543,6 +545,57 @@ def run_as(uid, gid, func, umask=None, timeout=20):
     assert os.waitstatus_to_exitcode(status) == 0 and data, \
         f"child as uid {uid} failed (status {status})"
     return pickle.loads(data)
+
+
+class UserTools:
+    """Paths of segfs, segfs-exec and fusermount3 that another user can
+    execute, and env: the environment to run segfs in as that user."""
+
+    def __init__(self, segfs, segfs_exec, fusermount, env):
+        self.segfs = segfs
+        self.segfs_exec = segfs_exec
+        self.fusermount = fusermount
+        self.env = env
+
+
+def user_tools(uid, gid, dest):
+    """segfs, segfs-exec and fusermount3 as uid/gid can run them: a
+    UserTools.  Needs root.
+
+    A checkout under a directory only root may enter (a 0700 mktemp -d, a
+    0700 home) hides the build from every other user.  What uid/gid cannot
+    execute where it is gets copied into dest, a 0755 directory made here
+    that the caller removes: segfs and segfs-exec together (segfs-exec runs
+    the segfs beside it), and fusermount3 still setuid root if it was.
+    libfuse runs the fusermount3 of its install prefix and, when it cannot
+    (the user cannot reach it), the first one on PATH; env puts the copy
+    first there, so the daemon mounts with the same fusermount3 as from a
+    checkout anyone may read."""
+    def can_run(path):
+        return run_as(uid, gid, lambda: os.access(path, os.X_OK))
+
+    def copy(src):
+        dest.mkdir(exist_ok=True)
+        dest.chmod(0o755)
+        st = os.stat(src)
+        setuid = (st.st_mode & stat.S_ISUID and st.st_uid == 0
+                  and os.geteuid() == 0)
+        if setuid and os.statvfs(dest).f_flag & os.ST_NOSUID:
+            raise HarnessError(f"{dest} is on a nosuid filesystem, so a copy "
+                               f"of the setuid {src} would not work there")
+        dst = dest / Path(src).name
+        shutil.copyfile(src, dst)
+        dst.chmod(0o4755 if setuid else 0o755)
+        return str(dst)
+
+    segfs, segfs_exec, fusermount = SEGFS, SEGFS_EXEC, FUSERMOUNT
+    env = dict(os.environ)
+    if not (can_run(SEGFS) and can_run(SEGFS_EXEC)):
+        segfs, segfs_exec = copy(SEGFS), copy(SEGFS_EXEC)
+    if os.path.isabs(FUSERMOUNT) and not can_run(FUSERMOUNT):
+        fusermount = copy(FUSERMOUNT)
+        env["PATH"] = str(dest) + os.pathsep + env.get("PATH", os.defpath)
+    return UserTools(segfs, segfs_exec, fusermount, env)
 
 
 def errno_of(func, *args, **kw):

@@ -19,7 +19,7 @@ from harness import MiB
 
 pytestmark = pytest.mark.usefixtures("segfs_only")
 
-EXEC = str(Path(h.SEGFS).with_name("segfs-exec"))
+EXEC = h.SEGFS_EXEC
 MP = str(Path(__file__).with_name("mp_features.py"))
 OPTS = ["-o", ",".join(h.SEGFS_OPTS)] if h.SEGFS_OPTS else []
 
@@ -148,10 +148,10 @@ def test_lists_option_renames_lists():
     assert res.stdout.split() == ["ShareableLists", "data"]
 
 
-def test_needs_root_says_so():
+def test_needs_root_says_so(user_tools):
     """Without root, segfs-exec says what it needs and exits 1."""
     res = h.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                 EXEC, "--", "true"], timeout=30, check=False)
+                 user_tools.segfs_exec, "--", "true"], timeout=30, check=False)
     assert res.returncode == 1
     assert "root" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 

@@ -175,7 +175,7 @@ def fuse_for_users():
             os.chmod("/dev/fuse", mode)
 
 
-def test_unprivileged_daemon_runs_in_fallback(fuse_for_users):
+def test_unprivileged_daemon_runs_in_fallback(fuse_for_users, user_tools):
     """A daemon started by a normal user mounts through the setuid
     fusermount3 and works, in fallback mode: it lacks CAP_SYS_ADMIN, so it
     does not even try passthrough, and says so."""
@@ -198,9 +198,11 @@ def test_unprivileged_daemon_runs_in_fallback(fuse_for_users):
         os.setuid(NOBODY)
 
     log = open(tmp_path / "daemon.log", "w+")
-    p = subprocess.Popen([h.SEGFS, "-f", str(mnt)], stdout=log, stderr=log,
-                         preexec_fn=drop, start_new_session=True)
+    p = None
     try:
+        p = subprocess.Popen([user_tools.segfs, "-f", str(mnt)], stdout=log,
+                             stderr=log, env=user_tools.env, preexec_fn=drop,
+                             start_new_session=True)
         assert h.wait_until(lambda: h.is_mounted(mnt) and "data path" in
                             (tmp_path / "daemon.log").read_text(), 10), \
             (tmp_path / "daemon.log").read_text()
@@ -217,11 +219,12 @@ def test_unprivileged_daemon_runs_in_fallback(fuse_for_users):
             os.stat(mnt / "x").st_uid))
         assert got == (4, b"mine", NOBODY), got
         res = run_as(NOBODY, NOBODY, lambda: subprocess.run(
-            [h.FUSERMOUNT, "-u", str(mnt)], capture_output=True).returncode)
+            [user_tools.fusermount, "-u", str(mnt)],
+            capture_output=True).returncode)
         assert res == 0
         assert p.wait(timeout=10) == 0
     finally:
-        if p.poll() is None:
+        if p is not None and p.poll() is None:
             h.abort_connection(mnt)
             h.lazy_umount(mnt)
             p.kill()

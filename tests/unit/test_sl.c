@@ -669,8 +669,9 @@ static void test_bad_offsets(void **state)
 }
 
 /*
- * CPython 3.8's layout (spec §4): N, then N slot sizes.  Its [] is 8 bytes
- * and the word we read as off[0] is its first slot size, never 0.
+ * CPython 3.8's layout, which 3.9 replaced (bpo-38891; see the top of
+ * core/sl.c): N, then N slot sizes.  Its [] is 8 bytes and the word we
+ * read as off[0] is its first slot size, never 0.
  */
 static void test_python38_refused(void **state)
 {

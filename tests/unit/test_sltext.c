@@ -170,7 +170,7 @@ static char *repr_of(const struct sl_value *v)
 
 /* ---- repr ------------------------------------------------------------- */
 
-/* The examples of sltext.h and design.md, readable here. */
+/* sltext.h's examples and more of repr()'s corner cases, readable here. */
 static void test_repr_examples(void **state)
 {
 	static const struct {
