@@ -37,6 +37,17 @@
  *   stat       stat() of an existing file by path.   -> stat us
  *   randread   4 KiB pread at random 4 KiB-aligned offsets of a file of
  *              min(SIZE, 64 MiB).                      -> randread_4k us
+ *   contend    (issue #12) for MS milliseconds, a forked child loops
+ *              { ftruncate(big, GROW); posix_fallocate(big, 0, GROW);
+ *              ftruncate(big, 0) } while this process times open(O_RDWR)
+ *              + close of a small existing segment beside it, sleeping
+ *              US between two.  One timed run per directory, no warm-up
+ *              (a run is long, and its tail is what it measures).  A
+ *              directory whose statvfs has less than GROW free is
+ *              skipped, with a message on stderr.
+ *              -> contend_open_max ms, contend_open_p99 us,
+ *              contend_open_p50 us, contend_opens (samples), contend_cycles
+ *              (grow/shrink cycles the child completed)
  *
  * Options:
  *   -s MIB     size of the bandwidth file (default 256)
@@ -45,7 +56,12 @@
  *   -b N       timed batches of each latency test (default 11)
  *   -n N       cycles per lifecycle/attach batch (default 200);
  *              stat and randread batches are 10x that
- *   -q         quick: -s 64 -r 3 -b 5 -n 100
+ *   -G MIB     size the contend test grows its segment to (default 2048)
+ *   -T MS      length of a contend run (default 3000)
+ *   -P US      contend: pause between two timed open+close (default 1000)
+ *   -R N       rotate the order of the directories by N (scripts/bench
+ *              passes the round, for the contend test's single run)
+ *   -q         quick: -s 64 -r 3 -b 5 -n 100 -T 1500
  *   -d DIR     a directory to measure (repeatable)
  *   -v         also print every sample as "# samples NAME v1 v2 ..."
  *
@@ -54,13 +70,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,7 +89,7 @@
 #define CHUNK MIB
 #define MAX_SAMPLES 1000
 #define MAX_DIRS 8
-#define MAX_METRICS 4
+#define MAX_METRICS 5
 
 struct cfg {
 	const char *dirs[MAX_DIRS];
@@ -79,6 +100,10 @@ struct cfg {
 	int batches;
 	int cycles;
 	int verbose;
+	long grow;    /* contend: bytes the child grows its segment to */
+	int grow_ms;  /* contend: length of a run */
+	int pause_us; /* contend: sleep between two timed open+close */
+	int rot;      /* rotation of the directory order (-R) */
 };
 
 /* Per-directory state of the test that runs. */
@@ -92,6 +117,8 @@ struct tgt {
 	size_t size;
 	long id;
 	uint64_t seed;
+	int skip;               /* setup found the directory unfit: no runs */
+	char big[4096];         /* contend: the segment the child grows */
 };
 
 struct test {
@@ -105,9 +132,29 @@ struct test {
 	/* one timed run; run is 0-based, the first c->warm are warm-ups */
 	void (*run)(const struct cfg *, struct tgt *, int run, double *out);
 	void (*teardown)(const struct cfg *, struct tgt *);
+	int once;                       /* one timed run, no warm-up */
+	const char *units[MAX_METRICS]; /* per metric, when not all `unit` */
 };
 
 static char prefix[64];
+
+/*
+ * The contend test's child, while it runs.  Every way out of this process
+ * through die() kills and reaps it first; if this process is killed
+ * outright (scripts/bench's timeouts), the child's PR_SET_PDEATHSIG kills
+ * it.  Either way no child is left growing a 2 GiB segment.
+ */
+static pid_t grower_pid;
+
+static void stop_grower_now(void)
+{
+	if (grower_pid > 0) {
+		kill(grower_pid, SIGKILL);
+		while (waitpid(grower_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		grower_pid = 0;
+	}
+}
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -122,6 +169,7 @@ static void die(const char *fmt, ...)
 	if (e)
 		fprintf(stderr, ": %s", strerror(e));
 	fputc('\n', stderr);
+	stop_grower_now();
 	exit(1);
 }
 
@@ -554,17 +602,265 @@ static void randread_teardown(const struct cfg *c, struct tgt *t)
 	xunlink(t->path);
 }
 
+/* --- contend ------------------------------------------------------------- */
+
+/*
+ * Issue #12: a daemon that holds its namespace lock across slow work (the
+ * fallocate of a growing segment) stalls every other process's metadata
+ * operations for as long as that work takes.  A mean hides that; the tail
+ * shows it, so this test keeps every sample of one long run and reports
+ * the longest and the 99th percentile.  open+close is what it times, not
+ * stat: open always reaches a FUSE daemon, while stat is answered from the
+ * kernel's attribute cache for as long as segfs lets it (attr_timeout, 1 s
+ * by default), so a stat loop would mostly time the cache.
+ *
+ * The timing loop sleeps between samples (-P, 1 ms).  Without the pause
+ * it keeps a CPU busy, and on a 2-CPU machine where the child holds the
+ * other one, any preemption by anything else lands inside a timed window:
+ * tmpfs's own longest was then 8-12 ms on an idle VM, against 0.1-0.4 ms
+ * with the pause (a light sleeper runs as soon as it wakes).  The pause
+ * hides no stall that matters: one longer than the pause catches a
+ * sample, which times all of it but at most the pause.
+ */
+
+/* What the growing child and the timing parent share (MAP_SHARED). */
+struct grower {
+	atomic_int started;     /* the child is in its loop */
+	atomic_int stop;        /* the parent's request: finish the cycle, exit */
+	atomic_long cycles;     /* grow/shrink cycles completed */
+	atomic_int err;         /* errno of the call that failed, 0 if none */
+	atomic_int step;        /* which call: 1 ftruncate up, 2 fallocate, 3 ftruncate 0 */
+};
+
+static struct grower *grower;
+static double *lat;             /* one run's samples, seconds */
+static size_t lat_cap;
+
+static void grow_loop(int fd, off_t size, pid_t parent)
+{
+	/* Never outlive the parent, however it ends. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	atomic_store(&grower->started, 1);
+	while (!atomic_load(&grower->stop)) {
+		int step = 0, e = 0;
+
+		if (ftruncate(fd, size) < 0) {
+			step = 1;
+			e = errno;
+		} else if ((e = posix_fallocate(fd, 0, size)) != 0) {
+			step = 2;
+		}
+		/* Shrink even after a failure, so that nothing stays allocated. */
+		if (ftruncate(fd, 0) < 0 && !step) {
+			step = 3;
+			e = errno;
+		}
+		if (step) {
+			atomic_store(&grower->err, e);
+			atomic_store(&grower->step, step);
+			_exit(1);
+		}
+		atomic_fetch_add(&grower->cycles, 1);
+	}
+	_exit(0);
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void sleep_ms(int ms)
+{
+	sleep_us(ms * 1000L);
+}
+
+/* Waits up to secs for the grower; returns its wait status, -1 on timeout. */
+static int wait_grower(double secs)
+{
+	double end = now() + secs;
+	int st;
+
+	for (;;) {
+		pid_t p = waitpid(grower_pid, &st, WNOHANG);
+
+		if (p == grower_pid) {
+			grower_pid = 0;
+			return st;
+		}
+		if (p < 0 && errno != EINTR)
+			die("waitpid %ld", (long)grower_pid);
+		if (now() >= end)
+			return -1;
+		sleep_ms(1);
+	}
+}
+
+static void grower_failed(const struct tgt *t, int st)
+{
+	static const char *const what[] = { "it ended", "ftruncate up", "posix_fallocate",
+					     "ftruncate to 0" };
+	int step = atomic_load(&grower->step);
+
+	errno = atomic_load(&grower->err);
+	if (step < 1 || step > 3) {
+		step = 0;
+		errno = 0;
+	}
+	die("contend: the child growing %s to %ld MiB failed (%s, status 0x%x)%s", t->big,
+	    (long)(t->size / MIB), what[step], st,
+	    errno == ENOSPC ? " - is the target big enough? (-G)" : "");
+}
+
+static void contend_setup(const struct cfg *c, struct tgt *t)
+{
+	struct statvfs sv;
+
+	/*
+	 * The child needs GROW bytes of the target for real (2 GiB by default,
+	 * on tmpfs and segfs alike): a target mounted smaller is skipped with
+	 * a message that says so, not failed with an ENOSPC from the child.
+	 */
+	t->size = (size_t)c->grow;
+	if (statvfs(t->dir, &sv) < 0)
+		die("statvfs %s", t->dir);
+	if ((unsigned long long)sv.f_bavail * sv.f_frsize < (unsigned long long)c->grow + MIB) {
+		fprintf(stderr, "segfs-bench: contend: %s has %llu MiB free, the test grows a "
+			"segment to %ld MiB: skipped (lower -G or mount it larger)\n", t->dir,
+			(unsigned long long)sv.f_bavail * sv.f_frsize / MIB, c->grow / MIB);
+		t->skip = 1;
+		return;
+	}
+	mkpath(t, "big", -1);
+	t->fd = create_file(t->path);
+	memcpy(t->big, t->path, sizeof(t->big));
+	small_setup(c, t);
+	/* The first open of a fresh file may take a slower path: not timed. */
+	int fd = open(t->path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("open %s", t->path);
+	xclose(fd, t->path);
+	if (!grower) {
+		grower = mmap(NULL, sizeof(*grower), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (grower == MAP_FAILED) {
+			grower = NULL;
+			die("mmap");
+		}
+	}
+}
+
+static void contend_run(const struct cfg *c, struct tgt *t, int run, double *out)
+{
+	pid_t self = getpid();
+	size_t n = 0;
+	int st;
+
+	(void)run;
+	atomic_store(&grower->started, 0);
+	atomic_store(&grower->stop, 0);
+	atomic_store(&grower->cycles, 0);
+	atomic_store(&grower->err, 0);
+	atomic_store(&grower->step, 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0)
+		grow_loop(t->fd, (off_t)t->size, self);
+	grower_pid = pid;
+	for (double end = now() + 10; !atomic_load(&grower->started);) {
+		st = wait_grower(0);
+		if (st != -1)
+			grower_failed(t, st);
+		if (now() >= end)
+			fail("contend: the child did not start within 10 s");
+		sleep_ms(1);
+	}
+
+	double end = now() + c->grow_ms / 1e3;
+	for (double t0; (t0 = now()) < end;) {
+		int fd = open(t->path, O_RDWR | O_CLOEXEC);
+
+		if (fd < 0)
+			die("open %s", t->path);
+		xclose(fd, t->path);
+		if (n == lat_cap) {
+			size_t cap = lat_cap ? 2 * lat_cap : 65536;
+			double *p = realloc(lat, cap * sizeof(*lat));
+
+			if (!p)
+				die("out of memory");
+			lat = p;
+			lat_cap = cap;
+		}
+		lat[n++] = now() - t0;
+		if (c->pause_us)
+			sleep_us(c->pause_us);
+	}
+
+	/*
+	 * Let the child finish its cycle, so that its last grow is not cut
+	 * short in the daemon; a cycle takes a second or so, a minute means
+	 * it is stuck.
+	 */
+	atomic_store(&grower->stop, 1);
+	st = wait_grower(60);
+	if (st == -1)
+		fail("contend: the child growing %s did not stop within 60 s", t->big);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		grower_failed(t, st);
+	xftruncate(t->fd, 0, t->big);
+
+	long cycles = atomic_load(&grower->cycles);
+	if (cycles == 0)
+		fprintf(stderr, "segfs-bench: contend: %s: the child completed no grow/shrink "
+			"cycle in %d ms: its figures are not under load\n", t->dir, c->grow_ms);
+	qsort(lat, n, sizeof(*lat), cmp_double);
+	/* Nearest rank: the smallest sample that at least p of them do not exceed. */
+	size_t r99 = (n * 99 + 99) / 100, r50 = (n + 1) / 2;
+	out[0] = lat[n - 1] * 1e3;
+	out[1] = lat[r99 - 1] * 1e6;
+	out[2] = lat[r50 - 1] * 1e6;
+	out[3] = (double)n;
+	out[4] = (double)cycles;
+}
+
+static void contend_teardown(const struct cfg *c, struct tgt *t)
+{
+	small_teardown(c, t);
+	xclose(t->fd, t->big);
+	xunlink(t->big);
+}
+
 static const struct test tests[] = {
-	{ "alloc", 0, 0, 1, { "mmap_alloc" }, "GB/s", alloc_setup, alloc_run, none },
-	{ "mmap", 0, 1, 3, { "mmap_write", "mmap_read", "mmap_rw" }, "GB/s",
-	  mmap_setup, mmap_run, mmap_teardown },
-	{ "mmaphot", 0, 1, 1, { "mmap_hot_rw" }, "GB/s", mmap_setup, hot_run, mmap_teardown },
-	{ "rw", 0, 1, 2, { "rw_write", "rw_read" }, "GB/s", rw_setup, rw_run, rw_teardown },
-	{ "lifecycle", 1, 0, 1, { "lifecycle" }, "us", none, lifecycle_run, none },
-	{ "attach", 1, 0, 1, { "attach" }, "us", small_setup, attach_run, small_teardown },
-	{ "stat", 1, 0, 1, { "stat" }, "us", small_setup, stat_run, small_teardown },
-	{ "randread", 1, 1, 1, { "randread_4k" }, "us", randread_setup, randread_run,
-	  randread_teardown },
+	{ .name = "alloc", .nmet = 1, .met = { "mmap_alloc" }, .unit = "GB/s",
+	  .setup = alloc_setup, .run = alloc_run, .teardown = none },
+	{ .name = "mmap", .populate = 1, .nmet = 3,
+	  .met = { "mmap_write", "mmap_read", "mmap_rw" }, .unit = "GB/s",
+	  .setup = mmap_setup, .run = mmap_run, .teardown = mmap_teardown },
+	{ .name = "mmaphot", .populate = 1, .nmet = 1, .met = { "mmap_hot_rw" }, .unit = "GB/s",
+	  .setup = mmap_setup, .run = hot_run, .teardown = mmap_teardown },
+	{ .name = "rw", .populate = 1, .nmet = 2, .met = { "rw_write", "rw_read" },
+	  .unit = "GB/s", .setup = rw_setup, .run = rw_run, .teardown = rw_teardown },
+	{ .name = "lifecycle", .latency = 1, .nmet = 1, .met = { "lifecycle" }, .unit = "us",
+	  .setup = none, .run = lifecycle_run, .teardown = none },
+	{ .name = "attach", .latency = 1, .nmet = 1, .met = { "attach" }, .unit = "us",
+	  .setup = small_setup, .run = attach_run, .teardown = small_teardown },
+	{ .name = "stat", .latency = 1, .nmet = 1, .met = { "stat" }, .unit = "us",
+	  .setup = small_setup, .run = stat_run, .teardown = small_teardown },
+	{ .name = "randread", .latency = 1, .populate = 1, .nmet = 1, .met = { "randread_4k" },
+	  .unit = "us", .setup = randread_setup, .run = randread_run,
+	  .teardown = randread_teardown },
+	{ .name = "contend", .once = 1, .nmet = 5,
+	  .met = { "contend_open_max", "contend_open_p99", "contend_open_p50", "contend_opens",
+		   "contend_cycles" },
+	  .units = { "ms", "us", "us", "count", "count" },
+	  .setup = contend_setup, .run = contend_run, .teardown = contend_teardown },
 };
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))
 
@@ -574,7 +870,8 @@ static void run_test(const struct cfg *c, const struct test *x)
 {
 	struct tgt tg[MAX_DIRS];
 	int nd = c->ndirs;
-	int runs = x->latency ? c->batches : c->reps;
+	int runs = x->once ? 1 : x->latency ? c->batches : c->reps;
+	int warm = x->once ? 0 : c->warm;
 	char name[128];
 
 	memset(tg, 0, sizeof(tg));
@@ -606,31 +903,42 @@ static void run_test(const struct cfg *c, const struct test *x)
 				if (off < tg[d].size)
 					write_all(tg[d].fd, buf, CHUNK, (off_t)off, tg[d].path);
 	}
-	for (int r = 0; r < c->warm + runs; r++) {
+	for (int r = 0; r < warm + runs; r++) {
 		for (int k = 0; k < nd; k++) {
-			int d = (k + r) % nd;
+			int d = (k + r + c->rot) % nd;
 			double out[MAX_METRICS];
 
+			if (tg[d].skip)
+				continue;
 			x->run(c, &tg[d], r, out);
-			if (r >= c->warm)
+			if (r >= warm)
 				for (int m = 0; m < x->nmet; m++)
-					samples[d][m][r - c->warm] = out[m];
+					samples[d][m][r - warm] = out[m];
 		}
 	}
 	for (int d = 0; d < nd; d++)
-		x->teardown(c, &tg[d]);
+		if (!tg[d].skip)
+			x->teardown(c, &tg[d]);
 
 	for (int m = 0; m < x->nmet; m++) {
+		const char *unit = x->units[m] ? x->units[m] : x->unit;
+
 		if (nd == 1) {
-			report(c, x->met[m], x->unit, samples[0][m], runs);
+			if (!tg[0].skip)
+				report(c, x->met[m], unit, samples[0][m], runs);
 			continue;
 		}
 		for (int d = 0; d < nd; d++) {
+			if (tg[d].skip)
+				continue;
 			snprintf(name, sizeof(name), "%s@%d", x->met[m], d);
-			report(c, name, x->unit, samples[d][m], runs);
+			report(c, name, unit, samples[d][m], runs);
 		}
-		for (int d = 1; d < nd; d++) {
+		for (int d = 1; d < nd && !tg[0].skip; d++) {
 			double ratio[MAX_SAMPLES];
+
+			if (tg[d].skip)
+				continue;
 
 			for (int r = 0; r < runs; r++)
 				ratio[r] = samples[0][m][r] > 0 ? samples[d][m][r] / samples[0][m][r] : 0;
@@ -644,7 +952,8 @@ static void run_test(const struct cfg *c, const struct test *x)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: segfs-bench [-q] [-v] [-s MIB] [-r RUNS] [-w WARMUPS] "
-	           "[-b BATCHES] [-n CYCLES] {DIR | -d DIR...} [TEST...]\ntests:");
+	           "[-b BATCHES] [-n CYCLES] [-G MIB] [-T MS] [-P US] [-R N] {DIR | -d DIR...} "
+	           "[TEST...]\ntests:");
 	for (size_t i = 0; i < NTESTS; i++)
 		fprintf(f, " %s", tests[i].name);
 	fputs(" all\n", f);
@@ -667,18 +976,20 @@ static int intarg(const char *s, int lo, int hi, char opt)
 int main(int argc, char **argv)
 {
 	struct cfg c = { .size = 256 * MIB, .reps = 5, .warm = 1, .batches = 11,
-	                 .cycles = 200 };
+	                 .cycles = 200, .grow = 2048 * MIB, .grow_ms = 3000,
+	                 .pause_us = 1000 };
 	int opt;
 	int run[NTESTS] = { 0 };
 	int any = 0;
 
-	while ((opt = getopt(argc, argv, "qvhs:r:w:b:n:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "qvhs:r:w:b:n:d:G:T:R:P:")) != -1) {
 		switch (opt) {
 		case 'q':
 			c.size = 64 * MIB;
 			c.reps = 3;
 			c.batches = 5;
 			c.cycles = 100;
+			c.grow_ms = 1500;
 			break;
 		case 'v': c.verbose = 1; break;
 		case 's': c.size = intarg(optarg, 1, 1 << 20, 's') * MIB; break;
@@ -686,6 +997,10 @@ int main(int argc, char **argv)
 		case 'w': c.warm = intarg(optarg, 0, 100, 'w'); break;
 		case 'b': c.batches = intarg(optarg, 1, MAX_SAMPLES, 'b'); break;
 		case 'n': c.cycles = intarg(optarg, 1, 1000000, 'n'); break;
+		case 'G': c.grow = intarg(optarg, 1, 1 << 20, 'G') * MIB; break;
+		case 'T': c.grow_ms = intarg(optarg, 100, 600000, 'T'); break;
+		case 'R': c.rot = intarg(optarg, 0, 1000000, 'R'); break;
+		case 'P': c.pause_us = intarg(optarg, 0, 1000000, 'P'); break;
 		case 'd':
 			if (c.ndirs == MAX_DIRS) {
 				fprintf(stderr, "segfs-bench: at most %d directories\n", MAX_DIRS);
@@ -721,8 +1036,9 @@ int main(int argc, char **argv)
 			run[i] = 1;
 
 	snprintf(prefix, sizeof(prefix), "segfs-bench.%ld", (long)getpid());
-	printf("# segfs-bench size=%ld runs=%d warmups=%d batches=%d cycles=%d",
-	       c.size, c.reps, c.warm, c.batches, c.cycles);
+	printf("# segfs-bench size=%ld runs=%d warmups=%d batches=%d cycles=%d grow=%ld "
+	       "grow_ms=%d pause_us=%d rot=%d", c.size, c.reps, c.warm, c.batches, c.cycles,
+	       c.grow, c.grow_ms, c.pause_us, c.rot);
 	for (int d = 0; d < c.ndirs; d++)
 		printf(" dir%d=%s", d, c.dirs[d]);
 	putchar('\n');
