@@ -132,8 +132,7 @@ fail_mutex:
 
 void ns_inode_free(struct seg_ns *ns, struct seg_inode *ino)
 {
-	if (S_ISREG(ino->mode)) {
-		store_destroy(ns->store, &ino->u.seg.file);
+	if (S_ISREG(ino->mode)) {		store_destroy(ns->store, &ino->u.seg.file);
 		pthread_mutex_destroy(&ino->u.seg.lock);
 	}
 	seg_free(ino);
@@ -335,6 +334,14 @@ uint64_t seg_ns_inode_count(struct seg_ns *ns)
 	n = ns->ninodes;
 	ns_unlock(ns);
 	return n;
+}
+
+void seg_ns_set_data_path(struct seg_ns *ns, seg_attach_fn attach, seg_detach_fn detach,
+			  void *arg)
+{
+	ns->attach = attach;
+	ns->detach = detach;
+	ns->data_arg = arg;
 }
 
 void seg_ns_set_hook(struct seg_ns *ns, seg_hook_fn fn, void *arg)

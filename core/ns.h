@@ -234,26 +234,35 @@ void seg_set_origin(struct seg_ns *ns, struct seg_inode *ino, pid_t pid,
 		    const struct timespec *btime);
 
 /*
- * Open handles.  The data path of an open segment (the FUSE layer's
- * passthrough backing id) belongs to the inode, not to the handle: the
- * kernel allows one backing file per inode, shared by all its opens.  So
- * seg_open calls `attach(arg, fd)` when it opens the first handle of an
- * inode that has no data path yet, under the segment's lock only; attach
- * returns a positive id, 0 for "none, use the fallback", or a negative
- * errno that fails the open.  *backing receives the inode's id (0 if
- * none).  O_TRUNC in `flags` truncates the segment to 0 first.
+ * The data path: the FUSE layer's passthrough backing id of a segment.
+ * It belongs to the inode, not to a handle (the kernel allows one backing
+ * file per inode, shared by all its opens), from its first open to its
+ * last release.  It is not kept longer: the connection holds the backing
+ * file for as long as the id is registered, and a killed daemon's
+ * connection lives on while any client still maps a segment, so idle
+ * segments with ids would outlive the daemon.
+ *
+ * `attach(arg, fd)` is called at the first open of a segment, under the
+ * segment's lock only; it returns a positive id, 0 for "none, use the
+ * fallback", or a negative errno that fails the open.  `detach(arg, id)`
+ * is called with no lock held after the last release, when no open can
+ * be using the id any more.  Set them before the namespace is shared;
+ * without them segments have no id.
  */
 typedef int (*seg_attach_fn)(void *arg, int fd);
+typedef void (*seg_detach_fn)(void *arg, int id);
 
-int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
-	     seg_attach_fn attach, void *arg, int *backing);
+void seg_ns_set_data_path(struct seg_ns *ns, seg_attach_fn attach, seg_detach_fn detach,
+			  void *arg);
 
 /*
- * Closes one open handle.  When it was the inode's last, the data-path id
- * is detached and returned in *detach (else 0) for the caller to close;
- * the inode may be freed.  Never fails.
+ * Opens a handle: *backing receives the segment's data-path id (0 if
+ * none).  O_TRUNC in `flags` truncates the segment to 0 first.
  */
-void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach);
+int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing);
+
+/* Closes one open handle; the inode may be freed.  Never fails. */
+void seg_release(struct seg_ns *ns, struct seg_inode *ino);
 
 /*
  * Reads or writes a segment's bytes for a layer above, outside every lock

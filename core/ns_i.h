@@ -66,7 +66,7 @@ struct seg_inode {
 			 */
 			pthread_mutex_t lock;
 			struct store_file file;     /* the store's */
-			int backing;                /* data-path id; ns->lock */
+			int backing;                /* data-path id, 0: none; ns->lock */
 			pid_t pid;                  /* creator; 0: unknown */
 		} seg;
 	} u;
@@ -87,6 +87,9 @@ struct seg_ns {
 	uint64_t inode_limit;
 	seg_hook_fn hook;
 	void *hook_arg;
+	seg_attach_fn attach;
+	seg_detach_fn detach;
+	void *data_arg;
 	/* Protected by lock. */
 	struct seg_link inodes;        /* list head of all live inodes */
 	/* Live inodes, and the slots creates in progress have taken. */

@@ -2,9 +2,9 @@
  * Open handles of segments and their data: open, release, reserve, and
  * the reads and writes of a layer above.  See ns.h for the contracts.
  *
- * An open segment holds its backing file (store_hold) from its first open
- * to its last release, so its descriptor is stable for the kernel's data
- * path and for fs/'s cached I/O.  What may take long (the first open's
+ * An open segment holds its backing file (store_hold) and its data-path id
+ * from its first open to its last release, so its descriptor is stable for
+ * the kernel's data path and for fs/'s cached I/O.  What may take long (the first open's
  * attach, O_TRUNC, reservations) runs under the segment's own lock only.
  */
 #include "core/ns.h"
@@ -33,27 +33,39 @@ static int get_handle(struct seg_ns *ns, struct seg_inode *ino)
 
 /*
  * Drops one handle; the last one lets the backing file go and returns the
- * data-path id in *detach (else 0).  Under ns->lock.
+ * data-path id to detach (else 0).  Under ns->lock.
  */
-static void put_handle(struct seg_ns *ns, struct seg_inode *ino, int *detach)
+static int put_handle(struct seg_ns *ns, struct seg_inode *ino)
 {
 	struct store_file *f = &ino->u.seg.file;
+	int id = ino->u.seg.backing;
 
-	*detach = 0;
 	if (--ino->nopen > 0)
-		return;
-	*detach = ino->u.seg.backing;
+		return 0;
 	ino->u.seg.backing = 0;
+	/* Unopened, it can be written by nobody: what it grew to is settled. */
 	store_set_unseen(ns->store, f, false);
 	store_drop(ns->store, f);
 	ns_maybe_free(ns, ino);
+	return id;
 }
 
-int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
-	     seg_attach_fn attach, void *arg, int *backing)
+/* Drops one handle, then detaches what the last one gave back. */
+static void release(struct seg_ns *ns, struct seg_inode *ino)
+{
+	int id;
+
+	ns_lock(ns);
+	id = put_handle(ns, ino);
+	ns_unlock(ns);
+	if (id > 0 && ns->detach != NULL)
+		ns->detach(ns->data_arg, id);
+}
+
+int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 {
 	struct store_file *f = &ino->u.seg.file;
-	int rc, id, unused;
+	int rc, id;
 
 	if (S_ISDIR(ino->mode))
 		return -EISDIR;
@@ -69,11 +81,10 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 	/*
 	 * Attach at the first open.  The segment's lock keeps a second opener
 	 * from attaching another id meanwhile; a release cannot take this one
-	 * away while our handle is counted.  An id left attached by a failed
-	 * open (below) is reused, so an inode never has two.
+	 * away while our handle is counted.
 	 */
-	if (id == 0 && attach != NULL) {
-		id = attach(arg, store_fd(f));
+	if (id == 0 && ns->attach != NULL) {
+		id = ns->attach(ns->data_arg, store_fd(f));
 		if (id < 0) {
 			rc = id;
 			goto undo;
@@ -82,9 +93,10 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 			ns_lock(ns);
 			ino->u.seg.backing = id;
 			ns_unlock(ns);
-			store_set_unseen(ns->store, f, true);
 		}
 	}
+	if (id > 0)
+		store_set_unseen(ns->store, f, true);
 	if (flags & O_TRUNC) {
 		rc = store_resize(ns->store, f, 0);
 		if (rc < 0)
@@ -96,25 +108,16 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags,
 	*backing = id;
 	goto out;
 undo:
-	ns_lock(ns);
-	if (ino->nopen == 1) {
-		/* Keep a fresh id for the next open, as said above. */
-		ino->nopen = 0;
-		store_drop(ns->store, f);
-	} else {
-		put_handle(ns, ino, &unused);
-	}
-	ns_unlock(ns);
+	/* No reply has carried a fresh id yet: it may be closed at once. */
+	release(ns, ino);
 out:
 	pthread_mutex_unlock(&ino->u.seg.lock);
 	return rc;
 }
 
-void seg_release(struct seg_ns *ns, struct seg_inode *ino, int *detach)
+void seg_release(struct seg_ns *ns, struct seg_inode *ino)
 {
-	ns_lock(ns);
-	put_handle(ns, ino, detach);
-	ns_unlock(ns);
+	release(ns, ino);
 }
 
 int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)

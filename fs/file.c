@@ -31,13 +31,9 @@ static void set_open_flags(struct fuse_file_info *fi, int backing)
 	fi->keep_cache = backing == 0;
 }
 
-/* Closes one open handle; the last one detaches the data path. */
 static void release_segment(struct segfs *fs, struct seg_inode *ino)
 {
-	int detach;
-
-	seg_release(fs->ns, ino, &detach);
-	passthrough_detach(fs, detach);
+	seg_release(fs->ns, ino);
 }
 
 void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
@@ -58,8 +54,7 @@ void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode
 		return;
 	}
 	/* An existing segment opened with O_TRUNC is truncated by seg_open. */
-	rc = seg_open(fs->ns, ino, created ? fi->flags & ~O_TRUNC : fi->flags,
-		      passthrough_attach, fs, &backing);
+	rc = seg_open(fs->ns, ino, created ? fi->flags & ~O_TRUNC : fi->flags, &backing);
 	if (rc == 0 && !created && (fi->flags & O_TRUNC))
 		rc = seg_getattr(fs->ns, ino, &st);
 	if (rc < 0) {
@@ -79,7 +74,7 @@ void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode
 static void file_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	int backing, rc = seg_open(fs->ns, n->ino, fi->flags, passthrough_attach, fs, &backing);
+	int backing, rc = seg_open(fs->ns, n->ino, fi->flags, &backing);
 
 	if (rc < 0) {
 		reply_err(req, rc);

@@ -208,6 +208,7 @@ int main(int argc, char **argv)
 	 * The kinds and their tables (fs/node.h): by type, and lists/ its own,
 	 * set on its inode as the layer above does.
 	 */
+	seg_ns_set_data_path(fs.ns, passthrough_attach, passthrough_detach, &fs);
 	fs.dir_ops = &dir_ops;
 	fs.file_ops = &file_ops;
 	fs.view_ops = &view_ops;

@@ -4,8 +4,9 @@
  * With passthrough, read, write and mmap of a segment go from the kernel
  * straight to its backing file, registered with the kernel as the
  * inode's backing file (a backing id).  The kernel allows one backing id
- * per inode, shared by all its opens, so the id belongs to the inode
- * (core/ns.h: seg_open's attach, seg_release's detach).  Registering needs
+ * per inode, shared by all its opens, so the id belongs to the inode from
+ * its first open to its last release (core/ns.h: the data path).
+ * Registering needs
  * CAP_SYS_ADMIN, and the kernel offers the feature even when registration
  * will fail, so the mount decides once, at the first attempt: PT_ON, or
  * PT_OFF with the reason, for the whole mount.
@@ -132,14 +133,16 @@ int passthrough_attach(void *arg, int fd)
 }
 
 /*
- * The id lives until the inode's last release: closing it any sooner races
- * with openers that have our reply but have not yet looked the id up (the
- * kernel looks it up only after the reply has woken the opener).
+ * The namespace gives an id back after the inode's last release, so no
+ * open can be using it: closing it while an opener has our reply but has
+ * not yet looked the id up (the kernel does so only after the reply has
+ * woken the opener) would fail that open (measured: right after the reply,
+ * 1538 of 2000 opens failed with EIO).
  */
-void passthrough_detach(struct segfs *fs, int id)
+void passthrough_detach(void *arg, int id)
 {
 	if (id > 0)
-		backing_close(fs, id);
+		backing_close(arg, id);
 }
 
 enum pt_state segfs_probe_passthrough(struct segfs *fs)

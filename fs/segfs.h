@@ -102,15 +102,14 @@ extern const struct fuse_lowlevel_ops segfs_ops;
  * settles the fallback, with the reason, before any open.
  * segfs_probe_passthrough decides the data path once the connection is
  * up: registers and closes a backing file for a scratch memfd, and
- * returns the resulting state.  passthrough_attach is core/ns.h's
- * seg_attach_fn (arg: the segfs); passthrough_detach closes an id
- * seg_release gave back.
+ * returns the resulting state.  passthrough_attach and passthrough_detach
+ * are core/ns.h's data path (arg: the segfs).
  */
 const char *passthrough_why_not(const struct segfs *fs);
 void passthrough_off(struct segfs *fs, const char *why);
 enum pt_state segfs_probe_passthrough(struct segfs *fs);
 int passthrough_attach(void *arg, int fd);
-void passthrough_detach(struct segfs *fs, int id);
+void passthrough_detach(void *arg, int id);
 
 /*
  * fs/init.c: INIT, and asking for a feature (true if the kernel offers

@@ -54,6 +54,14 @@ static void done(struct seg_ns *ns)
 	seg_ns_free(ns);
 }
 
+/* seg_open with `attach` as the namespace's data path. */
+static int open_with(struct seg_ns *ns, struct seg_inode *ino, int flags,
+		     seg_attach_fn attach, void *arg, int *backing)
+{
+	seg_ns_set_data_path(ns, attach, NULL, arg);
+	return seg_open(ns, ino, flags, backing);
+}
+
 /* A root segment holding `bytes`, with no reference left. */
 static struct seg_inode *put(struct seg_ns *ns, const char *name, const void *bytes,
 			     size_t len)
@@ -61,15 +69,15 @@ static struct seg_inode *put(struct seg_ns *ns, const char *name, const void *by
 	struct seg_inode *ino;
 	struct stat st;
 	bool created;
-	int backing, detach;
+	int backing;
 
 	assert_int_equal(seg_create(ns, seg_ns_root(ns), name, 0640, WHO(7, 8, 0), 0,
 				    &ino, &st, &created), 0);
-	assert_int_equal(seg_open(ns, ino, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, ino, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(ftruncate(seg_inode_fd(ino), 0), 0);
 	if (len)
 		assert_int_equal(pwrite(seg_inode_fd(ino), bytes, len, 0), (ssize_t)len);
-	seg_release(ns, ino, &detach);
+	seg_release(ns, ino);
 	seg_forget(ns, ino, 1);
 	return ino;
 }
@@ -411,12 +419,12 @@ static void test_store_replaces(void **state)
 	struct stat st;
 	uint8_t *before, *after;
 	size_t blen, alen;
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	seg = put_list(ns, "r", "'short'\n");
 	before = contents(ns, seg, &blen);
-	assert_int_equal(seg_open(ns, seg, O_RDONLY, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, seg, O_RDONLY, NULL, NULL, &backing), 0);
 	assert_int_equal(lv_lookup(lv, "r", &v, &st), 0);
 	assert_int_equal(lv_store(lv, v, l, 0600, WHO(0, 0, 0), &eff), 0);
 	assert_true(eff.replaced);
@@ -432,7 +440,7 @@ static void test_store_replaces(void **state)
 	assert_memory_equal(after, before, blen);
 	assert_int_equal(seg_getattr(ns, seg, &st), 0);
 	assert_int_equal(st.st_nlink, 0);
-	seg_release(ns, seg, &detach);
+	seg_release(ns, seg);
 	free(before);
 	free(after);
 	/* A name that lost its segment gets a new one, with the given owner. */
@@ -536,12 +544,12 @@ static void test_sync_hook(void **state)
 	struct lv_dirh *dh;
 	struct names c = { .n = 0 };
 	struct stat st;
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	put_list(ns, "a", "1\n");
 	b = put_list(ns, "b", "2\n");
-	assert_int_equal(seg_open(ns, b, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, b, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(lv_lookup(lv, "b", &v, &st), 0);   /* no hook yet: nothing */
 	lv_forget(lv, v, 1);
 	lv_set_sync(lv, record_sync, &s);
@@ -562,7 +570,7 @@ static void test_sync_hook(void **state)
 	/* The open segment lives through an unlink, and goes after. */
 	assert_int_equal(seg_unlink(ns, seg_ns_root(ns), "b"), 0);
 	assert_int_equal(seg_ns_inode_count(ns), 4);   /* root, lists/, a, b */
-	seg_release(ns, b, &detach);
+	seg_release(ns, b);
 	assert_int_equal(seg_ns_inode_count(ns), 3);
 	lv_forget(lv, v, 1);
 	done(ns);
@@ -581,7 +589,7 @@ static void test_holds_list(void **state)
 	struct synced s = { .ns = ns };
 	struct stat st;
 	bool yes, created;
-	int backing, detach;
+	int backing;
 	struct {
 		struct seg_inode *seg;
 		bool list;
@@ -602,9 +610,9 @@ static void test_holds_list(void **state)
 	/* A segment outside the root holds a list too, though lists/ shows none. */
 	assert_int_equal(seg_mkdir(ns, root, "d", 0755, WHO(0, 0, 0), &d, &st), 0);
 	assert_int_equal(seg_create(ns, d, "sub", 0600, WHO(0, 0, 0), 0, &sub, &st, &created), 0);
-	assert_int_equal(seg_open(ns, sub, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, sub, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(pwrite(seg_inode_fd(sub), zeros, 16, 0), 16);
-	seg_release(ns, sub, &detach);
+	seg_release(ns, sub);
 	assert_int_equal(lv_holds_list(lv, sub, &yes), 0);
 	assert_true(yes);
 	/* Not segments. */
@@ -613,12 +621,12 @@ static void test_holds_list(void **state)
 	assert_int_equal(lv_holds_list(lv, lv_dir(lv), &yes), -EINVAL);
 	/* The hook: for the open segment, not for the closed one. */
 	lv_set_sync(lv, record_sync, &s);
-	assert_int_equal(seg_open(ns, sub, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, sub, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(lv_holds_list(lv, sub, &yes), 0);
 	assert_int_equal(lv_holds_list(lv, cases[4].seg, &yes), 0);
 	assert_int_equal(s.n, 1);
 	assert_ptr_equal(s.seg[0], sub);
-	seg_release(ns, sub, &detach);
+	seg_release(ns, sub);
 	/* Out of memory for the snapshot: an error, and *yes is left alone. */
 	seg_alloc_fail_after(0);
 	yes = false;
@@ -686,12 +694,12 @@ static void test_set_sync_in_attach(void **state)
 {
 	struct seg_ns *ns = new_ns();
 	struct seg_inode *a;
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	a = put_list(ns, "a", "1\n");
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_installs_sync, NULL, &backing), 0);
-	seg_release(ns, a, &detach);
+	assert_int_equal(open_with(ns, a, O_RDWR, attach_installs_sync, NULL, &backing), 0);
+	seg_release(ns, a);
 	done(ns);
 }
 
@@ -710,7 +718,7 @@ static void test_render_once_and_hook(void **state)
 	struct taken t[6] = { { 0 } };
 	struct stat st, attr;
 	int64_t one = 1, seven = 7;
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	x = put_list(ns, "x", "1\n");
@@ -721,11 +729,11 @@ static void test_render_once_and_hook(void **state)
 	assert_ptr_equal(t[0].where, t[1].where);    /* rendered once */
 	assert_string_equal(t[1].text, "1\n");
 	/* A write the namespace never sees: item 0's value is at 8 * (n + 2). */
-	assert_int_equal(seg_open(ns, x, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, x, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(pread(seg_inode_fd(x), &one, 8, 24), 8);
 	assert_int_equal(one, 1);
 	assert_int_equal(pwrite(seg_inode_fd(x), &seven, 8, 24), 8);
-	seg_release(ns, x, &detach);
+	seg_release(ns, x);
 	assert_int_equal(render_rc(v, &t[2]), 0);
 	assert_string_equal(t[2].text, "7\n");
 	assert_int_equal(render_rc(v, &t[3]), 0);

@@ -98,6 +98,16 @@ static int peek(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	return rc;
 }
 
+static void detach_rec(void *arg, int id);
+
+/* seg_open with `attach` as the namespace's data path (detach_rec gives back). */
+static int open_with(struct seg_ns *ns, struct seg_inode *ino, int flags,
+		     seg_attach_fn attach, void *arg, int *backing)
+{
+	seg_ns_set_data_path(ns, attach, detach_rec, arg);
+	return seg_open(ns, ino, flags, backing);
+}
+
 static bool fd_is_open(int fd)
 {
 	return fcntl(fd, F_GETFD) != -1;
@@ -178,12 +188,12 @@ static void test_unlink_while_open(void **state)
 {
 	struct seg_ns *ns = new_ns(0);
 	struct seg_inode *root = seg_ns_root(ns), *a, *a2;
-	int fd, backing, detach;
+	int fd, backing;
 
 	(void)state;
 	a = mk(ns, root, "a");                        /* nlookup 1 */
 	fd = seg_inode_fd(a);
-	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, a, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(backing, 0);
 	assert_int_equal(pwrite(fd, "data", 4, 0), 4);
 	assert_int_equal(seg_unlink(ns, root, "a"), 0);
@@ -196,7 +206,7 @@ static void test_unlink_while_open(void **state)
 	char buf[4];
 	assert_int_equal(pread(seg_inode_fd(a), buf, 4, 0), 4);
 	assert_memory_equal(buf, "data", 4);
-	seg_release(ns, a, &detach);
+	seg_release(ns, a);
 	assert_int_equal(seg_ns_inode_count(ns), 4);  /* the kernel still refers to it */
 	seg_forget(ns, a, 1);
 	assert_int_equal(seg_ns_inode_count(ns), 3);
@@ -208,15 +218,15 @@ static void test_forget_then_release(void **state)
 {
 	struct seg_ns *ns = new_ns(0);
 	struct seg_inode *root = seg_ns_root(ns), *a;
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	a = mk(ns, root, "a");
-	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, a, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(seg_unlink(ns, root, "a"), 0);
 	seg_forget(ns, a, 1);
 	assert_int_equal(seg_ns_inode_count(ns), 3);   /* still open */
-	seg_release(ns, a, &detach);
+	seg_release(ns, a);
 	assert_int_equal(seg_ns_inode_count(ns), 2);
 	seg_ns_free(ns);
 }
@@ -247,42 +257,56 @@ static int attach_fail(void *arg, int memfd)
 	return -ENOMEM;
 }
 
+/* Ids given back (seg_detach_fn). */
+static int detached[8], ndetached;
+
+static void detach_rec(void *arg, int id)
+{
+	(void)arg;
+	assert_true(ndetached < 8);
+	detached[ndetached++] = id;
+}
+
 static void test_open_attaches_once(void **state)
 {
 	struct seg_ns *ns = new_ns(0);
-	struct seg_inode *a = mk(ns, seg_ns_root(ns), "a");
-	int b1 = 0, b2 = 0, detach = -1;
+	struct seg_inode *root = seg_ns_root(ns), *a = mk(ns, root, "a"), *b;
+	int b1 = 0, b2 = 0;
 
 	(void)state;
 	attach_calls = 0;
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
-	assert_int_equal(seg_open(ns, a, O_RDONLY, attach_ok, NULL, &b2), 0);
+	ndetached = 0;
+	assert_int_equal(open_with(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
+	assert_int_equal(open_with(ns, a, O_RDONLY, attach_ok, NULL, &b2), 0);
 	/* One backing id per inode, shared by every open. */
 	assert_int_equal(attach_calls, 1);
 	assert_int_equal(b1, 41);
 	assert_int_equal(b2, 41);
-	seg_release(ns, a, &detach);
-	assert_int_equal(detach, 0);
-	seg_release(ns, a, &detach);
-	assert_int_equal(detach, 41);   /* the last release hands it back */
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
+	seg_release(ns, a);
+	assert_int_equal(ndetached, 0);
+	seg_release(ns, a);
+	assert_int_equal(ndetached, 1);
+	assert_int_equal(detached[0], 41);   /* the last release gives it back */
+	assert_int_equal(open_with(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
 	assert_int_equal(b1, 42);
-	seg_release(ns, a, &detach);
-	assert_int_equal(detach, 42);
+	seg_release(ns, a);
+	assert_int_equal(ndetached, 2);
+	assert_int_equal(detached[1], 42);
 
 	/* A failed attach fails the open and changes nothing. */
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_fail, NULL, &b1), -ENOMEM);
+	b = mk(ns, root, "b");
+	assert_int_equal(open_with(ns, b, O_RDWR, attach_fail, NULL, &b1), -ENOMEM);
 	assert_int_equal(b1, 42);
-	seg_forget(ns, a, 1);
-	assert_int_equal(seg_ns_inode_count(ns), 3);   /* still named */
+	seg_forget(ns, b, 1);
+	assert_int_equal(seg_ns_inode_count(ns), 4);   /* still named */
 	/* "No passthrough": the open works with no id. */
 	attach_calls = 0;
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_none, NULL, &b1), 0);
+	assert_int_equal(open_with(ns, b, O_RDWR, attach_none, NULL, &b1), 0);
 	assert_int_equal(b1, 0);
-	seg_release(ns, a, &detach);
-	assert_int_equal(detach, 0);
+	seg_release(ns, b);
+	assert_int_equal(ndetached, 2);                /* b had none */
 	/* Directories are not opened as segments. */
-	assert_int_equal(seg_open(ns, seg_ns_root(ns), O_RDONLY, NULL, NULL, &b1), -EISDIR);
+	assert_int_equal(open_with(ns, root, O_RDONLY, NULL, NULL, &b1), -EISDIR);
 	seg_ns_free(ns);
 }
 
@@ -291,18 +315,18 @@ static void test_open_trunc(void **state)
 	struct seg_ns *ns = new_ns(0);
 	struct seg_inode *a = mk(ns, seg_ns_root(ns), "a");
 	struct stat st;
-	int b, detach;
+	int b;
 
 	(void)state;
 	assert_int_equal(pwrite(seg_inode_fd(a), "12345", 5, 0), 5);
-	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &b), 0);
+	assert_int_equal(open_with(ns, a, O_RDWR, NULL, NULL, &b), 0);
 	assert_int_equal(seg_getattr(ns, a, &st), 0);
 	assert_int_equal(st.st_size, 5);
-	assert_int_equal(seg_open(ns, a, O_RDWR | O_TRUNC, NULL, NULL, &b), 0);
+	assert_int_equal(open_with(ns, a, O_RDWR | O_TRUNC, NULL, NULL, &b), 0);
 	assert_int_equal(seg_getattr(ns, a, &st), 0);
 	assert_int_equal(st.st_size, 0);
-	seg_release(ns, a, &detach);
-	seg_release(ns, a, &detach);
+	seg_release(ns, a);
+	seg_release(ns, a);
 	seg_ns_free(ns);
 }
 
@@ -339,21 +363,21 @@ static void test_rename_files(void **state)
 	struct seg_ns *ns = new_ns(0);
 	struct seg_inode *root = seg_ns_root(ns), *a, *b, *x, *d;
 	struct stat st;
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	a = mk(ns, root, "a");
 	b = mk(ns, root, "b");
 	d = mkd(ns, root, "d");
 	/* Over an existing segment: b loses its name but lives while open. */
-	assert_int_equal(seg_open(ns, b, O_RDWR, NULL, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, b, O_RDWR, NULL, NULL, &backing), 0);
 	assert_int_equal(seg_rename(ns, root, "a", root, "b", 0), 0);
 	assert_int_equal(peek(ns, root, "a", NULL, NULL), -ENOENT);
 	assert_int_equal(peek(ns, root, "b", &x, NULL), 0);
 	assert_ptr_equal(x, a);
 	assert_int_equal(seg_getattr(ns, b, &st), 0);
 	assert_int_equal(st.st_nlink, 0);
-	seg_release(ns, b, &detach);
+	seg_release(ns, b);
 	seg_forget(ns, b, 1);
 	assert_int_equal(seg_ns_inode_count(ns), 4);   /* root lists a d */
 	/* NOREPLACE and EXCHANGE. */
@@ -480,15 +504,15 @@ static void test_statfs_and_limit(void **state)
 	assert_int_equal(sv0.f_namemax, 255);
 	a = mk(ns, root, "a");
 	/* Written as passthrough writes it: open, behind the daemon's back. */
-	int backing, detach;
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
+	int backing;
+	assert_int_equal(open_with(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
 	memset(page, 1, sizeof(page));
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(pwrite(seg_inode_fd(a), page, sizeof(page), i * 4096), 4096);
 	assert_int_equal(seg_statfs(ns, &sv1), 0);
 	assert_int_equal(sv1.f_ffree, 2);
 	assert_int_equal(sv0.f_bfree - sv1.f_bfree, 16);
-	seg_release(ns, a, &detach);   /* settled: still counted */
+	seg_release(ns, a);   /* settled: still counted */
 	assert_int_equal(seg_statfs(ns, &sv1), 0);
 	assert_int_equal(sv0.f_bfree - sv1.f_bfree, 16);
 	mk(ns, root, "b");
@@ -517,7 +541,7 @@ static void test_inspect(void **state)
 	struct timespec t0, t1;
 	struct stat st, attr = { .st_mode = 0600 };
 	bool created;
-	int b1, b2, detach;
+	int b1, b2;
 
 	(void)state;
 	clock_gettime(CLOCK_REALTIME, &t0);
@@ -545,22 +569,22 @@ static void test_inspect(void **state)
 
 	/* Opens: counted; the data path is the inode's while it is open. */
 	attach_calls = 0;
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
-	assert_int_equal(seg_open(ns, a, O_RDONLY, attach_ok, NULL, &b2), 0);
+	assert_int_equal(open_with(ns, a, O_RDWR, attach_ok, NULL, &b1), 0);
+	assert_int_equal(open_with(ns, a, O_RDONLY, attach_ok, NULL, &b2), 0);
 	assert_int_equal(seg_inspect(ns, a, &info), 0);
 	assert_int_equal(info.nopen, 2);
 	assert_true(info.attached);
-	seg_release(ns, a, &detach);
+	seg_release(ns, a);
 	assert_int_equal(seg_inspect(ns, a, &info), 0);
 	assert_int_equal(info.nopen, 1);
-	seg_release(ns, a, &detach);
+	seg_release(ns, a);
 	assert_int_equal(seg_inspect(ns, a, &info), 0);
 	assert_int_equal(info.nopen, 0);
 	assert_false(info.attached);
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_none, NULL, &b1), 0);
+	assert_int_equal(open_with(ns, a, O_RDWR, attach_none, NULL, &b1), 0);
 	assert_int_equal(seg_inspect(ns, a, &info), 0);
 	assert_false(info.attached);   /* the fallback */
-	seg_release(ns, a, &detach);
+	seg_release(ns, a);
 
 	/* Directories, the root and lists/ included, have nothing to show. */
 	d = mkd(ns, root, "d");
@@ -586,7 +610,7 @@ static void test_ns_stats(void **state)
 	struct seg_inode *root = seg_ns_root(ns), *a, *c, *d, *x;
 	struct seg_ns_stats s;
 	struct stat st, attr = { .st_size = 10000 };
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	assert_int_equal(seg_ns_stats(ns, &s), 0);
@@ -602,7 +626,7 @@ static void test_ns_stats(void **state)
 	mk(ns, root, "b");
 	d = mkd(ns, root, "d");
 	c = mk(ns, d, "c");
-	assert_int_equal(seg_open(ns, c, O_RDWR, attach_ok, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, c, O_RDWR, attach_ok, NULL, &backing), 0);
 	/* A write that grew c unseen, as passthrough does: counted once settled. */
 	assert_int_equal(pwrite(seg_inode_fd(c), "hello", 5, 0), 5);
 	assert_int_equal(seg_unlink(ns, d, "c"), 0);
@@ -623,7 +647,7 @@ static void test_ns_stats(void **state)
 	assert_int_equal(s.reserved, 12288 + 4096 + 4096);
 	assert_int_equal(s.inodes, 2 + 4 + 1);   /* + d */
 
-	seg_release(ns, c, &detach);              /* c goes */
+	seg_release(ns, c);              /* c goes */
 	seg_forget(ns, c, 1);
 	assert_int_equal(seg_ns_stats(ns, &s), 0);
 	assert_int_equal(s.segments, 3);
@@ -647,7 +671,7 @@ static void test_size_limit(void **state)
 	struct seg_inode *root, *a, *b;
 	struct statvfs sv;
 	struct stat in, st, m;
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
@@ -678,8 +702,8 @@ static void test_size_limit(void **state)
 	in.st_size = 30000;
 	assert_int_equal(seg_setattr(ns, b, &in, SEG_SET_SIZE, &st), 0);
 	/* O_TRUNC gives back; so does freeing the segment. */
-	assert_int_equal(seg_open(ns, b, O_RDWR | O_TRUNC, NULL, NULL, &backing), 0);
-	seg_release(ns, b, &detach);
+	assert_int_equal(open_with(ns, b, O_RDWR | O_TRUNC, NULL, NULL, &backing), 0);
+	seg_release(ns, b);
 	assert_int_equal(seg_statfs(ns, &sv), 0);
 	assert_int_equal(sv.f_bfree, 16 - 1);
 	assert_int_equal(seg_unlink(ns, root, "a"), 0);
@@ -728,12 +752,12 @@ static void test_unseen_write_past_limit(void **state)
 	struct statvfs sv;
 	char page[4096];
 	ssize_t w = 0, n;
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
 	a = mk(ns, seg_ns_root(ns), "a");
-	assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
+	assert_int_equal(open_with(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
 	memset(page, 7, sizeof(page));
 	while (w < 32 * 4096 && (n = pwrite(seg_inode_fd(a), page, sizeof(page), w)) > 0)
 		w += n;
@@ -751,12 +775,12 @@ static void test_unseen_write_past_limit(void **state)
 		assert_int_equal(w, 32 * 4096);
 		assert_int_equal(seg_statfs(ns, &sv), 0);   /* settled while open */
 		assert_int_equal(sv.f_bfree, 0);
-		seg_release(ns, a, &detach);   /* and at the last close */
+		seg_release(ns, a);   /* and at the last close */
 		assert_int_equal(seg_statfs(ns, &sv), 0);
 		assert_int_equal(sv.f_bfree, 0);
-		assert_int_equal(seg_open(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
+		assert_int_equal(open_with(ns, a, O_RDWR, attach_ok, NULL, &backing), 0);
 	}
-	seg_release(ns, a, &detach);
+	seg_release(ns, a);
 	seg_ns_free(ns);
 }
 
@@ -788,7 +812,7 @@ static void test_more_segments_than_descriptors(void **state)
 	struct stat st, in;
 	char name[16], buf[16];
 	bool created;
-	int fds0, backing, detach, i;
+	int fds0, backing, i;
 
 	(void)state;
 	fds0 = count_fds();
@@ -813,10 +837,10 @@ static void test_more_segments_than_descriptors(void **state)
 		memset(&in, 0, sizeof(in));
 		in.st_size = 4096 + i;
 		assert_int_equal(seg_setattr(ns, segs[i], &in, SEG_SET_SIZE, &st), 0);
-		assert_int_equal(seg_open(ns, segs[i], O_RDWR, NULL, NULL, &backing), 0);
+		assert_int_equal(open_with(ns, segs[i], O_RDWR, NULL, NULL, &backing), 0);
 		assert_int_equal(pwrite(seg_inode_fd(segs[i]), name, strlen(name) + 1, 100),
 				 (ssize_t)strlen(name) + 1);
-		seg_release(ns, segs[i], &detach);
+		seg_release(ns, segs[i]);
 		assert_true(count_fds() <= fds0 + 1 + 4);   /* the tmpfs and the budget */
 	}
 	/* One more, then pushed out by other segments (test_lists does it for a list). */
@@ -843,7 +867,7 @@ static void test_more_segments_than_descriptors(void **state)
 
 		snprintf(name, sizeof(name), "s%d", i);
 		assert_int_equal(peek(ns, root, name, NULL, &st), 0);
-		assert_int_equal(seg_open(ns, segs[i], O_RDONLY, NULL, NULL, &backing), 0);
+		assert_int_equal(open_with(ns, segs[i], O_RDONLY, NULL, NULL, &backing), 0);
 		assert_int_equal(fstat(seg_inode_fd(segs[i]), &m), 0);
 		assert_int_equal(m.st_size, st.st_size);
 		assert_int_equal(m.st_blocks, st.st_blocks);
@@ -851,7 +875,7 @@ static void test_more_segments_than_descriptors(void **state)
 		assert_int_equal(m.st_mtim.tv_nsec, st.st_mtim.tv_nsec);
 		assert_int_equal(pread(seg_inode_fd(segs[i]), buf, sizeof(buf), 100), (ssize_t)sizeof(buf));
 		assert_string_equal(buf, name);
-		seg_release(ns, segs[i], &detach);
+		seg_release(ns, segs[i]);
 		in.st_size = 3 * 4096;
 		assert_int_equal(seg_setattr(ns, segs[i], &in, SEG_SET_SIZE, &st), 0);
 		assert_int_equal(st.st_size, 3 * 4096);
@@ -859,11 +883,11 @@ static void test_more_segments_than_descriptors(void **state)
 	}
 	/* Open segments keep their descriptors, past the budget if need be. */
 	for (i = 0; i < 6; i++)
-		assert_int_equal(seg_open(ns, segs[i], O_RDWR, NULL, NULL, &backing), 0);
+		assert_int_equal(open_with(ns, segs[i], O_RDWR, NULL, NULL, &backing), 0);
 	for (i = 0; i < 6; i++)
 		assert_true(fd_is_open(seg_inode_fd(segs[i])));
 	for (i = 0; i < 6; i++)
-		seg_release(ns, segs[i], &detach);
+		seg_release(ns, segs[i]);
 	/* Removing them gives every page back, named or not. */
 	for (i = 0; i < 40; i++) {
 		snprintf(name, sizeof(name), "s%d", i);
@@ -1127,7 +1151,7 @@ static void test_hook(void **state)
 	struct seg_inode *root = seg_ns_root(ns), *a, *b, *d, *t;
 	struct heard h = { .n = 0 };
 	struct stat st, attr = { .st_size = 100, .st_mode = 0600 };
-	int backing, detach;
+	int backing;
 
 	(void)state;
 	seg_ns_set_hook(ns, record, &h);
@@ -1150,11 +1174,11 @@ static void test_hook(void **state)
 	/* A mode, a lookup, an open without O_TRUNC: no name, no size. */
 	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), 0);
 	assert_int_equal(peek(ns, root, "b", NULL, NULL), 0);
-	assert_int_equal(seg_open(ns, a, O_RDWR, NULL, NULL, &backing), 0);
-	seg_release(ns, a, &detach);
+	assert_int_equal(open_with(ns, a, O_RDWR, NULL, NULL, &backing), 0);
+	seg_release(ns, a);
 	assert_int_equal(h.n, 9);
-	assert_int_equal(seg_open(ns, a, O_RDWR | O_TRUNC, NULL, NULL, &backing), 0);
-	seg_release(ns, a, &detach);
+	assert_int_equal(open_with(ns, a, O_RDWR | O_TRUNC, NULL, NULL, &backing), 0);
+	seg_release(ns, a);
 	assert_true(h.n == 10 && h.ev[9].kind == SEG_CHANGE_SIZE && h.ev[9].ino == a);
 	/* A segment made unnamed, then put in the name's place. */
 	assert_int_equal(seg_tmpfile(ns, root, 0600, WHO(0, 0, 0), &t, &st), 0);
