@@ -870,6 +870,59 @@ static void test_enomem(void **state)
 	}
 }
 
+/*
+ * Errors keep their cause: a list that cannot be read for lack of memory
+ * is -ENOMEM from lookup, getattr, open and readdir alike, never a
+ * missing entry (-ENOENT), and changes nothing.
+ */
+static void test_errors_keep_cause(void **state)
+{
+	struct seg_ns *ns = new_ns();
+	struct lv_node *v;
+	struct lv_dirh *dh;
+	struct names c;
+	struct stat st;
+	struct taken t = { 0 };
+	int seen_enomem = 0;
+
+	(void)state;
+	put_list(ns, "x", "1\n'two'\n3.5\n");
+	for (long n = 0; n < 40; n++) {
+		int rc;
+
+		seg_alloc_fail_after(n);
+		rc = lv_lookup(lv, "x", &v, &st);
+		seg_alloc_fail_reset();
+		assert_true(rc == 0 || rc == -ENOMEM);
+		seen_enomem += rc == -ENOMEM;
+		if (rc == 0) {
+			lv_forget(lv, v, 1);
+			break;
+		}
+		assert_int_equal(lv_node_count(lv), 0);
+	}
+	assert_true(seen_enomem > 0);
+	assert_int_equal(lv_lookup(lv, "x", &v, &st), 0);
+	/* A stale rendering must be made again: each failure is ENOMEM. */
+	put_list(ns, "x2", "1\n");
+	assert_int_equal(seg_rename(ns, seg_ns_root(ns), "x2", seg_ns_root(ns), "x", 0), 0);
+	seg_alloc_fail_after(0);
+	assert_int_equal(lv_getattr(lv, v, &st), -ENOMEM);
+	assert_int_equal(render_rc(v, &t), -ENOMEM);
+	seg_alloc_fail_reset();
+	assert_int_equal(lv_opendir(lv, &dh), 0);
+	seg_alloc_fail_after(0);
+	c.n = 0;
+	assert_int_equal(lv_readdir(lv, dh, 2, collect, &c), -ENOMEM);
+	seg_alloc_fail_reset();
+	assert_int_equal(c.n, 0);
+	assert_int_equal(lv_readdir(lv, dh, 2, collect, &c), 0);
+	assert_int_equal(c.n, 1);
+	lv_releasedir(lv, dh);
+	lv_forget(lv, v, 1);
+	done(ns);
+}
+
 /* The directory's name is an option; a bad one is refused. */
 static void test_lists_name_option(void **state)
 {
@@ -911,6 +964,7 @@ int main(void)
 		cmocka_unit_test(test_render_once_and_hook),
 		cmocka_unit_test(test_lists_after_eviction),
 		cmocka_unit_test(test_enomem),
+		cmocka_unit_test(test_errors_keep_cause),
 		cmocka_unit_test(test_lists_name_option),
 	};
 
