@@ -771,7 +771,8 @@ int lv_rename(struct lv *lv, const char *name, const char *newname, unsigned fla
 	} else if (rc < 0) {
 		return rc;
 	}
-	return seg_rename(lv->ns, lv->root, name, lv->root, newname, flags);
+	/* lists/ shows lists, not whiteouts: no RENAME_WHITEOUT (NULL owner). */
+	return seg_rename(lv->ns, lv->root, name, lv->root, newname, flags, NULL);
 }
 
 /* ---- entries ---------------------------------------------------------- */

@@ -10,6 +10,7 @@
  */
 #include "core/ns.h"
 
+#include "core/acl.h"
 #include "core/alloc.h"
 #include "core/name.h"
 #include "core/ns_i.h"
@@ -105,6 +106,36 @@ struct seg_inode *ns_new_dir(uint64_t num, mode_t mode, const struct seg_cred *w
 	return d;
 }
 
+struct seg_inode *ns_new_node(mode_t mode, dev_t rdev, const char *target,
+			      const struct seg_cred *who)
+{
+	struct seg_inode *ino = inode_alloc(0, mode, who);
+
+	if (ino == NULL)
+		return NULL;
+	if (S_ISLNK(mode)) {
+		ino->u.link.len = strlen(target);
+		ino->u.link.target = seg_malloc(ino->u.link.len + 1);
+		if (ino->u.link.target == NULL) {
+			seg_free(ino);
+			return NULL;
+		}
+		memcpy(ino->u.link.target, target, ino->u.link.len + 1);
+	} else {
+		ino->u.rdev = rdev;
+	}
+	return ino;
+}
+
+void ns_inherit(const struct seg_inode *dir, struct seg_inode *ino)
+{
+	if (!(dir->mode & S_ISGID))
+		return;
+	ino->gid = dir->gid;
+	if (S_ISDIR(ino->mode))
+		ino->mode |= S_ISGID;
+}
+
 int ns_new_segment(struct seg_ns *ns, uint64_t num, mode_t mode, const struct seg_cred *who,
 		   const char *name, struct seg_inode **out)
 {
@@ -132,15 +163,33 @@ fail_mutex:
 
 void ns_inode_free(struct seg_ns *ns, struct seg_inode *ino)
 {
-	if (S_ISREG(ino->mode)) {		store_destroy(ns->store, &ino->u.seg.file);
+	xa_free_all(ino->xattrs);
+	if (S_ISREG(ino->mode)) {
+		store_destroy(ns->store, &ino->u.seg.file);
 		pthread_mutex_destroy(&ino->u.seg.lock);
+	} else if (S_ISLNK(ino->mode)) {
+		seg_free(ino->u.link.target);
 	}
 	seg_free(ino);
 }
 
+uint64_t ns_ispace_free(const struct seg_ns *ns)
+{
+	uint64_t total = ns->inode_limit > UINT64_MAX / BOGO_INODE_SIZE ? UINT64_MAX
+			 : ns->inode_limit * BOGO_INODE_SIZE;
+	uint64_t used = (ns->ninodes + ns->extra_links) * BOGO_INODE_SIZE + ns->xattr_space;
+
+	return total > used ? total - used : 0;
+}
+
+bool ns_xattr_charged(const char *name)
+{
+	return strcmp(name, ACL_XATTR_ACCESS) != 0 && strcmp(name, ACL_XATTR_DEFAULT) != 0;
+}
+
 int ns_take_slot(struct seg_ns *ns, uint64_t *num)
 {
-	if (ns->ninodes >= ns->inode_limit)
+	if (ns_ispace_free(ns) < BOGO_INODE_SIZE)
 		return -ENOSPC;
 	ns->ninodes++;
 	*num = ns->next_ino++;
@@ -150,6 +199,25 @@ int ns_take_slot(struct seg_ns *ns, uint64_t *num)
 void ns_give_slot(struct seg_ns *ns)
 {
 	ns->ninodes--;
+}
+
+int ns_name_add(struct seg_ns *ns, struct seg_inode *ino)
+{
+	/* The first name of an O_TMPFILE inode was paid for when it was made. */
+	if (ino->nlink > 0) {
+		if (ns_ispace_free(ns) < BOGO_INODE_SIZE)
+			return -ENOSPC;
+		ns->extra_links++;
+	}
+	ino->nlink++;
+	return 0;
+}
+
+void ns_name_drop(struct seg_ns *ns, struct seg_inode *ino)
+{
+	if (ino->nlink > 1)
+		ns->extra_links--;
+	ino->nlink--;
 }
 
 void ns_inode_link(struct seg_ns *ns, struct seg_inode *ino)
@@ -171,6 +239,7 @@ static void inode_kill(struct seg_ns *ns, struct seg_inode *ino)
 	ino->all.prev->next = ino->all.next;
 	ino->all.next->prev = ino->all.prev;
 	ns->ninodes--;
+	ns->xattr_space -= xa_space_all(ino->xattrs, ns_xattr_charged);
 	ino->dead_next = ns->dead;
 	ns->dead = ino;
 }
@@ -223,6 +292,16 @@ void ns_fill_stat(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
 	st->st_ctim = ino->ctime;
 	if (S_ISDIR(ino->mode)) {
 		st->st_size = (off_t)(ino->u.dir.d.nentries + 2) * BOGO_DIRENT_SIZE;
+		return;
+	}
+	if (S_ISLNK(ino->mode)) {
+		/* As tmpfs: a short target lives in the inode, a long one in a page. */
+		st->st_size = (off_t)ino->u.link.len;
+		st->st_blocks = ino->u.link.len >= SHORT_SYMLINK_LEN ? PAGE / 512 : 0;
+		return;
+	}
+	if (!S_ISREG(ino->mode)) {
+		st->st_rdev = ino->u.rdev;
 		return;
 	}
 	/* Our own backing file cannot be missing short of a bug. */
@@ -372,6 +451,16 @@ bool seg_inode_is_segment(const struct seg_inode *ino)
 	return S_ISREG(ino->mode);
 }
 
+const char *seg_inode_target(const struct seg_inode *ino)
+{
+	return S_ISLNK(ino->mode) ? ino->u.link.target : NULL;
+}
+
+struct timespec seg_inode_btime(const struct seg_inode *ino)
+{
+	return ino->btime;
+}
+
 int seg_inode_fd(const struct seg_inode *ino)
 {
 	return S_ISREG(ino->mode) ? store_fd(&ino->u.seg.file) : -1;
@@ -414,6 +503,32 @@ int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
 	return 0;
 }
 
+/*
+ * What the inode flags allow of a setattr (ns.h: inode flags): what
+ * notify_change, vfs_truncate and do_ftruncate refuse with -EPERM.
+ */
+static int may_setattr(const struct seg_inode *ino, unsigned mask)
+{
+	/* Times given, not "now" (the kernel sends both bits for "now"). */
+	bool times_set = ((mask & SEG_SET_ATIME) && !(mask & SEG_SET_ATIME_NOW)) ||
+			 ((mask & SEG_SET_MTIME) && !(mask & SEG_SET_MTIME_NOW));
+	unsigned owner = SEG_SET_MODE | SEG_SET_UID | SEG_SET_GID;
+
+	if (times_set)
+		owner |= SEG_SET_ATIME | SEG_SET_MTIME;
+	if (ino->flags & SEG_FL_IMMUTABLE) {
+		if (mask & (owner | SEG_SET_ATIME | SEG_SET_MTIME | SEG_SET_ATIME_NOW |
+			    SEG_SET_MTIME_NOW))
+			return -EPERM;
+		/* An open descriptor may still truncate, as on tmpfs. */
+		if ((mask & SEG_SET_SIZE) && !(mask & SEG_SET_FH))
+			return -EPERM;
+	}
+	if ((ino->flags & SEG_FL_APPEND) && (mask & (owner | SEG_SET_SIZE)))
+		return -EPERM;
+	return 0;
+}
+
 /* The size and times of a segment, under its own lock, outside ours. */
 static int set_data_attrs(struct seg_ns *ns, struct seg_inode *ino, const struct stat *attr,
 			  unsigned mask, const struct timespec ts[2])
@@ -432,11 +547,23 @@ static int set_data_attrs(struct seg_ns *ns, struct seg_inode *ino, const struct
 	return rc;
 }
 
+/* chmod's part (posix_acl_chmod): the access ACL follows the new mode. */
+static void acl_follow_mode(struct seg_inode *ino)
+{
+	size_t size;
+	uint8_t *v = xa_value(ino->xattrs, ACL_XATTR_ACCESS, &size);
+
+	if (v != NULL)
+		acl_chmod(v, size, ino->mode);
+}
+
 int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 		const struct stat *attr, unsigned mask, struct stat *st)
 {
 	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 	bool seg = S_ISREG(ino->mode);
+	struct seg_xattr *caps = NULL;
+	mode_t was;
 	int rc = 0;
 
 	if ((mask & SEG_SET_SIZE) && !seg)
@@ -451,6 +578,11 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 		ts[1] = attr->st_mtim;
 	if (seg)
 		pthread_mutex_lock(&ino->u.seg.lock);
+	ns_lock(ns);
+	rc = may_setattr(ino, mask);
+	ns_unlock(ns);
+	if (rc < 0)
+		goto out;
 	if (seg && (mask & SEG_SET_SIZE || ts[0].tv_nsec != UTIME_OMIT ||
 		    ts[1].tv_nsec != UTIME_OMIT)) {
 		rc = set_data_attrs(ns, ino, attr, mask, ts);
@@ -458,6 +590,7 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 			goto out;
 	}
 	ns_lock(ns);
+	was = ino->mode;
 	if (!seg) {
 		struct timespec t;
 
@@ -467,24 +600,56 @@ int seg_setattr(struct seg_ns *ns, struct seg_inode *ino,
 		if (ts[1].tv_nsec != UTIME_OMIT)
 			ino->mtime = ts[1].tv_nsec == UTIME_NOW ? t : ts[1];
 	}
-	if (mask & SEG_SET_MODE)
+	if (mask & SEG_SET_MODE) {
 		ino->mode = (ino->mode & S_IFMT) | (attr->st_mode & 07777);
+		acl_follow_mode(ino);
+	}
 	if (mask & SEG_SET_UID)
 		ino->uid = attr->st_uid;
 	if (mask & SEG_SET_GID)
 		ino->gid = attr->st_gid;
+	/* ns.h: SEG_SET_KILL_SUIDGID. */
+	if (mask & SEG_SET_KILL_SUIDGID) {
+		ino->mode &= ~(mode_t)S_ISUID;
+		if ((ino->mode & S_IXGRP) || (mask & SEG_SET_KILL_SGID))
+			ino->mode &= ~(mode_t)S_ISGID;
+		if (xa_remove(&ino->xattrs, "security.capability", &caps) == 0) {
+			ns->xattr_space -= xa_size(caps);
+			was = ~ino->mode;   /* a change: ctime moves */
+		}
+	}
 	if (mask & SEG_SET_CTIME)
 		ino->ctime = attr->st_ctim;
-	else if (mask)
-		ns_now(&ino->ctime);
+	else if ((mask & ~(unsigned)SEG_SET_KILL_SUIDGID) || ino->mode != was)
+		ns_now(&ino->ctime);   /* killing nothing changes nothing */
 	if (mask & SEG_SET_SIZE)
 		ns_changed(ns, SEG_CHANGE_SIZE, NULL, NULL, 0, ino);
 	ns_fill_stat(ns, ino, st);
 	ns_unlock(ns);
+	xa_free(caps);
 out:
 	if (seg)
 		pthread_mutex_unlock(&ino->u.seg.lock);
 	return rc;
+}
+
+int seg_get_flags(struct seg_ns *ns, struct seg_inode *ino, unsigned *flags)
+{
+	ns_lock(ns);
+	*flags = ino->flags;
+	ns_unlock(ns);
+	return 0;
+}
+
+int seg_set_flags(struct seg_ns *ns, struct seg_inode *ino, unsigned flags)
+{
+	if (flags & ~(unsigned)SEG_FL_ALL)
+		return -EOPNOTSUPP;
+	ns_lock(ns);
+	ino->flags = flags;
+	ns_now(&ino->ctime);
+	ns_unlock(ns);
+	return 0;
 }
 
 void seg_set_origin(struct seg_ns *ns, struct seg_inode *ino, pid_t pid,
@@ -512,8 +677,7 @@ int seg_statfs(struct seg_ns *ns, struct statvfs *sv)
 	sv->f_namemax = SEG_NAME_MAX;
 	ns_lock(ns);
 	sv->f_files = ns->inode_limit;
-	sv->f_ffree = sv->f_favail = ns->inode_limit > ns->ninodes
-				   ? ns->inode_limit - ns->ninodes : 0;
+	sv->f_ffree = sv->f_favail = ns_ispace_free(ns) / BOGO_INODE_SIZE;
 	ns_unlock(ns);
 	return 0;
 }
@@ -529,7 +693,7 @@ int seg_inspect(struct seg_ns *ns, struct seg_inode *ino, struct seg_info *info)
 	info->pid = ino->u.seg.pid;
 	info->btime = ino->btime;
 	info->nopen = ino->nopen;
-	info->attached = ino->u.seg.backing > 0;
+	info->attached = ino->u.seg.backing > 0;   /* not the fallback (-1) */
 	ns_unlock(ns);
 	return 0;
 }

@@ -2,8 +2,10 @@
  * The segfs namespace: inodes, the names that lead to them, and the counts
  * that decide when an inode is freed.
  *
- * Kinds of inode: directories and segments.  A segment is a regular file
- * that owns one backing file of the store (core/store.h).  The namespace
+ * Kinds of inode: directories; segments, regular files that each own one
+ * backing file of the store (core/store.h); and the nodes that hold no
+ * data, as on tmpfs: symlinks, fifos, sockets, character and block
+ * devices (and whiteouts, character devices 0/0).  The namespace
  * knows nothing of views such as lists/ (core/lists.h): they are a layer
  * above that uses these functions and hears of changes through one hook
  * (seg_ns_set_hook).
@@ -78,6 +80,11 @@ struct seg_cred {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;                 /* 0 if unknown */
+	/*
+	 * The umask a new inode's mode is still to be masked with, where its
+	 * directory has no default ACL (0: the kernel applied it already).
+	 */
+	mode_t umask;
 };
 
 /*
@@ -107,6 +114,12 @@ mode_t seg_inode_type(const struct seg_inode *ino);
 uint64_t seg_inode_number(const struct seg_inode *ino);
 bool seg_inode_is_dir(const struct seg_inode *ino);
 bool seg_inode_is_segment(const struct seg_inode *ino);
+
+/* A symlink's target (NULL for other kinds); it never changes. */
+const char *seg_inode_target(const struct seg_inode *ino);
+
+/* When the inode was made (CLOCK_REALTIME): statx's birth time. */
+struct timespec seg_inode_btime(const struct seg_inode *ino);
 
 /*
  * The backing file of an open segment.  It never changes while the segment
@@ -165,6 +178,27 @@ int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	      struct seg_inode **out, struct stat *st);
 
 /*
+ * A node that holds no data, as mknod(2) makes one: a fifo or a socket
+ * (`rdev` ignored), or a character or block device `rdev` (whether it can
+ * be opened is the mount's business: nodev).  It takes an inode slot and
+ * no memory from the size limit; -EINVAL for other types (a regular file
+ * is seg_create's, a directory seg_mkdir's).
+ */
+int seg_mknod(struct seg_ns *ns, struct seg_inode *dir, const char *name, mode_t mode,
+	      dev_t rdev, const struct seg_cred *who, struct seg_inode **out, struct stat *st);
+
+/* The longest symlink target, its NUL included, as tmpfs: a page. */
+#define SEG_TARGET_MAX 4096
+
+/*
+ * A symbolic link to `target`, a non-empty string shorter than
+ * SEG_TARGET_MAX (-ENAMETOOLONG); its mode is 0777, its size the target's.
+ */
+int seg_symlink(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		const char *target, const struct seg_cred *who,
+		struct seg_inode **out, struct stat *st);
+
+/*
  * Adds the name `name` in `dir` for the segment `ino` (not a directory).
  * A segment whose last name is gone cannot be named again (-ENOENT), as
  * on tmpfs, unless seg_tmpfile made it.
@@ -178,16 +212,24 @@ int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name);
 /* Flags of seg_rename: the values of renameat2(2)'s. */
 #define SEG_RENAME_NOREPLACE 0x1
 #define SEG_RENAME_EXCHANGE  0x2
+#define SEG_RENAME_WHITEOUT  0x4
+
+/* A whiteout, as overlayfs and tmpfs make it: a character device 0/0. */
+#define SEG_WHITEOUT_MODE 0
+#define SEG_WHITEOUT_DEV  0
 
 /*
  * Moves the entry `name` of `dir` to `newname` in `newdir`, replacing what
  * is there (atomically: no moment exists at which `newname` is missing),
  * with the rules of rename(2): a directory replaces only an empty directory,
  * a non-directory only a non-directory, and a directory never moves below
- * itself.
+ * itself.  SEG_RENAME_WHITEOUT leaves a whiteout owned by `who` at the old
+ * name (an inode: -ENOSPC beyond the limit); with SEG_RENAME_EXCHANGE no
+ * other flag goes (-EINVAL).
  */
 int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
-	       struct seg_inode *newdir, const char *newname, unsigned flags);
+	       struct seg_inode *newdir, const char *newname, unsigned flags,
+	       const struct seg_cred *who);
 
 /*
  * Makes `name` in `dir` lead to the unnamed segment `ino` (from
@@ -214,6 +256,17 @@ int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st);
 #define SEG_SET_ATIME_NOW 0x40
 #define SEG_SET_MTIME_NOW 0x80
 #define SEG_SET_CTIME     0x100
+/*
+ * What a write, truncate or chown by one without CAP_FSETID takes away
+ * (the kernel's setattr_should_drop_suidgid, left to us by
+ * FUSE_HANDLE_KILLPRIV_V2): setuid, setgid where the group may execute,
+ * and file capabilities (security.capability); with SEG_SET_KILL_SGID
+ * setgid in any case (the caller is not in the file's group).
+ */
+#define SEG_SET_KILL_SUIDGID 0x200
+#define SEG_SET_KILL_SGID    0x400
+/* The change comes through an open handle (ftruncate): flags allow more. */
+#define SEG_SET_FH           0x800
 
 /*
  * Changes the attributes named by `mask`, taking the values from `attr`
@@ -242,14 +295,16 @@ void seg_set_origin(struct seg_ns *ns, struct seg_inode *ino, pid_t pid,
  * connection lives on while any client still maps a segment, so idle
  * segments with ids would outlive the daemon.
  *
- * `attach(arg, fd)` is called at the first open of a segment, under the
- * segment's lock only; it returns a positive id, 0 for "none, use the
- * fallback", or a negative errno that fails the open.  `detach(arg, id)`
+ * `attach(arg, fd, privs)` is called at the first open of a segment, under
+ * the segment's lock only; `privs` says whether it has what a write may
+ * have to take away (setuid, setgid, security.capability).  It returns a
+ * positive id, 0 for "none: the cached fallback, until the last release",
+ * or a negative errno that fails the open.  `detach(arg, id)`
  * is called with no lock held after the last release, when no open can
  * be using the id any more.  Set them before the namespace is shared;
  * without them segments have no id.
  */
-typedef int (*seg_attach_fn)(void *arg, int fd);
+typedef int (*seg_attach_fn)(void *arg, int fd, bool privs);
 typedef void (*seg_detach_fn)(void *arg, int id);
 
 void seg_ns_set_data_path(struct seg_ns *ns, seg_attach_fn attach, seg_detach_fn detach,
@@ -309,6 +364,58 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
  * -ENOSPC when the size limit or memory does not allow.
  */
 int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end);
+
+/*
+ * Extended attributes, any name (which namespaces exist and who may use
+ * them is the caller's business), as tmpfs keeps them: in the order first
+ * set, sharing the inode space with the inodes (-ENOSPC when it is full).
+ * Sizes and flags as getxattr(2) and friends: size 0 asks for the length,
+ * too small a size is -ERANGE, a missing name -ENODATA; XA_CREATE and
+ * XA_REPLACE (core/xattr.h) are -EEXIST and -ENODATA.  Setting or removing
+ * one changes ctime.  seg_listxattr leaves out the names `show` refuses
+ * (called under the lock; NULL shows all).
+ */
+int seg_getxattr(struct seg_ns *ns, struct seg_inode *ino, const char *name, void *buf,
+		 size_t size, size_t *len);
+int seg_setxattr(struct seg_ns *ns, struct seg_inode *ino, const char *name,
+		 const void *value, size_t size, int flags);
+int seg_removexattr(struct seg_ns *ns, struct seg_inode *ino, const char *name);
+int seg_listxattr(struct seg_ns *ns, struct seg_inode *ino, char *buf, size_t size,
+		  size_t *len, bool (*show)(const char *name, void *arg), void *arg);
+
+/*
+ * POSIX ACLs (core/acl.h): sets (value not NULL) or removes the access ACL
+ * or, for a directory, the default ACL (`deflt`), as tmpfs does with the
+ * mode: an access ACL sets the permission bits it implies, and is not kept
+ * when those bits say all it says; with `kill_sgid` (the setter is neither
+ * in the file's group nor CAP_FSETID) the setgid bit goes.  A malformed
+ * ACL is -EINVAL; a default ACL on a non-directory -EACCES.  chmod keeps
+ * the access ACL in step, and new inodes inherit default ACLs (the umask
+ * in `who` applies only where there is none).
+ */
+int seg_set_acl(struct seg_ns *ns, struct seg_inode *ino, bool deflt, const void *value,
+		size_t size, bool kill_sgid);
+
+/*
+ * Inode flags, as chattr(1) sets them: the values of <linux/fs.h>'s
+ * FS_*_FL, the four tmpfs keeps.  An immutable inode cannot be opened for
+ * writing, truncated by name, changed in mode, owner, times or extended
+ * attributes, linked, removed or renamed; nor can entries be added to or
+ * removed from an immutable directory.  An append-only inode can be opened
+ * for writing only with O_APPEND and never truncated, and is otherwise as
+ * immutable but for times set to now; an append-only directory takes new
+ * entries but loses none.  As on tmpfs, descriptors already open, and
+ * mappings, are not affected.  Who may set them is the kernel's to check.
+ */
+#define SEG_FL_IMMUTABLE 0x10
+#define SEG_FL_APPEND    0x20
+#define SEG_FL_NODUMP    0x40
+#define SEG_FL_NOATIME   0x80
+#define SEG_FL_ALL (SEG_FL_IMMUTABLE | SEG_FL_APPEND | SEG_FL_NODUMP | SEG_FL_NOATIME)
+
+/* The flags; setting others than SEG_FL_ALL is -EOPNOTSUPP.  Sets ctime. */
+int seg_get_flags(struct seg_ns *ns, struct seg_inode *ino, unsigned *flags);
+int seg_set_flags(struct seg_ns *ns, struct seg_inode *ino, unsigned flags);
 
 /* Capacity and use, as statfs(2) reports them. */
 int seg_statfs(struct seg_ns *ns, struct statvfs *sv);

@@ -91,7 +91,8 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	       mode_t mode, const struct seg_cred *who, int flags,
 	       struct seg_inode **out, struct stat *st, bool *created)
 {
-	struct seg_inode *ino = NULL;
+	struct ns_acl_prep acl;
+	struct seg_inode *ino;
 	struct seg_dentry *d;
 	uint64_t num;
 	size_t len;
@@ -99,38 +100,54 @@ int seg_create(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 
 	if (rc < 0)
 		return rc;
-	ns_lock(ns);
-	rc = existing(ns, dir, name, len, flags, out, st);
-	if (rc == 0)
-		rc = ns_take_slot(ns, &num);
-	ns_unlock(ns);
-	if (rc != 0)
-		goto found;
-
-	/* Made without the lock: nothing can see them yet. */
-	d = dc_alloc(name, len);
-	rc = d == NULL ? -ENOMEM : ns_new_segment(ns, num, mode, who, name, &ino);
-	ns_lock(ns);
-	if (rc == 0)
+	/* Round again only if the directory's default ACL changed meanwhile. */
+	do {
+		ino = NULL;
+		memset(&acl, 0, sizeof(acl));
+		ns_lock(ns);
 		rc = existing(ns, dir, name, len, flags, out, st);
-	if (rc != 0) {
-		ns_give_slot(ns);
+		if (rc == 0)
+			rc = ns_may_add(dir);
+		if (rc == 0)
+			rc = ns_take_slot(ns, &num);
 		ns_unlock(ns);
-		dc_free(d);
-		if (ino != NULL)
-			ns_inode_free(ns, ino);
-		goto found;
-	}
-	ns_inode_link(ns, ino);
-	ino->nlink = 1;
-	ino->nlookup = 1;
-	add_name(ns, dir, d, ino);
-	ns_fill_stat(ns, ino, st);
-	ns_unlock(ns);
-	*out = ino;
-	*created = true;
-	return 0;
-found:
+		if (rc != 0)
+			break;
+
+		/* Made without the lock: nothing can see them yet. */
+		d = dc_alloc(name, len);
+		rc = d == NULL ? -ENOMEM : ns_new_segment(ns, num, mode, who, name, &ino);
+		if (rc == 0)
+			rc = ns_acl_prepare(ns, dir, S_IFREG, &acl);
+		ns_lock(ns);
+		if (rc == 0)
+			rc = existing(ns, dir, name, len, flags, out, st);
+		if (rc == 0)
+			rc = ns_may_add(dir);
+		if (rc == 0) {
+			ns_inherit(dir, ino);
+			rc = ns_acl_inherit(dir, ino, who->umask, &acl);
+		}
+		if (rc != 0) {
+			ns_give_slot(ns);
+			ns_unlock(ns);
+			dc_free(d);
+			if (ino != NULL)
+				ns_inode_free(ns, ino);
+			ns_acl_release(&acl);
+			continue;
+		}
+		ns_inode_link(ns, ino);
+		ino->nlink = 1;
+		ino->nlookup = 1;
+		add_name(ns, dir, d, ino);
+		ns_fill_stat(ns, ino, st);
+		ns_unlock(ns);
+		ns_acl_release(&acl);
+		*out = ino;
+		*created = true;
+		return 0;
+	} while (rc == -EAGAIN);
 	if (rc == 1)
 		*created = false;
 	return rc < 0 ? rc : 0;
@@ -139,70 +156,165 @@ found:
 int seg_tmpfile(struct seg_ns *ns, struct seg_inode *dir, mode_t mode,
 		const struct seg_cred *who, struct seg_inode **out, struct stat *st)
 {
+	struct ns_acl_prep acl;
 	struct seg_inode *ino;
 	uint64_t num;
 	int rc;
 
 	if (!S_ISDIR(dir->mode))
 		return -ENOTDIR;
-	ns_lock(ns);
-	rc = dir->nlink == 0 ? -ENOENT : ns_take_slot(ns, &num);
-	ns_unlock(ns);
+	do {
+		ino = NULL;
+		memset(&acl, 0, sizeof(acl));
+		ns_lock(ns);
+		rc = dir->nlink == 0 ? -ENOENT : ns_may_add(dir);
+		if (rc == 0)
+			rc = ns_take_slot(ns, &num);
+		ns_unlock(ns);
+		if (rc < 0)
+			return rc;
+		rc = ns_new_segment(ns, num, mode, who, NULL, &ino);
+		if (rc == 0)
+			rc = ns_acl_prepare(ns, dir, S_IFREG, &acl);
+		ns_lock(ns);
+		if (rc == 0) {
+			ns_inherit(dir, ino);
+			rc = ns_acl_inherit(dir, ino, who->umask, &acl);
+		}
+		if (rc < 0) {
+			ns_give_slot(ns);
+		} else {
+			ns_inode_link(ns, ino);
+			ino->nlookup = 1;
+			ino->linkable = true;
+			ns_fill_stat(ns, ino, st);
+			*out = ino;
+		}
+		ns_unlock(ns);
+		if (rc < 0 && ino != NULL)
+			ns_inode_free(ns, ino);
+		ns_acl_release(&acl);
+	} while (rc == -EAGAIN);
+	return rc;
+}
+
+/*
+ * Names `sub`, a new inode that holds no data (made without the lock, with
+ * the dentry `d`), `name` in `dir`, with one reference.  Under ns->lock.
+ */
+static int add_new(struct seg_ns *ns, struct seg_inode *dir, struct seg_dentry *d,
+		   struct seg_inode *sub, mode_t umask, struct ns_acl_prep *acl, struct stat *st)
+{
+	uint64_t num;
+	int rc;
+
+	/* A removed directory that is still open takes no new entries. */
+	rc = dir->nlink == 0 ? -ENOENT : find(ns, dir, d->name, d->len) ? -EEXIST
+	     : ns_may_add(dir);
+	if (rc == 0)
+		rc = ns_take_slot(ns, &num);
 	if (rc < 0)
 		return rc;
-	rc = ns_new_segment(ns, num, mode, who, NULL, &ino);
-	ns_lock(ns);
+	ns_inherit(dir, sub);
+	rc = ns_acl_inherit(dir, sub, umask, acl);
 	if (rc < 0) {
 		ns_give_slot(ns);
-	} else {
-		ns_inode_link(ns, ino);
-		ino->nlookup = 1;
-		ino->linkable = true;
-		ns_fill_stat(ns, ino, st);
-		*out = ino;
+		return rc;
 	}
-	ns_unlock(ns);
-	return rc;
+	sub->ino = num;
+	if (S_ISDIR(sub->mode)) {
+		sub->u.dir.parent = dir;
+		dir->nlink++;
+	} else {
+		sub->nlink = 1;
+	}
+	ns_inode_link(ns, sub);
+	sub->nlookup = 1;
+	add_name(ns, dir, d, sub);
+	ns_fill_stat(ns, sub, st);
+	return 0;
+}
+
+/*
+ * Makes and names a node: the common part of mkdir, mknod and symlink.
+ * `sub` is made by the caller (NULL: out of memory) and freed on failure.
+ */
+static int make(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		struct seg_inode *sub, mode_t umask, struct seg_inode **out, struct stat *st)
+{
+	struct ns_acl_prep acl = { 0 };
+	struct seg_dentry *d = NULL;
+	mode_t mode = sub != NULL ? sub->mode : 0;
+	size_t len;
+	int rc = check_dir_name(dir, name, &len);
+
+	if (rc == 0 && sub == NULL)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		d = dc_alloc(name, len);
+		rc = d == NULL ? -ENOMEM : 0;
+	}
+	/* Round again only if the directory's default ACL changed meanwhile. */
+	while (rc == 0) {
+		rc = ns_acl_prepare(ns, dir, mode & S_IFMT, &acl);
+		if (rc < 0)
+			break;
+		sub->mode = mode;
+		ns_lock(ns);
+		rc = add_new(ns, dir, d, sub, umask, &acl, st);
+		ns_unlock(ns);
+		ns_acl_release(&acl);
+		if (rc != -EAGAIN)
+			break;
+		rc = 0;
+	}
+	if (rc < 0) {
+		dc_free(d);
+		if (sub != NULL)
+			ns_inode_free(ns, sub);
+		return rc;
+	}
+	*out = sub;
+	return 0;
 }
 
 int seg_mkdir(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	      mode_t mode, const struct seg_cred *who,
 	      struct seg_inode **out, struct stat *st)
 {
-	struct seg_dentry *d;
-	struct seg_inode *sub;
-	uint64_t num;
-	size_t len;
-	int rc = check_dir_name(dir, name, &len);
+	return make(ns, dir, name, ns_new_dir(0, mode, who), who->umask, out, st);
+}
 
-	if (rc < 0)
-		return rc;
-	d = dc_alloc(name, len);
-	sub = ns_new_dir(0, mode, who);
-	rc = -ENOMEM;
-	if (d == NULL || sub == NULL)
-		goto fail;
-	ns_lock(ns);
-	rc = dir->nlink == 0 ? -ENOENT : find(ns, dir, name, len) ? -EEXIST
-	     : ns_take_slot(ns, &num);
-	if (rc < 0) {
-		ns_unlock(ns);
-		goto fail;
+int seg_mknod(struct seg_ns *ns, struct seg_inode *dir, const char *name, mode_t mode,
+	      dev_t rdev, const struct seg_cred *who, struct seg_inode **out, struct stat *st)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+	case S_IFSOCK:
+		rdev = 0;
+		break;
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	default:
+		return -EINVAL;
 	}
-	sub->ino = num;
-	sub->u.dir.parent = dir;
-	ns_inode_link(ns, sub);
-	sub->nlookup = 1;
-	dir->nlink++;
-	add_name(ns, dir, d, sub);
-	ns_fill_stat(ns, sub, st);
-	ns_unlock(ns);
-	*out = sub;
-	return 0;
-fail:
-	dc_free(d);
-	seg_free(sub);
-	return rc;
+	return make(ns, dir, name, ns_new_node((mode & S_IFMT) | (mode & 07777), rdev, NULL, who),
+		    who->umask, out, st);
+}
+
+int seg_symlink(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		const char *target, const struct seg_cred *who,
+		struct seg_inode **out, struct stat *st)
+{
+	size_t len = strlen(target);
+
+	/* As tmpfs: the target and its NUL fit a page. */
+	if (len == 0)
+		return -ENOENT;
+	if (len >= SEG_TARGET_MAX)
+		return -ENAMETOOLONG;
+	return make(ns, dir, name, ns_new_node(S_IFLNK | 0777, 0, target, who), 0, out, st);
 }
 
 int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
@@ -224,8 +336,11 @@ int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	rc = -EEXIST;
 	if (find(ns, dir, name, len) != NULL)
 		goto out;
+	rc = ns_may_add(dir);
+	if (rc < 0)
+		goto out;
 	rc = -EPERM;
-	if (S_ISDIR(ino->mode))
+	if (S_ISDIR(ino->mode) || ns_pinned(ino))
 		goto out;
 	/* A segment whose last name is gone cannot be linked again, as on tmpfs. */
 	rc = -ENOENT;
@@ -234,7 +349,9 @@ int seg_link(struct seg_ns *ns, struct seg_inode *ino, struct seg_inode *dir,
 	rc = -EMLINK;
 	if (ino->nlink == UINT32_MAX)
 		goto out;
-	ino->nlink++;
+	rc = ns_name_add(ns, ino);
+	if (rc < 0)
+		goto out;
 	ino->linkable = false;
 	ino->nlookup++;
 	ns_now(&ino->ctime);
@@ -284,10 +401,10 @@ int seg_unlink(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 	if (S_ISDIR(ino->mode))
 		goto out;
 	rc = -EPERM;
-	if (ino->fixed)
+	if (ino->fixed || ns_may_remove(dir, ino) < 0)
 		goto out;
 	remove_name(ns, d, dir);
-	ino->nlink--;
+	ns_name_drop(ns, ino);
 	ns_now(&ino->ctime);
 	ns_maybe_free(ns, ino);
 	rc = 0;
@@ -320,7 +437,7 @@ int seg_rmdir(struct seg_ns *ns, struct seg_inode *dir, const char *name)
 	if (!S_ISDIR(sub->mode))
 		goto out;
 	rc = -EPERM;
-	if (sub->fixed)
+	if (sub->fixed || ns_may_remove(dir, sub) < 0)
 		goto out;
 	rc = -ENOTEMPTY;
 	if (sub->u.dir.d.nentries != 0)
@@ -367,7 +484,7 @@ static int rename_exchange(struct seg_ns *ns, struct seg_dentry *a, struct seg_d
 
 	if (ia == ib)
 		return 0;
-	if (ia->fixed || ib->fixed)
+	if (ia->fixed || ib->fixed || ns_may_remove(pa, ia) < 0 || ns_may_remove(pb, ib) < 0)
 		return -EPERM;
 	if (S_ISDIR(ia->mode) && pa != pb && is_below(pb, ia))
 		return -EINVAL;
@@ -391,7 +508,7 @@ static int rename_exchange(struct seg_ns *ns, struct seg_dentry *a, struct seg_d
  * `dst` is (NULL if nothing is there): 1 if there is nothing to do, 0 to
  * go ahead, or -errno.
  */
-static int rename_check(struct seg_dentry *src, struct seg_inode *newdir,
+static int rename_check(struct seg_inode *dir, struct seg_dentry *src, struct seg_inode *newdir,
 			struct seg_dentry *dst, unsigned flags)
 {
 	struct seg_inode *ino = src->inode;
@@ -401,6 +518,10 @@ static int rename_check(struct seg_dentry *src, struct seg_inode *newdir,
 		return 1;
 	if (dst != NULL && (flags & SEG_RENAME_NOREPLACE))
 		return -EEXIST;
+	/* The kernel's may_delete, then may_create or may_delete. */
+	if (ns_may_remove(dir, ino) < 0 ||
+	    (dst != NULL ? ns_may_remove(newdir, dst->inode) : ns_may_add(newdir)) < 0)
+		return -EPERM;
 	if (ino->fixed || (dst != NULL && dst->inode->fixed))
 		return -EPERM;
 	if (newdir->nlink == 0)
@@ -419,23 +540,33 @@ static int rename_check(struct seg_dentry *src, struct seg_inode *newdir,
 }
 
 int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
-	       struct seg_inode *newdir, const char *newname, unsigned flags)
+	       struct seg_inode *newdir, const char *newname, unsigned flags,
+	       const struct seg_cred *who)
 {
-	struct seg_dentry *src, *dst, *nd;
-	struct seg_inode *ino, *victim = NULL;
-	size_t len;
+	struct seg_dentry *src, *dst, *nd, *wd = NULL;
+	struct seg_inode *ino, *victim = NULL, *wo = NULL;
+	size_t len, wlen;
+	uint64_t num;
 	int rc;
 
-	if (flags & ~(unsigned)(SEG_RENAME_NOREPLACE | SEG_RENAME_EXCHANGE) ||
-	    flags == (SEG_RENAME_NOREPLACE | SEG_RENAME_EXCHANGE))
+	if (flags & ~(unsigned)(SEG_RENAME_NOREPLACE | SEG_RENAME_EXCHANGE | SEG_RENAME_WHITEOUT) ||
+	    ((flags & SEG_RENAME_EXCHANGE) && (flags & ~(unsigned)SEG_RENAME_EXCHANGE)) ||
+	    ((flags & SEG_RENAME_WHITEOUT) && who == NULL))
 		return -EINVAL;
 	rc = check_dir_name(newdir, newname, &len);
+	if (rc == 0 && (flags & SEG_RENAME_WHITEOUT))
+		rc = check_dir_name(dir, name, &wlen);
 	if (rc < 0)
 		return rc;
-	/* The new name's dentry, should it be needed. */
+	/* The new name's dentry, should it be needed, and a whiteout's. */
 	nd = dc_alloc(newname, len);
-	if (nd == NULL)
-		return -ENOMEM;
+	if (flags & SEG_RENAME_WHITEOUT) {
+		wd = dc_alloc(name, wlen);
+		wo = ns_new_node(S_IFCHR | SEG_WHITEOUT_MODE, SEG_WHITEOUT_DEV, NULL, who);
+	}
+	rc = -ENOMEM;
+	if (nd == NULL || ((flags & SEG_RENAME_WHITEOUT) && (wd == NULL || wo == NULL)))
+		goto free;
 	ns_lock(ns);
 	rc = find_entry(ns, dir, name, &src);
 	if (rc < 0)
@@ -445,7 +576,10 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		rc = dst != NULL ? rename_exchange(ns, src, dst) : -ENOENT;
 		goto out;
 	}
-	rc = rename_check(src, newdir, dst, flags);
+	rc = rename_check(dir, src, newdir, dst, flags);
+	/* A whiteout is an inode: it needs a slot. */
+	if (rc == 0 && wo != NULL)
+		rc = ns_take_slot(ns, &num);
 	if (rc != 0) {
 		rc = rc < 0 ? rc : 0;
 		goto out;
@@ -470,14 +604,28 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		if (S_ISDIR(victim->mode)) {
 			dir_kill(ns, victim);
 		} else {
-			victim->nlink--;
+			ns_name_drop(ns, victim);
 			victim->ctime = ino->ctime;
 			ns_maybe_free(ns, victim);
 		}
 	}
+	/* What overlayfs asks for: the old name now shows a whiteout. */
+	if (wo != NULL) {
+		wo->ino = num;
+		wo->nlink = 1;
+		ns_inherit(dir, wo);
+		ns_inode_link(ns, wo);
+		add_name(ns, dir, wd, wo);
+		wo = NULL;
+		wd = NULL;
+	}
 out:
 	ns_unlock(ns);
+free:
 	dc_free(nd);
+	dc_free(wd);
+	if (wo != NULL)
+		ns_inode_free(ns, wo);
 	return rc;
 }
 
@@ -504,13 +652,16 @@ int seg_replace(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	rc = -EAGAIN;
 	if (expect != NULL ? d == NULL || d->inode != expect : d != NULL)
 		goto out;
+	rc = expect != NULL ? ns_may_remove(dir, expect) : ns_may_add(dir);
+	if (rc < 0)
+		goto out;
 	ino->nlink = 1;
 	ino->linkable = false;
 	ns_now(&ino->ctime);
 	if (d != NULL) {
 		/* As rename() over it: the name never goes missing. */
 		d->inode = ino;
-		expect->nlink--;
+		ns_name_drop(ns, expect);
 		expect->ctime = ino->ctime;
 		ns_dir_touch(dir);
 		ns_changed(ns, SEG_CHANGE_NAME, dir, d->name, d->len, ino);

@@ -15,6 +15,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+/*
+ * backing's value while an open period runs without a data-path id,
+ * because attach chose the fallback: later opens of the period must not
+ * try again (the kernel refuses to mix a cached open with a passthrough
+ * one of the same inode).
+ */
+#define FALLBACK (-1)
+
 /* Counts one more handle; the first holds the backing file.  Under ns->lock. */
 static int get_handle(struct seg_ns *ns, struct seg_inode *ino)
 {
@@ -43,6 +51,8 @@ static int put_handle(struct seg_ns *ns, struct seg_inode *ino)
 	if (--ino->nopen > 0)
 		return 0;
 	ino->u.seg.backing = 0;
+	if (id == FALLBACK)
+		id = 0;
 	/* Unopened, it can be written by nobody: what it grew to is settled. */
 	store_set_unseen(ns->store, f, false);
 	store_drop(ns->store, f);
@@ -62,9 +72,24 @@ static void release(struct seg_ns *ns, struct seg_inode *ino)
 		ns->detach(ns->data_arg, id);
 }
 
+/* What the inode flags allow of an open (the kernel's may_open). */
+static int may_open(const struct seg_inode *ino, int flags)
+{
+	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+
+	if ((ino->flags & SEG_FL_IMMUTABLE) && writes)
+		return -EPERM;
+	if ((ino->flags & SEG_FL_APPEND) && writes && (!(flags & O_APPEND) || (flags & O_TRUNC)))
+		return -EPERM;
+	return 0;
+}
+
 int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 {
 	struct store_file *f = &ino->u.seg.file;
+	size_t capsize;
+	bool privs;
+	mode_t mode;
 	int rc, id;
 
 	if (S_ISDIR(ino->mode))
@@ -73,8 +98,13 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 		return -EINVAL;
 	pthread_mutex_lock(&ino->u.seg.lock);
 	ns_lock(ns);
-	rc = get_handle(ns, ino);
+	rc = may_open(ino, flags);
+	if (rc == 0)
+		rc = get_handle(ns, ino);
 	id = ino->u.seg.backing;
+	mode = ino->mode;
+	privs = (mode & (S_ISUID | S_ISGID)) ||
+		xa_value(ino->xattrs, "security.capability", &capsize) != NULL;
 	ns_unlock(ns);
 	if (rc < 0)
 		goto out;
@@ -84,16 +114,14 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 	 * away while our handle is counted.
 	 */
 	if (id == 0 && ns->attach != NULL) {
-		id = ns->attach(ns->data_arg, store_fd(f));
+		id = ns->attach(ns->data_arg, store_fd(f), privs);
 		if (id < 0) {
 			rc = id;
 			goto undo;
 		}
-		if (id > 0) {
-			ns_lock(ns);
-			ino->u.seg.backing = id;
-			ns_unlock(ns);
-		}
+		ns_lock(ns);
+		ino->u.seg.backing = id > 0 ? id : FALLBACK;
+		ns_unlock(ns);
 	}
 	if (id > 0)
 		store_set_unseen(ns->store, f, true);
@@ -105,7 +133,7 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 		ns_changed(ns, SEG_CHANGE_SIZE, NULL, NULL, 0, ino);
 		ns_unlock(ns);
 	}
-	*backing = id;
+	*backing = id > 0 ? id : 0;
 	goto out;
 undo:
 	/* No reply has carried a fresh id yet: it may be closed at once. */
@@ -175,7 +203,11 @@ int seg_pwrite(struct seg_ns *ns, struct seg_inode *ino, const void *buf, size_t
 		return -EINVAL;
 	/* Under the segment's lock, no truncate through us can move its end. */
 	pthread_mutex_lock(&ino->u.seg.lock);
-	rc = store_hold(ns->store, f, &fd);
+	ns_lock(ns);
+	rc = ns_pinned(ino) ? -EPERM : 0;
+	ns_unlock(ns);
+	if (rc == 0)
+		rc = store_hold(ns->store, f, &fd);
 	if (rc < 0)
 		goto out;
 	rc = store_stat(ns->store, f, &m);

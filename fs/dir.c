@@ -14,6 +14,15 @@
 
 /* ---- names ------------------------------------------------------------ */
 
+/* The reply to what makes a node: its entry, or the error. */
+static void reply_made(fuse_req_t req, int rc, struct seg_inode *ino, const struct stat *st)
+{
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		reply_entry(req, ino, st);
+}
+
 static void dir_lookup(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct segfs *fs = fs_of(req);
@@ -39,46 +48,40 @@ static void dir_mknod(fuse_req_t req, struct node *dir, const char *name, mode_t
 {
 	struct segfs *fs = fs_of(req);
 	struct seg_cred who = cred_of(req);
-	struct seg_inode *ino;
+	struct seg_inode *ino = NULL;
 	struct stat st;
 	bool created;
 	int rc;
 
-	(void)rdev;
-	/* Only regular files are segments; fifos, sockets and devices are not. */
-	if (!S_ISREG(mode)) {
-		reply_err(req, -EPERM);
-		return;
-	}
-	rc = seg_create(fs->ns, dir->ino, name, mode, &who, SEG_CREATE_EXCL, &ino, &st,
-			&created);
-	if (rc < 0)
-		reply_err(req, rc);
+	/* A regular file is a segment; fifos, sockets and devices hold no data. */
+	if (S_ISREG(mode))
+		rc = seg_create(fs->ns, dir->ino, name, mode, &who, SEG_CREATE_EXCL, &ino, &st,
+				&created);
 	else
-		reply_entry(req, ino, &st);
+		rc = seg_mknod(fs->ns, dir->ino, name, mode, rdev, &who, &ino, &st);
+	reply_made(req, rc, ino, &st);
 }
 
 static void dir_mkdir(fuse_req_t req, struct node *dir, const char *name, mode_t mode)
 {
 	struct segfs *fs = fs_of(req);
 	struct seg_cred who = cred_of(req);
-	struct seg_inode *ino;
+	struct seg_inode *ino = NULL;
 	struct stat st;
 	int rc = seg_mkdir(fs->ns, dir->ino, name, mode, &who, &ino, &st);
 
-	if (rc < 0)
-		reply_err(req, rc);
-	else
-		reply_entry(req, ino, &st);
+	reply_made(req, rc, ino, &st);
 }
 
 static void dir_symlink(fuse_req_t req, const char *link, struct node *dir, const char *name)
 {
-	(void)link;
-	(void)dir;
-	(void)name;
-	/* A symlink is not a segment; say so rather than ENOSYS. */
-	reply_err(req, -EPERM);
+	struct segfs *fs = fs_of(req);
+	struct seg_cred who = cred_of(req);
+	struct seg_inode *ino = NULL;
+	struct stat st;
+	int rc = seg_symlink(fs->ns, dir->ino, name, link, &who, &ino, &st);
+
+	reply_made(req, rc, ino, &st);
 }
 
 static void dir_link(fuse_req_t req, struct node *n, struct node *newdir, const char *newname)
@@ -112,7 +115,10 @@ static void dir_rmdir(fuse_req_t req, struct node *dir, const char *name)
 static void dir_rename(fuse_req_t req, struct node *dir, const char *name,
 		       struct node *newdir, const char *newname, unsigned flags)
 {
-	reply_err(req, seg_rename(fs_of(req)->ns, dir->ino, name, newdir->ino, newname, flags));
+	struct seg_cred who = cred_of(req);
+
+	reply_err(req, seg_rename(fs_of(req)->ns, dir->ino, name, newdir->ino, newname, flags,
+				  &who));
 }
 
 /* ---- streams ---------------------------------------------------------- */
@@ -198,6 +204,7 @@ const struct node_ops dir_ops = {
 	.kind = "directory",
 	.forget = inode_forget,
 	.getattr = inode_getattr,
+	.statx = inode_statx,
 	.setattr = inode_setattr,
 	.lookup = dir_lookup,
 	.mknod = dir_mknod,
@@ -208,9 +215,11 @@ const struct node_ops dir_ops = {
 	.rename = dir_rename,
 	.link = dir_link,
 	.create = file_create,
+	.tmpfile = file_tmpfile,
 	.opendir = dir_opendir,
 	.readdir = dir_readdir,
 	.releasedir = dir_releasedir,
+	.ioctl = inode_ioctl,
 	.getxattr = xattr_get,
 	.listxattr = xattr_list,
 	.setxattr = xattr_set,

@@ -9,10 +9,61 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <string.h>
 #include <unistd.h>
 
+/*
+ * What a write by one without CAP_FSETID takes away, when the kernel says
+ * so (FUSE_HANDLE_KILLPRIV_V2).  Without that flag the kernel does it
+ * itself for writes.
+ */
+static int kill_on_write(fuse_req_t req, struct seg_inode *ino,
+			 const struct fuse_file_info *fi)
+{
+#ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
+	return fi->kill_suidgid ? inode_kill_privs(req, ino) : 0;
+#else
+	(void)req;
+	(void)ino;
+	(void)fi;
+	return 0;
+#endif
+}
+
+/*
+ * The same for an open with O_TRUNC (FUSE_CAP_ATOMIC_O_TRUNC: the kernel
+ * sends no truncate of its own).  Without FUSE_HANDLE_KILLPRIV_V2 to tell
+ * us, we ask /proc whether the caller has CAP_FSETID, only for a file
+ * that has something to lose.
+ */
+static void kill_on_trunc(fuse_req_t req, struct seg_inode *ino,
+			  const struct fuse_file_info *fi)
+{
+	struct caller c;
+	struct stat st;
+	size_t len;
+
+#ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
+	if (fs_of(req)->killpriv) {
+		kill_on_write(req, ino, fi);
+		return;
+	}
+#else
+	(void)fi;
+#endif
+	if (seg_getattr(fs_of(req)->ns, ino, &st) < 0)
+		return;
+	if (!(st.st_mode & (S_ISUID | S_ISGID)) &&
+	    seg_getxattr(fs_of(req)->ns, ino, "security.capability", NULL, 0, &len) < 0)
+		return;
+	if (caller_query(req, st.st_gid, &c) == 0 && caller_capable(&c, CAP_FSETID))
+		return;
+	inode_kill_privs(req, ino);
+}
+
 /* Fills the open reply for a handle whose inode has data path `backing`. */
-static void set_open_flags(struct fuse_file_info *fi, int backing)
+static void set_open_flags(struct segfs *fs, struct fuse_file_info *fi, int backing)
 {
 	/*
 	 * Segments need no FLUSH: close() then costs no round trip (lists/
@@ -25,10 +76,12 @@ static void set_open_flags(struct fuse_file_info *fi, int backing)
 #endif
 	/*
 	 * A passthrough open must not keep the page cache (the kernel fails it
-	 * with EIO).  In cached mode only the kernel changes a segment's data,
-	 * so its page cache stays valid from one open to the next.
+	 * with EIO).  In a cached mount only the kernel changes a segment's
+	 * data, so its page cache stays valid from one open to the next; not
+	 * in a passthrough mount, where a file cached for a while (a setuid
+	 * one) is written through passthrough opens in between.
 	 */
-	fi->keep_cache = backing == 0;
+	fi->keep_cache = backing == 0 && atomic_load(&fs->pt) == PT_OFF;
 }
 
 static void release_segment(struct segfs *fs, struct seg_inode *ino)
@@ -36,16 +89,40 @@ static void release_segment(struct segfs *fs, struct seg_inode *ino)
 	seg_release(fs->ns, ino);
 }
 
+/*
+ * The end of a create: `ino`, with one reference from the create, is open
+ * if rc is 0 (data path `backing`, attributes *st).  Replies, and on
+ * failure gives the open and the reference back.
+ */
+static void reply_created(fuse_req_t req, struct seg_inode *ino, int rc, int backing,
+			  const struct stat *st, struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+
+	if (rc < 0) {
+		seg_forget(fs->ns, ino, 1);
+		reply_err(req, rc);
+		return;
+	}
+	set_open_flags(fs, fi, backing);
+	fill_entry(fs, &e, ino, st);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		/* The opener is gone: no RELEASE or FORGET will come for this. */
+		release_segment(fs, ino);
+		seg_forget(fs->ns, ino, 1);
+	}
+}
+
 void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
 		 struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
 	struct seg_cred who = cred_of(req);
-	struct fuse_entry_param e;
 	struct seg_inode *ino;
 	struct stat st;
 	bool created;
-	int rc, backing;
+	int rc, backing = 0;
 
 	rc = seg_create(fs->ns, dir->ino, name, mode, &who,
 			(fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0, &ino, &st, &created);
@@ -55,20 +132,35 @@ void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode
 	}
 	/* An existing segment opened with O_TRUNC is truncated by seg_open. */
 	rc = seg_open(fs->ns, ino, created ? fi->flags & ~O_TRUNC : fi->flags, &backing);
-	if (rc == 0 && !created && (fi->flags & O_TRUNC))
+	if (rc == 0 && !created && (fi->flags & O_TRUNC)) {
+		kill_on_trunc(req, ino, fi);
 		rc = seg_getattr(fs->ns, ino, &st);
+		if (rc < 0)
+			release_segment(fs, ino);
+	}
+	reply_created(req, ino, rc, backing, &st, fi);
+}
+
+/*
+ * open(O_TMPFILE): a segment with no name, open.  The kernel lets it be
+ * linked (linkat, /proc/self/fd) unless O_EXCL said otherwise; if nothing
+ * names it, it goes with its last close.
+ */
+void file_tmpfile(fuse_req_t req, struct node *dir, mode_t mode, struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_cred who = cred_of(req);
+	struct seg_inode *ino;
+	struct stat st;
+	int rc, backing = 0;
+
+	rc = seg_tmpfile(fs->ns, dir->ino, mode, &who, &ino, &st);
 	if (rc < 0) {
-		seg_forget(fs->ns, ino, 1);
 		reply_err(req, rc);
 		return;
 	}
-	set_open_flags(fi, backing);
-	fill_entry(fs, &e, ino, &st);
-	if (fuse_reply_create(req, &e, fi) != 0) {
-		/* The opener is gone: no RELEASE or FORGET will come for this. */
-		release_segment(fs, ino);
-		seg_forget(fs->ns, ino, 1);
-	}
+	rc = seg_open(fs->ns, ino, fi->flags & ~O_TRUNC, &backing);
+	reply_created(req, ino, rc, backing, &st, fi);
 }
 
 static void file_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
@@ -80,7 +172,9 @@ static void file_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 		reply_err(req, rc);
 		return;
 	}
-	set_open_flags(fi, backing);
+	if (fi->flags & O_TRUNC)
+		kill_on_trunc(req, n->ino, fi);
+	set_open_flags(fs, fi, backing);
 	if (fuse_reply_open(req, fi) != 0)
 		release_segment(fs, n->ino);
 }
@@ -111,9 +205,10 @@ static void file_write_buf(fuse_req_t req, struct node *n, struct fuse_bufvec *i
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t w;
 
-	(void)fi;
 	/* A write past the reservation takes the pages first, or fails whole. */
 	w = seg_reserve(fs_of(req)->ns, n->ino, (uint64_t)off + out.buf[0].size);
+	if (w == 0)
+		w = kill_on_write(req, n->ino, fi);
 	if (w < 0) {
 		reply_err(req, (int)w);
 		return;
@@ -160,6 +255,7 @@ const struct node_ops file_ops = {
 	.kind = "segment",
 	.forget = inode_forget,
 	.getattr = inode_getattr,
+	.statx = inode_statx,
 	.setattr = inode_setattr,
 	.open = file_open,
 	.read = file_read,
@@ -167,6 +263,7 @@ const struct node_ops file_ops = {
 	.release = file_release,
 	.fallocate = file_fallocate,
 	.lseek = file_lseek,
+	.ioctl = inode_ioctl,
 	.getxattr = xattr_get,
 	.listxattr = xattr_list,
 	.setxattr = xattr_set,

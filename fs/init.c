@@ -36,7 +36,32 @@ void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	struct segfs *fs = userdata;
 	const char *why;
 
-	/* O_TRUNC arrives with OPEN instead of costing a SETATTR first. */
+	/* chattr on directories too (fs/inode.c: inode_ioctl). */
+	want(conn, FUSE_CAP_IOCTL_DIR);
+	/*
+	 * POSIX ACLs, enforced by the kernel (which keeps default_permissions
+	 * on); the daemon keeps them and the mode in step and makes new inodes
+	 * inherit them, so it applies the umask itself (DONT_MASK): not where a
+	 * default ACL says otherwise.
+	 */
+	fs->posix_acl = fs->opts->xattr != XATTR_OFF && want(conn, FUSE_CAP_POSIX_ACL);
+	fs->dont_mask = fs->posix_acl && want(conn, FUSE_CAP_DONT_MASK);
+#ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
+	/*
+	 * Without it the kernel asks for security.capability before every
+	 * write() and truncate, passthrough writes included (about 20 us
+	 * each here); with it the kernel asks once per inode until its
+	 * attributes are next refreshed (S_NOSEC), and tells us when a write,
+	 * truncate or chown by one without CAP_FSETID must drop setuid and
+	 * setgid (fs/file.c: the passthrough writes it cannot tell us of).
+	 */
+	fs->killpriv = want(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
+#endif
+	/*
+	 * O_TRUNC arrives with OPEN instead of costing a SETATTR first (and
+	 * lists/ needs it so: the kernel's separate truncate would not say
+	 * which handle it is for).  fs/file.c drops setuid and setgid then.
+	 */
 	want(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	/*
 	 * Only the kernel changes segment data, so cached pages need not be

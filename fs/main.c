@@ -211,20 +211,22 @@ int main(int argc, char **argv)
 	seg_ns_set_data_path(fs.ns, passthrough_attach, passthrough_detach, &fs);
 	fs.dir_ops = &dir_ops;
 	fs.file_ops = &file_ops;
+	fs.symlink_ops = &symlink_ops;
+	fs.special_ops = &special_ops;
 	fs.view_ops = &view_ops;
 	seg_inode_set_private(lv_dir(fs.lists), &lists_dir_ops);
+	/* libfuse prints its own one-line reason when it refuses an option. */
 	/*
-	 * Without -o xattr the attribute handlers are left out, so libfuse
-	 * answers ENOSYS and the kernel stops asking (README: Inspection).
+	 * -o noxattr: no attribute requests at all, so libfuse answers ENOSYS
+	 * and the kernel stops asking (fs/xattr.c: the cost).
 	 */
 	ops = segfs_ops;
-	if (o.noxattr) {
+	if (o.xattr == XATTR_OFF) {
 		ops.getxattr = NULL;
 		ops.listxattr = NULL;
 		ops.setxattr = NULL;
 		ops.removexattr = NULL;
 	}
-	/* libfuse prints its own one-line reason when it refuses an option. */
 	fs.se = fuse_session_new(&o.fuse, &ops, sizeof(ops), &fs);
 	if (fs.se == NULL)
 		goto out_lists;

@@ -33,7 +33,16 @@ static const struct node_ops *ops_of_inode(struct segfs *fs, const struct seg_in
 
 	if (ops != NULL)
 		return ops;
-	return seg_inode_is_dir(ino) ? fs->dir_ops : fs->file_ops;
+	switch (seg_inode_type(ino)) {
+	case S_IFDIR:
+		return fs->dir_ops;
+	case S_IFREG:
+		return fs->file_ops;
+	case S_IFLNK:
+		return fs->symlink_ops;
+	default:
+		return fs->special_ops;
+	}
 }
 
 struct node node_of(struct segfs *fs, fuse_ino_t id)
@@ -64,5 +73,7 @@ struct seg_cred cred_of(fuse_req_t req)
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct seg_cred who = { .uid = ctx->uid, .gid = ctx->gid, .pid = ctx->pid };
 
+	if (fs_of(req)->dont_mask)
+		who.umask = ctx->umask;
 	return who;
 }

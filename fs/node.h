@@ -37,6 +37,10 @@ struct node_ops {
 	const char *kind;          /* for messages */
 	void (*forget)(struct segfs *fs, struct node *n, uint64_t nlookup);
 	void (*getattr)(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
+	/* statx (libfuse >= 3.18): getattr with the birth time. */
+	void (*statx)(fuse_req_t req, struct node *n, int flags, int mask,
+		      struct fuse_file_info *fi);
+	void (*readlink)(fuse_req_t req, struct node *n);
 	void (*setattr)(fuse_req_t req, struct node *n, struct stat *attr, int valid,
 			struct fuse_file_info *fi);
 	/* Directories. */
@@ -54,6 +58,8 @@ struct node_ops {
 	void (*link)(fuse_req_t req, struct node *n, struct node *newdir, const char *newname);
 	void (*create)(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
 		       struct fuse_file_info *fi);
+	/* open(O_TMPFILE) in the directory (libfuse >= 3.15). */
+	void (*tmpfile)(fuse_req_t req, struct node *dir, mode_t mode, struct fuse_file_info *fi);
 	void (*opendir)(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
 	void (*readdir)(fuse_req_t req, struct node *n, size_t size, off_t off,
 			struct fuse_file_info *fi, bool plus);
@@ -70,7 +76,10 @@ struct node_ops {
 			  struct fuse_file_info *fi);
 	void (*lseek)(fuse_req_t req, struct node *n, off_t off, int whence,
 		      struct fuse_file_info *fi);
-	/* Extended attributes (fs/xattr.c), when -o xattr. */
+	/* ioctl: the inode flags of chattr(1) (fs/inode.c). */
+	void (*ioctl)(fuse_req_t req, struct node *n, unsigned cmd, struct fuse_file_info *fi,
+		      const void *in_buf, size_t in_bufsz, size_t out_bufsz);
+	/* Extended attributes (fs/xattr.c). */
 	void (*getxattr)(fuse_req_t req, struct node *n, const char *name, size_t size);
 	void (*listxattr)(fuse_req_t req, struct node *n, size_t size);
 	void (*setxattr)(fuse_req_t req, struct node *n, const char *name, const char *value,
@@ -78,9 +87,11 @@ struct node_ops {
 	void (*removexattr)(fuse_req_t req, struct node *n, const char *name);
 };
 
-/* The tables (fs/dir.c, fs/file.c, fs/views.c). */
+/* The tables (fs/dir.c, fs/file.c, fs/nodes.c, fs/views.c). */
 extern const struct node_ops dir_ops;
 extern const struct node_ops file_ops;
+extern const struct node_ops symlink_ops;
+extern const struct node_ops special_ops;
 extern const struct node_ops lists_dir_ops;
 extern const struct node_ops view_ops;
 
@@ -106,20 +117,51 @@ void fill_entry(struct segfs *fs, struct fuse_entry_param *e, struct seg_inode *
 		const struct stat *st);
 void reply_entry(fuse_req_t req, struct seg_inode *ino, const struct stat *st);
 
-/* seg_cred of a request's caller. */
+/*
+ * seg_cred of a request's caller.  Its umask is the one the daemon must
+ * apply (FUSE_CAP_DONT_MASK), else 0: the kernel applied it.
+ */
 struct seg_cred cred_of(fuse_req_t req);
+
+/*
+ * fs/cred.c: what the header does not say about a caller, from /proc on
+ * the rare paths that need it: whether it is in group `gid` (its own or a
+ * supplementary one), and its effective capabilities.
+ */
+struct caller {
+	bool in_group;
+	uint64_t cap_eff;
+};
+
+int caller_query(fuse_req_t req, gid_t gid, struct caller *c);
+bool caller_capable(const struct caller *c, int cap);
 
 /* Shared by the namespace's kinds (fs/dir.c). */
 void inode_forget(struct segfs *fs, struct node *n, uint64_t nlookup);
 void inode_getattr(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
+void inode_statx(fuse_req_t req, struct node *n, int flags, int mask,
+		 struct fuse_file_info *fi);
 void inode_setattr(fuse_req_t req, struct node *n, struct stat *attr, int valid,
 		   struct fuse_file_info *fi);
+void inode_ioctl(fuse_req_t req, struct node *n, unsigned cmd, struct fuse_file_info *fi,
+		 const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 /* FUSE_SET_ATTR_* to SEG_SET_*. */
 unsigned setattr_mask(int valid);
 
-/* fs/file.c: CREATE in a namespace directory makes a segment and opens it. */
+/*
+ * What a write, truncate or chown by this request's caller (without
+ * CAP_FSETID) takes away: setuid, setgid as the kernel's rules say,
+ * file capabilities.
+ */
+int inode_kill_privs(fuse_req_t req, struct seg_inode *ino);
+
+/*
+ * fs/file.c: CREATE in a namespace directory makes a segment and opens it;
+ * TMPFILE makes one with no name.
+ */
 void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
 		 struct fuse_file_info *fi);
+void file_tmpfile(fuse_req_t req, struct node *dir, mode_t mode, struct fuse_file_info *fi);
 
 /*
  * fs/xattr.c: the read-only user.segfs.* attributes of segments and of

@@ -86,6 +86,23 @@ static void segfs_getattr(fuse_req_t req, fuse_ino_t id, struct fuse_file_info *
 	n.ops->getattr(req, &n, fi);
 }
 
+#if SEGFS_HAVE_STATX
+static void segfs_statx(fuse_req_t req, fuse_ino_t id, int flags, int mask,
+			struct fuse_file_info *fi)
+{
+	struct node n = NODE(req, id);
+
+	ROUTE(req, n, statx, ENOSYS, req, &n, flags, mask, fi);
+}
+#endif
+
+static void segfs_readlink(fuse_req_t req, fuse_ino_t id)
+{
+	struct node n = NODE(req, id);
+
+	ROUTE(req, n, readlink, EINVAL, req, &n);
+}
+
 static void segfs_setattr(fuse_req_t req, fuse_ino_t id, struct stat *attr, int valid,
 			  struct fuse_file_info *fi)
 {
@@ -162,6 +179,17 @@ static void segfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 
 	ROUTE(req, dir, create, ENOTDIR, req, &dir, name, mode, fi);
 }
+
+#if SEGFS_HAVE_TMPFILE
+static void segfs_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+			  struct fuse_file_info *fi)
+{
+	struct node dir = NODE(req, parent);
+
+	/* Not in lists/: EOPNOTSUPP, as for a filesystem without O_TMPFILE. */
+	ROUTE(req, dir, tmpfile, EOPNOTSUPP, req, &dir, mode, fi);
+}
+#endif
 
 static void segfs_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info *fi)
 {
@@ -258,6 +286,17 @@ static void segfs_releasedir(fuse_req_t req, fuse_ino_t id, struct fuse_file_inf
 	ROUTE(req, n, releasedir, 0, req, &n, fi);
 }
 
+static void segfs_ioctl(fuse_req_t req, fuse_ino_t id, unsigned int cmd, void *arg,
+			struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+			size_t in_bufsz, size_t out_bufsz)
+{
+	struct node n = NODE(req, id);
+
+	(void)arg;
+	(void)flags;
+	ROUTE(req, n, ioctl, ENOTTY, req, &n, cmd, fi, in_buf, in_bufsz, out_bufsz);
+}
+
 /* Attributes a kind does not keep: none to get, none to set. */
 static void segfs_getxattr(fuse_req_t req, fuse_ino_t id, const char *name, size_t size)
 {
@@ -300,6 +339,7 @@ const struct fuse_lowlevel_ops segfs_ops = {
 	.forget_multi = segfs_forget_multi,
 	.getattr = segfs_getattr,
 	.setattr = segfs_setattr,
+	.readlink = segfs_readlink,
 	.mknod = segfs_mknod,
 	.mkdir = segfs_mkdir,
 	.symlink = segfs_symlink,
@@ -326,4 +366,11 @@ const struct fuse_lowlevel_ops segfs_ops = {
 	.listxattr = segfs_listxattr,
 	.setxattr = segfs_setxattr,
 	.removexattr = segfs_removexattr,
+	.ioctl = segfs_ioctl,
+#if SEGFS_HAVE_TMPFILE
+	.tmpfile = segfs_tmpfile,
+#endif
+#if SEGFS_HAVE_STATX
+	.statx = segfs_statx,
+#endif
 };

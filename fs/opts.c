@@ -41,8 +41,8 @@ static const struct fuse_opt spec[] = {
 	OPT("mode=%o", root_mode, 0),
 	OPT("lists=%s", lists_name, 0),
 	OPT("memfd", memfd, 1),
-	OPT("noxattr", noxattr, 1),
-	OPT("xattr", noxattr, 0),
+	OPT("noxattr", xattr, XATTR_OFF),
+	OPT("xattr", xattr, XATTR_INSPECT),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
 	FUSE_OPT_KEY("nr_segments=", KEY_NR_SEGMENTS),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -150,13 +150,6 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o)
 	o->entry_timeout = 86400;
 	o->attr_timeout = 1;
 	o->negative_timeout = 86400;
-	/*
-	 * Inspection attributes only when asked for (-o xattr): answering
-	 * getxattr at all makes the kernel ask for security.capability before
-	 * every write() and truncate, passthrough writes included (README:
-	 * Inspection).
-	 */
-	o->noxattr = 1;
 	/* On success fuse_opt_parse leaves in o->fuse what proc kept. */
 	o->fuse = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&o->fuse, o, spec, proc) != 0)
@@ -263,11 +256,12 @@ void opts_help(const char *prog)
 	       "                         for a /dev/shm: anyone creates, only owners\n"
 	       "                         remove)\n"
 	       "  -o lists=NAME          name of the lists directory (default: lists)\n"
-	       "  -o xattr               read-only user.segfs.* attributes for\n"
-	       "                         inspection (default: off, -o noxattr: with\n"
-	       "                         them the kernel asks the daemon about\n"
-	       "                         security.capability before every write\n"
-	       "                         and truncate)\n"
+	       "  -o xattr               also the read-only user.segfs.* attributes\n"
+	       "                         for inspection (default: off)\n"
+	       "  -o noxattr             no extended attributes and no POSIX ACLs:\n"
+	       "                         saves the kernel's security.capability\n"
+	       "                         question before the first truncate of each\n"
+	       "                         file (default: tmpfs's attributes and ACLs)\n"
 	       "  -o entry_timeout=S     kernel name cache, seconds (default: 86400)\n"
 	       "  -o negative_timeout=S  kernel cache of missing names (default: 86400)\n"
 	       "  -o attr_timeout=S      kernel attribute cache, seconds (default: 1)\n"

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /*
@@ -106,12 +107,22 @@ static void pt_decide(struct segfs *fs, enum pt_state to, const char *why)
 	pthread_mutex_unlock(&fs->pt_lock);
 }
 
-int passthrough_attach(void *arg, int fd)
+int passthrough_attach(void *arg, int fd, bool privs)
 {
 	struct segfs *fs = arg;
 	int id;
 
 	if (atomic_load(&fs->pt) == PT_OFF)
+		return 0;
+	/*
+	 * A setuid or setgid file, or one with file capabilities, is served by
+	 * the cached path until its last close.  With FUSE_HANDLE_KILLPRIV_V2
+	 * (fs/init.c) the kernel leaves taking those away at a write by one
+	 * without CAP_FSETID to us, and a passthrough write never reaches us:
+	 * a cached one comes with FUSE_WRITE_KILL_SUIDGID.  Such files are
+	 * rare in a /dev/shm; this keeps them exact, as on tmpfs.
+	 */
+	if (fs->killpriv && privs)
 		return 0;
 	id = backing_open(fs, fd);
 	if (id > 0) {
@@ -158,7 +169,7 @@ enum pt_state segfs_probe_passthrough(struct segfs *fs)
 	memfd = memfd_create("segfs-probe", MFD_CLOEXEC);
 	if (memfd < 0)
 		return atomic_load(&fs->pt);
-	id = passthrough_attach(fs, memfd);
+	id = passthrough_attach(fs, memfd, false);
 	passthrough_detach(fs, id);
 	close(memfd);
 	return atomic_load(&fs->pt);

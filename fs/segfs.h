@@ -9,10 +9,13 @@
  *   node.c         node ids, and the tables of operations by kind (node.h)
  *   inode.c        what the namespace's inodes share (entries, attributes)
  *   dir.c          the namespace's directories
+ *   nodes.c        symlinks, and the nodes that hold no data
  *   file.c         segments: open, I/O of the cached fallback, release
  *   views.c        lists/ and its entries: the view's FUSE side
  *   passthrough.c  the data path: FUSE passthrough, or the cached fallback
- *   xattr.c        the read-only user.segfs.* attributes (-o xattr)
+ *   xattr.c        extended attributes and POSIX ACLs, as tmpfs has them
+ *   inspect.c      the read-only user.segfs.* attributes (-o xattr)
+ *   cred.c         a caller's groups and capabilities, from /proc
  */
 #ifndef SEGFS_FS_SEGFS_H
 #define SEGFS_FS_SEGFS_H
@@ -20,6 +23,10 @@
 #define FUSE_USE_VERSION 314
 
 #include <fuse_lowlevel.h>
+
+/* What the libfuse built against can do beyond 3.14. */
+#define SEGFS_HAVE_TMPFILE (FUSE_VERSION >= FUSE_MAKE_VERSION(3, 15))
+#define SEGFS_HAVE_STATX   (FUSE_VERSION >= FUSE_MAKE_VERSION(3, 18))
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -27,6 +34,8 @@
 
 #include "core/lists.h"
 #include "core/ns.h"
+
+enum { XATTR_ON, XATTR_INSPECT, XATTR_OFF };
 
 /* The command line, parsed.  Strings are owned by the struct (opts_free). */
 struct segfs_opts {
@@ -44,7 +53,12 @@ struct segfs_opts {
 	uint64_t nr_segments;      /* 0: default (as tmpfs) */
 	unsigned root_mode;        /* -o mode=, octal; 0: 0755 */
 	char *lists_name;          /* -o lists=NAME; NULL: "lists" */
-	int noxattr;               /* -o noxattr: no user.segfs.* attributes */
+	/*
+	 * Extended attributes: XATTR_ON (tmpfs's, the default), XATTR_INSPECT
+	 * (-o xattr: and the read-only user.segfs.* ones), XATTR_OFF
+	 * (-o noxattr: none, and no POSIX ACLs).
+	 */
+	int xattr;
 	double entry_timeout;      /* seconds the kernel may keep a name */
 	double attr_timeout;       /* seconds the kernel may keep attributes */
 	double negative_timeout;   /* seconds the kernel may keep "no such name" */
@@ -82,7 +96,7 @@ struct segfs {
 	 * The tables of the kinds node ids name by default (fs/node.h), set by
 	 * main() before the session starts.
 	 */
-	const struct node_ops *dir_ops, *file_ops, *view_ops;
+	const struct node_ops *dir_ops, *file_ops, *symlink_ops, *special_ops, *view_ops;
 	struct fuse_session *se;
 	const struct segfs_opts *opts;
 	_Atomic int pt;                  /* enum pt_state */
@@ -90,6 +104,10 @@ struct segfs {
 	/* Written once under pt_lock, before pt becomes PT_OFF; read after. */
 	char pt_reason[160];
 	_Atomic int transport;           /* enum transport */
+	/* Set in init, read after: what the kernel left to us. */
+	bool dont_mask;                  /* the umask (FUSE_CAP_DONT_MASK) */
+	bool posix_acl;                  /* ACLs are enforced (FUSE_CAP_POSIX_ACL) */
+	bool killpriv;                   /* FUSE_CAP_HANDLE_KILLPRIV_V2 */
 	/* Set in init, read after: why -o io_uring is not in use, if known. */
 	char uring_reason[160];
 };
@@ -108,7 +126,7 @@ extern const struct fuse_lowlevel_ops segfs_ops;
 const char *passthrough_why_not(const struct segfs *fs);
 void passthrough_off(struct segfs *fs, const char *why);
 enum pt_state segfs_probe_passthrough(struct segfs *fs);
-int passthrough_attach(void *arg, int fd);
+int passthrough_attach(void *arg, int fd, bool privs);
 void passthrough_detach(void *arg, int id);
 
 /*

@@ -1,161 +1,66 @@
 /*
- * Inspection: read-only extended attributes (README: Inspection).
+ * Extended attributes, as tmpfs has them.
  *
- *   every segment   user.segfs.pid          creator's pid ("0": unknown)
- *                   user.segfs.btime        creation, "SECONDS.NANOSECONDS"
- *                   user.segfs.open         open handles
- *                   user.segfs.passthrough  "1": FUSE passthrough, "0": cached
- *                   user.segfs.list         "1": its bytes are a ShareableList
- *   the root        user.segfs.stats        key=value lines
+ *   user.*       on regular files and directories (the kernel refuses the
+ *                other kinds before asking us);
+ *   trusted.*    for CAP_SYS_ADMIN: the kernel checks getting and setting,
+ *                and listings leave them out for other callers, as
+ *                tmpfs's simple_xattr_list does;
+ *   security.*   as the kernel and its LSMs allow;
+ *   system.posix_acl_access, system.posix_acl_default
+ *                POSIX ACLs, which the kernel enforces (FUSE_POSIX_ACL)
+ *                and the namespace keeps in step with the mode
+ *                (core/ns.h: seg_set_acl).
  *
- * Values are text without a NUL.  They live in no directory entry, so
- * listing the mount (a /dev/shm) shows nothing new.  segfs stores no
- * attributes: setting any is refused, ours with EPERM, others with
- * EOPNOTSUPP.  Directories other than the root, and lists/ entries (views,
- * not segments), have none.  The kernel checks permissions first: reading
- * a user.* attribute of a file needs read permission on it.
+ * Other names are EOPNOTSUPP, as on tmpfs.  The kernel refuses names over
+ * 255 bytes (ERANGE) and values over 64 KiB (E2BIG) before we see them.
+ * With -o xattr the read-only inspection attributes user.segfs.*
+ * (fs/inspect.c) come first; without, such names are user.* like any
+ * other.  lists/ entries (views) have no attributes of their own.
  *
- * The cost.  As long as a filesystem has no getxattr, libfuse answers
- * ENOSYS and the kernel stops asking.  Once it has one, the kernel asks for
- * "security.capability" before every write() and every truncate of a file
- * (file_remove_privs and do_truncate check whether file capabilities must
- * be dropped), even with passthrough: one more round trip each.  FUSE lets
- * the kernel skip the question (S_NOSEC) only with FUSE_HANDLE_KILLPRIV_V2,
- * and then only for writes, never for truncate.  That flag makes the daemon
- * responsible for clearing suid and sgid bits on write, which segfs cannot
- * honour: with passthrough it never sees a write, and libfuse drops the
- * kernel's FATTR_KILL_SUIDGID before setattr sees it.  So it is not used,
- * and the attributes are off unless -o xattr asks for them: without it
- * main() leaves these handlers out, libfuse answers ENOSYS, and the kernel
- * stops asking.  With it, such questions are answered first, without the
- * namespace lock.
+ * The cost.  A filesystem that answers getxattr is asked, by the kernel's
+ * do_truncate and file_remove_privs, for security.capability before a
+ * truncate and before a write, unless the inode is known to have none
+ * (S_NOSEC).  With FUSE_HANDLE_KILLPRIV_V2 (fs/init.c) a write sets that
+ * flag until the inode's attributes are next refreshed, but a truncate
+ * never does: the first ftruncate of every new segment costs one more
+ * round trip (7 requests in a create-ftruncate-unlink lifecycle instead
+ * of 6).  -o noxattr leaves the attribute requests out of the session:
+ * libfuse answers ENOSYS once and the kernel stops asking, with no
+ * extended attributes and no ACLs.
  */
 #include "fs/node.h"
+#include "fs/inspect.h"
+
+#include "core/acl.h"
+#include "core/xattr.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
+#include <linux/capability.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define PREFIX "user.segfs."
-#define PREFIX_LEN (sizeof(PREFIX) - 1)
-
-/* The names each segment carries, in listxattr's format: NUL-terminated. */
-static const char seg_names[] =
-	PREFIX "pid\0" PREFIX "btime\0" PREFIX "open\0" PREFIX "passthrough\0"
-	PREFIX "list";
-static const char root_names[] = PREFIX "stats";
-
-/* Big enough for every value; stats is the longest, at about 300 bytes. */
-#define VALUE_MAX 512
-
-/* The names `n` carries: a list of `*len` bytes (0 for none). */
-static const char *names_of(const struct node *n, size_t *len)
+static bool has_prefix(const char *name, const char *prefix)
 {
-	/* What an inode is never changes: no lock needed. */
-	if (n->id == FUSE_ROOT_ID) {
-		*len = sizeof(root_names);
-		return root_names;
-	}
-	if (n->ino != NULL && seg_inode_is_segment(n->ino)) {
-		*len = sizeof(seg_names);
-		return seg_names;
-	}
-	*len = 0;
-	return "";
+	return strncmp(name, prefix, strlen(prefix)) == 0;
 }
 
-/* True if `name` is one of the `len` bytes of NUL-terminated names. */
-static bool carries(const char *names, size_t len, const char *name)
+static bool is_acl(const char *name)
 {
-	for (const char *p = names; p < names + len; p += strlen(p) + 1)
-		if (strcmp(p, name) == 0)
-			return true;
-	return false;
+	return strcmp(name, ACL_XATTR_ACCESS) == 0 || strcmp(name, ACL_XATTR_DEFAULT) == 0;
 }
 
-static bool data_path_is_passthrough(struct segfs *fs)
+/* The namespaces tmpfs keeps. */
+static bool supported(const char *name)
 {
-	return atomic_load(&fs->pt) == PT_ON;
+	return has_prefix(name, "user.") || has_prefix(name, "trusted.") ||
+	       has_prefix(name, "security.") || is_acl(name);
 }
 
-static int stats_value(struct segfs *fs, char *buf, size_t *len)
+/* Whether `name` is an inspection attribute and inspection is on. */
+static bool inspected(const struct segfs *fs, const char *name)
 {
-	struct seg_ns_stats s;
-	int rc = seg_ns_stats(fs->ns, &s), n;
-
-	if (rc < 0)
-		return rc;
-	n = snprintf(buf, VALUE_MAX,
-		     "segments=%" PRIu64 "\n"
-		     "unlinked=%" PRIu64 "\n"
-		     "open=%" PRIu64 "\n"
-		     "bytes=%" PRIu64 "\n"
-		     "reserved=%" PRIu64 "\n"
-		     "size_limit=%" PRIu64 "\n"
-		     "inodes=%" PRIu64 "\n"
-		     "nr_segments_limit=%" PRIu64 "\n"
-		     "data_path=%s\n"
-		     "backing=%s\n"
-		     "daemon_pid=%ld\n",
-		     s.segments, s.unlinked, s.open, s.bytes, s.reserved, s.size_limit,
-		     s.inodes, s.inode_limit,
-		     data_path_is_passthrough(fs) ? "passthrough" : "fallback",
-		     seg_ns_backing(fs->ns, NULL) == SEG_BACKING_TMPFS ? "tmpfs" : "memfd",
-		     (long)getpid());
-	*len = (size_t)n;
-	return 0;
-}
-
-/* The value of attribute `attr` (the part after the prefix) of a segment. */
-static int segment_value(struct segfs *fs, struct seg_inode *ino, const char *attr,
-			 char *buf, size_t *len)
-{
-	struct seg_info info;
-	bool yes;
-	int rc = seg_inspect(fs->ns, ino, &info), n;
-
-	if (rc < 0)
-		return rc;
-	if (!info.segment)
-		return -ENODATA;
-	if (strcmp(attr, "pid") == 0) {
-		n = snprintf(buf, VALUE_MAX, "%ld", (long)info.pid);
-	} else if (strcmp(attr, "btime") == 0) {
-		n = snprintf(buf, VALUE_MAX, "%lld.%09ld",
-			     (long long)info.btime.tv_sec, info.btime.tv_nsec);
-	} else if (strcmp(attr, "open") == 0) {
-		n = snprintf(buf, VALUE_MAX, "%" PRIu32, info.nopen);
-	} else if (strcmp(attr, "passthrough") == 0) {
-		/*
-		 * An open segment has the data path it was given; a closed one
-		 * gets the mount's at its next open.
-		 */
-		yes = info.nopen > 0 ? info.attached : data_path_is_passthrough(fs);
-		n = snprintf(buf, VALUE_MAX, "%d", yes);
-	} else if (strcmp(attr, "list") == 0) {
-		rc = lv_holds_list(fs->lists, ino, &yes);
-		if (rc < 0)
-			return rc;
-		n = snprintf(buf, VALUE_MAX, "%d", yes);
-	} else {
-		return -ENODATA;
-	}
-	*len = (size_t)n;
-	return 0;
-}
-
-static int do_getxattr(struct segfs *fs, const struct node *n, const char *name,
-		       char *buf, size_t *len)
-{
-	if (n->id == FUSE_ROOT_ID)
-		return strcmp(name, root_names) == 0 ? stats_value(fs, buf, len)
-						      : -ENODATA;
-	/* Directories and lists/ entries have none: only segments. */
-	if (n->ino == NULL)
-		return -ENODATA;
-	return segment_value(fs, n->ino, name + PREFIX_LEN, buf, len);
+	return fs->opts->xattr == XATTR_INSPECT && inspect_is_ours(name);
 }
 
 /*
@@ -175,49 +80,179 @@ static void reply_sized(fuse_req_t req, const char *data, size_t len, size_t siz
 void xattr_get(fuse_req_t req, struct node *n, const char *name, size_t size)
 {
 	struct segfs *fs = fs_of(req);
-	char buf[VALUE_MAX];
+	char small[INSPECT_VALUE_MAX], *buf = small;
 	size_t len = 0;
 	int rc;
 
-	/* security.capability, before every write and truncate: no lock. */
-	if (strncmp(name, PREFIX, PREFIX_LEN) != 0) {
-		reply_err(req, -ENODATA);
+	if (inspected(fs, name)) {
+		rc = inspect_value(fs, n, name, buf, &len);
+		if (rc < 0)
+			reply_err(req, rc);
+		else
+			reply_sized(req, buf, len, size);
 		return;
 	}
-	rc = do_getxattr(fs, n, name, buf, &len);
+	if (n->ino == NULL || !supported(name)) {
+		reply_err(req, n->ino == NULL ? -ENODATA : -EOPNOTSUPP);
+		return;
+	}
+	if (size > sizeof(small)) {
+		buf = malloc(size);
+		if (buf == NULL) {
+			reply_err(req, -ENOMEM);
+			return;
+		}
+	}
+	rc = seg_getxattr(fs->ns, n->ino, name, buf, size, &len);
 	if (rc < 0)
 		reply_err(req, rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
 	else
-		reply_sized(req, buf, len, size);
+		fuse_reply_buf(req, buf, len);
+	if (buf != small)
+		free(buf);
+}
+
+/* listxattr's filter: trusted.* only for callers the caller allows. */
+static bool show_name(const char *name, void *arg)
+{
+	const int *trusted = arg;
+
+	return *trusted || !has_prefix(name, "trusted.");
+}
+
+/* Notes, under the namespace lock, whether any trusted.* name is there. */
+static bool note_trusted(const char *name, void *arg)
+{
+	bool *seen = arg;
+
+	*seen |= has_prefix(name, "trusted.");
+	return true;
 }
 
 void xattr_list(fuse_req_t req, struct node *n, size_t size)
 {
-	const char *names;
-	size_t len;
+	struct segfs *fs = fs_of(req);
+	size_t ours = 0, len = 0;
+	const char *names = "";
+	bool seen = false;
+	int trusted = 1, rc;
+	char *buf;
 
-	names = names_of(n, &len);
-	reply_sized(req, names, len, size);
+	if (fs->opts->xattr == XATTR_INSPECT)
+		names = inspect_names(n, &ours);
+	if (n->ino == NULL) {
+		reply_sized(req, names, ours, size);
+		return;
+	}
+	/*
+	 * trusted.* names only for CAP_SYS_ADMIN, which costs a /proc read:
+	 * asked only when there are such names.
+	 */
+	rc = seg_listxattr(fs->ns, n->ino, NULL, 0, &len, note_trusted, &seen);
+	if (rc == 0 && seen) {
+		struct caller c;
+
+		trusted = caller_query(req, 0, &c) == 0 && caller_capable(&c, CAP_SYS_ADMIN);
+		if (!trusted)
+			rc = seg_listxattr(fs->ns, n->ino, NULL, 0, &len, show_name, &trusted);
+	}
+	if (rc < 0 || size == 0) {
+		if (rc < 0)
+			reply_err(req, rc);
+		else
+			fuse_reply_xattr(req, len + ours);
+		return;
+	}
+	if (size < ours) {
+		reply_err(req, -ERANGE);
+		return;
+	}
+	buf = malloc(size);
+	if (buf == NULL) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	/* (A capacity of 0 would ask for the length: there is no room.) */
+	if (size == ours)
+		rc = len > 0 ? -ERANGE : 0;
+	else
+		rc = seg_listxattr(fs->ns, n->ino, buf, size - ours, &len, show_name, &trusted);
+	if (rc < 0) {
+		reply_err(req, rc);
+	} else {
+		memcpy(buf + len, names, ours);
+		fuse_reply_buf(req, buf, len + ours);
+	}
+	free(buf);
+}
+
+/*
+ * Setting an access ACL takes setgid away from a setter outside the
+ * file's group without CAP_FSETID, as the kernel's posix_acl_update_mode
+ * does (libfuse does not pass on the kernel's FUSE_SETXATTR_ACL_KILL_SGID,
+ * so we ask /proc, only for a file that is setgid).
+ */
+static bool acl_kills_sgid(fuse_req_t req, struct node *n)
+{
+	struct segfs *fs = fs_of(req);
+	struct caller c;
+	struct stat st;
+
+	if (seg_getattr(fs->ns, n->ino, &st) < 0 || !(st.st_mode & S_ISGID))
+		return false;
+	if (caller_query(req, st.st_gid, &c) < 0)
+		return false;
+	return !c.in_group && !caller_capable(&c, CAP_FSETID);
 }
 
 void xattr_set(fuse_req_t req, struct node *n, const char *name, const char *value,
 	       size_t size, int flags)
 {
-	(void)n;
-	(void)value;
-	(void)size;
-	(void)flags;
-	if (strncmp(name, PREFIX, PREFIX_LEN) == 0)
+	struct segfs *fs = fs_of(req);
+	int rc;
+
+	if (inspected(fs, name)) {
 		reply_err(req, -EPERM);    /* ours, and read-only */
+		return;
+	}
+	if (n->ino == NULL || !supported(name)) {
+		reply_err(req, -EOPNOTSUPP);
+		return;
+	}
+	if (is_acl(name))
+		rc = seg_set_acl(fs->ns, n->ino, strcmp(name, ACL_XATTR_DEFAULT) == 0, value,
+				 size, strcmp(name, ACL_XATTR_ACCESS) == 0 &&
+				 acl_kills_sgid(req, n));
 	else
-		reply_err(req, -EOPNOTSUPP);   /* segfs keeps no others */
+		rc = seg_setxattr(fs->ns, n->ino, name, value, size, flags);
+	reply_err(req, rc);
 }
 
 void xattr_remove(fuse_req_t req, struct node *n, const char *name)
 {
-	const char *names;
-	size_t len;
+	struct segfs *fs = fs_of(req);
+	int rc;
 
-	names = names_of(n, &len);
-	reply_err(req, carries(names, len, name) ? -EPERM : -ENODATA);
+	if (inspected(fs, name)) {
+		reply_err(req, inspect_carries(n, name) ? -EPERM : -ENODATA);
+		return;
+	}
+	if (n->ino == NULL || !supported(name)) {
+		reply_err(req, n->ino == NULL ? -ENODATA : -EOPNOTSUPP);
+		return;
+	}
+	if (is_acl(name)) {
+		size_t len;
+
+		/* Removing what is not there is ENODATA, as for any name. */
+		rc = seg_getxattr(fs->ns, n->ino, name, NULL, 0, &len);
+		if (rc == 0)
+			rc = seg_set_acl(fs->ns, n->ino, strcmp(name, ACL_XATTR_DEFAULT) == 0,
+					 NULL, 0, false);
+	} else {
+		rc = seg_removexattr(fs->ns, n->ino, name);
+	}
+	reply_err(req, rc);
 }

@@ -307,6 +307,20 @@ def fs(request, guard):
 
 
 @pytest.fixture
+def tmpfs_ref(request, guard):
+    """A fresh tmpfs beside the test's mount, whatever the run: the
+    reference a test compares segfs with, step by step.  It takes the
+    test's segfs_opts that tmpfs has (size=, nr_segments= as nr_inodes=)."""
+    m = h.TmpfsMount(h.make_tempdir(_base(), "ref-"), _opts_for(request), lists=False)
+    guard.add_mount(m)
+    m.start()
+    yield m
+    if m.unmount():
+        m.kill_and_clean()
+    m.finalized = True
+
+
+@pytest.fixture
 def mnt(fs):
     """The mount point of a fresh mount, as a Path."""
     return fs.mnt

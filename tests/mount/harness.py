@@ -82,6 +82,24 @@ def run(cmd, timeout=30, check=True, **kw):
     return res
 
 
+_libfuse_built = None
+
+
+def libfuse_built():
+    """The libfuse version segfs was built against, as (major, minor):
+    what it can do beyond 3.14 (O_TMPFILE from 3.15, statx from 3.18).
+    On the tmpfs reference, or without a binary, anything."""
+    global _libfuse_built
+    if _libfuse_built is None:
+        _libfuse_built = (99, 99)
+        if not IS_TMPFS and os.access(SEGFS, os.X_OK):
+            out = run([SEGFS, "--version"], check=False).stdout
+            m = re.search(r"built against (\d+)\.(\d+)", out)
+            if m:
+                _libfuse_built = (int(m.group(1)), int(m.group(2)))
+    return _libfuse_built
+
+
 # --------------------------------------------------------------------------
 # Mount table
 
@@ -363,19 +381,34 @@ class Daemon:
 
 
 class TmpfsMount:
-    """The reference: a fresh tmpfs with an empty lists/ directory."""
+    """The reference: a fresh tmpfs with an empty lists/ directory.  Its
+    mount options are a /dev/shm's (nosuid, nodev), as a FUSE mount's are
+    by default, and the segfs options tmpfs knows under its own names."""
 
-    def __init__(self, mnt, opts=()):
+    def __init__(self, mnt, opts=(), lists=True):
         self.mnt = Path(mnt)
         self.opts = list(opts)
+        self.lists = lists
         self.proc = None
         self.startup_line = None
         self.log = None
 
+    # segfs's options that tmpfs has too, under tmpfs's names.
+    TMPFS_NAMES = {"size": "size", "nr_segments": "nr_inodes", "mode": "mode"}
+
+    def tmpfs_opts(self):
+        out = {"mode": "755"}
+        for opt in ",".join(self.opts).split(","):
+            key, _, value = opt.partition("=")
+            if key in self.TMPFS_NAMES and value:
+                out[self.TMPFS_NAMES[key]] = value
+        return ",".join(f"{k}={v}" for k, v in out.items()) + ",nosuid,nodev"
+
     def start(self):
-        run(["mount", "-t", "tmpfs", "-o", "mode=755", "segfs-ref", self.mnt],
-            timeout=10)
-        (self.mnt / "lists").mkdir()
+        run(["mount", "-t", "tmpfs", "-o", self.tmpfs_opts(), "segfs-ref",
+             self.mnt], timeout=10)
+        if self.lists:
+            (self.mnt / "lists").mkdir()
         return self
 
     def alive(self):

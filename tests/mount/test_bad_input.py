@@ -6,9 +6,11 @@ to one lists/ entry (test_lists.py), write() past -o size=
 (test_segfs.py), and the parsers under libFuzzer (scripts/fuzz).
 """
 
+import ctypes
 import errno
 import json
 import os
+import stat
 import random
 import struct
 import sys
@@ -82,9 +84,24 @@ CASES = [
         m / "lists" / "l", "9223372036854775808\n")), errno.EINVAL),
     ("a str with a lone surrogate", lambda m: _raise(write_once(
         m / "lists" / "l", "'\\ud800'\n")), errno.EINVAL),
-    ("symlink", lambda m: os.symlink("seg", m / "sym"), errno.EPERM),
-    ("mkfifo", lambda m: os.mkfifo(m / "fifo"), errno.EPERM),
+    ("symlink to a target of 4096 bytes", lambda m: os.symlink("t" * 4096, m / "sym"),
+     errno.ENAMETOOLONG),
+    ("an extended attribute outside tmpfs's namespaces",
+     lambda m: os.setxattr(m / "seg", "other.x", b"1"), errno.EOPNOTSUPP),
+    ("a device node in lists/", lambda m: os.mknod(m / "lists" / "n", 0o600 | stat.S_IFCHR),
+     errno.EPERM),
+    ("a whiteout in lists/", lambda m: _whiteout(m / "lists" / "l", m / "lists" / "w"),
+     errno.EINVAL),
+    ("O_TMPFILE in lists/", lambda m: os.open(m / "lists", os.O_TMPFILE | os.O_RDWR, 0o600),
+     errno.EOPNOTSUPP),
 ]
+
+
+def _whiteout(src, dst):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(-100, str(src).encode(), -100, str(dst).encode(), 4) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
 
 
 def _fallocate(path, size):

@@ -6,6 +6,7 @@ size limit."""
 import errno
 import mmap
 import os
+import socket
 import stat
 
 import pytest
@@ -44,20 +45,28 @@ def test_mount_entry(fs):
 
 
 @pytest.mark.parametrize("kind", ["symlink", "fifo", "chardev", "socket"])
-def test_non_segment_nodes_refused(mnt, kind):
-    """Symlinks, fifos, device nodes and sockets are not segments: EPERM."""
+def test_non_segment_nodes(fs, mnt, kind):
+    """Symlinks, fifos, device nodes and sockets, as on tmpfs: they are
+    inodes (df -i counts them), hold no memory of size= (df does not), and
+    lists/ does not show them.  (What they do is test_parity's.)"""
     target = mnt / "node"
+    before = os.statvfs(mnt)
     if kind == "symlink":
-        err = errno_of(os.symlink, "anything", target)
+        os.symlink("anything", target)
     elif kind == "fifo":
-        err = errno_of(os.mkfifo, target)
+        os.mkfifo(target)
     elif kind == "chardev":
-        err = errno_of(os.mknod, target, 0o600 | stat.S_IFCHR,
-                       os.makedev(1, 3))
+        os.mknod(target, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
     else:
-        err = errno_of(os.mknod, target, 0o600 | stat.S_IFSOCK)
-    assert err == errno.EPERM
-    assert not os.path.lexists(target)
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(target))
+        s.close()
+    after = os.statvfs(mnt)
+    assert os.path.lexists(target)
+    assert before.f_ffree - after.f_ffree == 1
+    assert after.f_bfree == before.f_bfree
+    assert os.listdir(mnt / "lists") == []
+    assert not os.path.lexists(mnt / "lists" / "node")
 
 
 def test_mknod_regular_file_allowed(mnt):

@@ -681,8 +681,9 @@ static void test_lists_creator(void **state)
 }
 
 /* An attach callback that installs the sync hook, as fs/ does on EPERM. */
-static int attach_installs_sync(void *arg, int memfd)
+static int attach_installs_sync(void *arg, int memfd, bool privs)
 {
+	(void)privs;
 	(void)arg;
 	(void)memfd;
 	lv_set_sync(lv, record_sync, NULL);
@@ -743,7 +744,7 @@ static void test_render_once_and_hook(void **state)
 	 * only the hook can tell, and the view renders again.
 	 */
 	put_list(ns, "twin", "7\n");
-	assert_int_equal(seg_rename(ns, root, "twin", root, "x", 0), 0);
+	assert_int_equal(seg_rename(ns, root, "twin", root, "x", 0, NULL), 0);
 	assert_int_equal(render_rc(v, &t[4]), 0);
 	assert_string_equal(t[4].text, "7\n");
 	assert_ptr_not_equal(t[4].where, t[3].where);
@@ -905,7 +906,7 @@ static void test_errors_keep_cause(void **state)
 	assert_int_equal(lv_lookup(lv, "x", &v, &st), 0);
 	/* A stale rendering must be made again: each failure is ENOMEM. */
 	put_list(ns, "x2", "1\n");
-	assert_int_equal(seg_rename(ns, seg_ns_root(ns), "x2", seg_ns_root(ns), "x", 0), 0);
+	assert_int_equal(seg_rename(ns, seg_ns_root(ns), "x2", seg_ns_root(ns), "x", 0, NULL), 0);
 	seg_alloc_fail_after(0);
 	assert_int_equal(lv_getattr(lv, v, &st), -ENOMEM);
 	assert_int_equal(render_rc(v, &t), -ENOMEM);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -133,11 +134,11 @@ static void test_new_has_root_and_fixed_dir(void **state)
 	assert_int_equal(seg_ns_inode_count(ns), 2);
 	/* A fixed directory stays: not removed, moved, or replaced. */
 	assert_int_equal(seg_rmdir(ns, root, "lists"), -EPERM);
-	assert_int_equal(seg_rename(ns, root, "lists", root, "x", 0), -EPERM);
+	assert_int_equal(seg_rename(ns, root, "lists", root, "x", 0, NULL), -EPERM);
 	assert_int_equal(seg_unlink(ns, root, "lists"), -EISDIR);
 	d = mkd(ns, root, "empty");
-	assert_int_equal(seg_rename(ns, root, "empty", root, "lists", 0), -EPERM);
-	assert_int_equal(seg_rename(ns, root, "empty", root, "lists", SEG_RENAME_EXCHANGE),
+	assert_int_equal(seg_rename(ns, root, "empty", root, "lists", 0, NULL), -EPERM);
+	assert_int_equal(seg_rename(ns, root, "empty", root, "lists", SEG_RENAME_EXCHANGE, NULL),
 			 -EPERM);
 	assert_int_equal(peek(ns, root, "lists", &d, NULL), 0);
 	assert_ptr_equal(d, lists);
@@ -233,24 +234,27 @@ static void test_forget_then_release(void **state)
 
 static int attach_calls;
 
-static int attach_ok(void *arg, int memfd)
+static int attach_ok(void *arg, int memfd, bool privs)
 {
+	(void)privs;
 	(void)arg;
 	assert_true(memfd >= 0);
 	attach_calls++;
 	return 40 + attach_calls;
 }
 
-static int attach_none(void *arg, int memfd)
+static int attach_none(void *arg, int memfd, bool privs)
 {
+	(void)privs;
 	(void)arg;
 	(void)memfd;
 	attach_calls++;
 	return 0;
 }
 
-static int attach_fail(void *arg, int memfd)
+static int attach_fail(void *arg, int memfd, bool privs)
 {
+	(void)privs;
 	(void)arg;
 	(void)memfd;
 	attach_calls++;
@@ -371,7 +375,7 @@ static void test_rename_files(void **state)
 	d = mkd(ns, root, "d");
 	/* Over an existing segment: b loses its name but lives while open. */
 	assert_int_equal(open_with(ns, b, O_RDWR, NULL, NULL, &backing), 0);
-	assert_int_equal(seg_rename(ns, root, "a", root, "b", 0), 0);
+	assert_int_equal(seg_rename(ns, root, "a", root, "b", 0, NULL), 0);
 	assert_int_equal(peek(ns, root, "a", NULL, NULL), -ENOENT);
 	assert_int_equal(peek(ns, root, "b", &x, NULL), 0);
 	assert_ptr_equal(x, a);
@@ -382,22 +386,22 @@ static void test_rename_files(void **state)
 	assert_int_equal(seg_ns_inode_count(ns), 4);   /* root lists a d */
 	/* NOREPLACE and EXCHANGE. */
 	struct seg_inode *c = mk(ns, d, "c");
-	assert_int_equal(seg_rename(ns, root, "b", d, "c", SEG_RENAME_NOREPLACE), -EEXIST);
-	assert_int_equal(seg_rename(ns, root, "b", d, "c", SEG_RENAME_EXCHANGE), 0);
+	assert_int_equal(seg_rename(ns, root, "b", d, "c", SEG_RENAME_NOREPLACE, NULL), -EEXIST);
+	assert_int_equal(seg_rename(ns, root, "b", d, "c", SEG_RENAME_EXCHANGE, NULL), 0);
 	assert_int_equal(peek(ns, root, "b", &x, NULL), 0);
 	assert_ptr_equal(x, c);
 	assert_int_equal(peek(ns, d, "c", &x, NULL), 0);
 	assert_ptr_equal(x, a);
-	assert_int_equal(seg_rename(ns, root, "b", d, "none", SEG_RENAME_EXCHANGE), -ENOENT);
+	assert_int_equal(seg_rename(ns, root, "b", d, "none", SEG_RENAME_EXCHANGE, NULL), -ENOENT);
 	assert_int_equal(seg_rename(ns, root, "b", d, "c",
-				    SEG_RENAME_EXCHANGE | SEG_RENAME_NOREPLACE), -EINVAL);
+				    SEG_RENAME_EXCHANGE | SEG_RENAME_NOREPLACE, NULL), -EINVAL);
 	/* Onto another name of the same segment: nothing happens. */
 	assert_int_equal(seg_link(ns, c, root, "c2", &st), 0);
-	assert_int_equal(seg_rename(ns, root, "b", root, "c2", 0), 0);
+	assert_int_equal(seg_rename(ns, root, "b", root, "c2", 0, NULL), 0);
 	assert_int_equal(peek(ns, root, "b", NULL, NULL), 0);
 	/* A file does not replace a directory. */
-	assert_int_equal(seg_rename(ns, root, "b", root, "d", 0), -EISDIR);
-	assert_int_equal(seg_rename(ns, root, "nope", root, "x", 0), -ENOENT);
+	assert_int_equal(seg_rename(ns, root, "b", root, "d", 0, NULL), -EISDIR);
+	assert_int_equal(seg_rename(ns, root, "nope", root, "x", 0, NULL), -ENOENT);
 	seg_ns_free(ns);
 }
 
@@ -413,22 +417,22 @@ static void test_rename_dirs(void **state)
 	r = mkd(ns, p, "r");
 	mk(ns, root, "f");
 	/* Below itself. */
-	assert_int_equal(seg_rename(ns, root, "p", r, "p", 0), -EINVAL);
-	assert_int_equal(seg_rename(ns, root, "p", p, "p", 0), -EINVAL);
+	assert_int_equal(seg_rename(ns, root, "p", r, "p", 0, NULL), -EINVAL);
+	assert_int_equal(seg_rename(ns, root, "p", p, "p", 0, NULL), -EINVAL);
 	/* A directory replaces only an empty directory. */
-	assert_int_equal(seg_rename(ns, root, "q", root, "f", 0), -ENOTDIR);
-	assert_int_equal(seg_rename(ns, root, "q", root, "p", 0), -ENOTEMPTY);
+	assert_int_equal(seg_rename(ns, root, "q", root, "f", 0, NULL), -ENOTDIR);
+	assert_int_equal(seg_rename(ns, root, "q", root, "p", 0, NULL), -ENOTEMPTY);
 	/* Moving r from p to q moves a link count with it. */
 	assert_int_equal(seg_getattr(ns, p, &st), 0);
 	assert_int_equal(st.st_nlink, 3);
-	assert_int_equal(seg_rename(ns, p, "r", q, "r", 0), 0);
+	assert_int_equal(seg_rename(ns, p, "r", q, "r", 0, NULL), 0);
 	assert_int_equal(seg_getattr(ns, p, &st), 0);
 	assert_int_equal(st.st_nlink, 2);
 	assert_int_equal(seg_getattr(ns, q, &st), 0);
 	assert_int_equal(st.st_nlink, 3);
 	/* Now p is empty and can be replaced by q. */
 	e = mkd(ns, root, "e");
-	assert_int_equal(seg_rename(ns, root, "q", root, "p", 0), 0);
+	assert_int_equal(seg_rename(ns, root, "q", root, "p", 0, NULL), 0);
 	assert_int_equal(seg_getattr(ns, p, &st), 0);
 	assert_int_equal(st.st_nlink, 0);
 	assert_int_equal(peek(ns, root, "p", &e, NULL), 0);
@@ -561,7 +565,7 @@ static void test_inspect(void **state)
 	assert_false(created);
 	seg_forget(ns, b, 1);
 	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), 0);
-	assert_int_equal(seg_rename(ns, root, "a", root, "a2", 0), 0);
+	assert_int_equal(seg_rename(ns, root, "a", root, "a2", 0, NULL), 0);
 	assert_int_equal(seg_inspect(ns, a, &info), 0);
 	assert_int_equal(info.pid, 4242);
 	assert_int_equal(info.btime.tv_sec, born.tv_sec);
@@ -1043,21 +1047,45 @@ static void test_opendir_keeps_removed_dir(void **state)
  * Runs `op` with the Nth allocation failing for N = 0, 1, ... until it
  * succeeds; every failure must be -ENOMEM with the namespace unchanged.
  */
+/* u::rw-,u:65534:r--,g::r--,m::r--,o::--- (core/acl.h's example). */
+static const uint8_t acl_example[] = {
+	0x02, 0, 0, 0,
+	0x01, 0, 0x06, 0, 0xff, 0xff, 0xff, 0xff,
+	0x02, 0, 0x04, 0, 0xfe, 0xff, 0, 0,
+	0x04, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
+	0x10, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
+	0x20, 0, 0x00, 0, 0xff, 0xff, 0xff, 0xff,
+};
+
+/* u::rw-,g::r--,o::r--: a mode says it all. */
+static const uint8_t acl_minimal[] = {
+	0x02, 0, 0, 0,
+	0x01, 0, 0x06, 0, 0xff, 0xff, 0xff, 0xff,
+	0x04, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
+	0x20, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
+};
+
 static void test_enomem_everywhere(void **state)
 {
 	(void)state;
-	for (int which = 0; which < 5; which++) {
+	for (int which = 0; which < 11; which++) {
 		bool done = false;
 
 		for (long n = 0; !done && n < 50; n++) {
 			struct seg_ns *ns = new_ns(0);
 			struct seg_inode *root = seg_ns_root(ns), *a = mk(ns, root, "a"), *x;
 			struct seg_dirh *dh = NULL;
-			struct stat st;
+			struct stat st, st_a;
 			bool created;
 			uint64_t count = seg_ns_inode_count(ns);
+			size_t len;
 			int rc = 0;
 
+			/* Creates in a directory with a default ACL allocate more. */
+			if (which == 9)
+				assert_int_equal(seg_set_acl(ns, root, true, acl_example,
+							     sizeof acl_example, false), 0);
+			assert_int_equal(seg_getattr(ns, a, &st_a), 0);
 			seg_alloc_fail_after(n);
 			switch (which) {
 			case 0:
@@ -1070,10 +1098,29 @@ static void test_enomem_everywhere(void **state)
 				rc = seg_link(ns, a, root, "b", &st);
 				break;
 			case 3:
-				rc = seg_rename(ns, root, "a", root, "b", 0);
+				rc = seg_rename(ns, root, "a", root, "b", 0, NULL);
 				break;
 			case 4:
 				rc = seg_opendir(ns, root, &dh);
+				break;
+			case 5:
+				rc = seg_mknod(ns, root, "b", S_IFIFO | 0600, 0, WHO(0, 0, 0), &x, &st);
+				break;
+			case 6:
+				rc = seg_symlink(ns, root, "b", "a", WHO(0, 0, 0), &x, &st);
+				break;
+			case 7:
+				rc = seg_rename(ns, root, "a", root, "b", SEG_RENAME_WHITEOUT,
+						WHO(0, 0, 0));
+				break;
+			case 8:
+				rc = seg_setxattr(ns, a, "user.b", "1", 1, 0);
+				break;
+			case 9:
+				rc = seg_mkdir(ns, root, "b", 0700, WHO(0, 0, 0), &x, &st);
+				break;
+			case 10:
+				rc = seg_set_acl(ns, a, false, acl_example, sizeof acl_example, false);
 				break;
 			}
 			seg_alloc_fail_reset();
@@ -1081,10 +1128,16 @@ static void test_enomem_everywhere(void **state)
 				done = true;
 				seg_releasedir(ns, dh);
 			} else {
+				/* Nothing changed. */
 				assert_int_equal(rc, -ENOMEM);
 				assert_int_equal(seg_ns_inode_count(ns), count);
 				assert_int_equal(peek(ns, root, "b", NULL, NULL), -ENOENT);
 				assert_int_equal(peek(ns, root, "a", NULL, NULL), 0);
+				assert_int_equal(seg_getxattr(ns, a, "user.b", NULL, 0, &len), -ENODATA);
+				assert_int_equal(seg_getxattr(ns, a, "system.posix_acl_access", NULL, 0,
+							      &len), -ENODATA);
+				assert_int_equal(seg_getattr(ns, a, &st), 0);
+				assert_int_equal(st.st_mode, st_a.st_mode);
 			}
 			seg_ns_free(ns);
 		}
@@ -1106,6 +1159,330 @@ static void test_enomem_everywhere(void **state)
 		assert_int_equal(rc, -ENOMEM);
 		assert_null(ns);
 	}
+}
+
+/* ---- nodes that are not segments ------------------------------------- */
+
+/*
+ * Fifos, sockets, devices and symlinks: an inode slot each and no memory;
+ * a symlink's size is its target's, its mode 0777, and tmpfs gives a
+ * target of 128 bytes or more a page (st_blocks 8).
+ */
+static void test_node_types(void **state)
+{
+	struct seg_ns *ns = new_ns(8);
+	struct seg_inode *root = seg_ns_root(ns), *x, *l;
+	struct statvfs sv0, sv1;
+	struct stat st;
+	char longer[SEG_TARGET_MAX + 1];
+
+	(void)state;
+	assert_int_equal(seg_statfs(ns, &sv0), 0);
+	assert_int_equal(seg_mknod(ns, root, "p", S_IFIFO | 0640, 0, WHO(1, 2, 0), &x, &st), 0);
+	assert_int_equal(st.st_mode, S_IFIFO | 0640);
+	assert_int_equal(st.st_uid, 1);
+	assert_false(seg_inode_is_segment(x));
+	seg_forget(ns, x, 1);
+	assert_int_equal(seg_mknod(ns, root, "s", S_IFSOCK | 0600, 0, WHO(0, 0, 0), &x, &st), 0);
+	seg_forget(ns, x, 1);
+	assert_int_equal(seg_mknod(ns, root, "c", S_IFCHR | 0600, makedev(1, 3), WHO(0, 0, 0),
+				   &x, &st), 0);
+	assert_int_equal(st.st_rdev, makedev(1, 3));
+	seg_forget(ns, x, 1);
+	assert_int_equal(seg_mknod(ns, root, "r", S_IFREG | 0600, 0, WHO(0, 0, 0), &x, &st),
+			 -EINVAL);
+	assert_int_equal(seg_mknod(ns, root, "p", S_IFIFO | 0600, 0, WHO(0, 0, 0), &x, &st),
+			 -EEXIST);
+
+	assert_int_equal(seg_symlink(ns, root, "l", "p", WHO(5, 6, 0), &l, &st), 0);
+	assert_int_equal(st.st_mode, S_IFLNK | 0777);
+	assert_int_equal(st.st_size, 1);
+	assert_int_equal(st.st_blocks, 0);
+	assert_string_equal(seg_inode_target(l), "p");
+	seg_forget(ns, l, 1);
+	memset(longer, 'x', sizeof longer);
+	longer[128] = '\0';
+	assert_int_equal(seg_symlink(ns, root, "l128", longer, WHO(0, 0, 0), &l, &st), 0);
+	assert_int_equal(st.st_blocks, 8);
+	seg_forget(ns, l, 1);
+	longer[SEG_TARGET_MAX] = '\0';
+	longer[128] = 'x';
+	assert_int_equal(seg_symlink(ns, root, "l4096", longer, WHO(0, 0, 0), &l, &st),
+			 -ENAMETOOLONG);
+	longer[SEG_TARGET_MAX - 1] = '\0';
+	assert_int_equal(seg_symlink(ns, root, "l4095", longer, WHO(0, 0, 0), &l, &st), 0);
+	seg_forget(ns, l, 1);
+	assert_int_equal(seg_symlink(ns, root, "empty", "", WHO(0, 0, 0), &l, &st), -ENOENT);
+
+	/* Six inodes, the last ones, and no blocks. */
+	assert_int_equal(seg_statfs(ns, &sv1), 0);
+	assert_int_equal(sv0.f_ffree - sv1.f_ffree, 6);
+	assert_int_equal(sv0.f_bfree, sv1.f_bfree);
+	assert_int_equal(seg_mknod(ns, root, "full", S_IFIFO | 0600, 0, WHO(0, 0, 0), &x, &st),
+			 -ENOSPC);
+	assert_int_equal(seg_unlink(ns, root, "l128"), 0);
+	assert_int_equal(seg_unlink(ns, root, "c"), 0);
+	assert_int_equal(seg_statfs(ns, &sv1), 0);
+	assert_int_equal(sv0.f_ffree - sv1.f_ffree, 4);
+	seg_ns_free(ns);
+}
+
+/* tmpfs charges every name beyond an inode's first an inode slot. */
+static void test_links_take_slots(void **state)
+{
+	struct seg_ns *ns = new_ns(6);
+	struct seg_inode *root = seg_ns_root(ns), *a, *t;
+	struct statvfs sv;
+	struct stat st;
+
+	(void)state;
+	a = mk(ns, root, "a");              /* root, lists/, a: 3 free */
+	assert_int_equal(seg_link(ns, a, root, "b", &st), 0);
+	assert_int_equal(seg_link(ns, a, root, "c", &st), 0);
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_ffree, 1);
+	/* The last slot: a new inode would take it, but t's first name does not. */
+	assert_int_equal(seg_tmpfile(ns, root, 0600, WHO(0, 0, 0), &t, &st), 0);
+	assert_int_equal(seg_link(ns, a, root, "d", &st), -ENOSPC);
+	assert_int_equal(seg_link(ns, t, root, "t", &st), 0);
+	assert_int_equal(seg_link(ns, t, root, "t2", &st), -ENOSPC);
+	assert_int_equal(seg_unlink(ns, root, "b"), 0);
+	assert_int_equal(seg_link(ns, t, root, "t2", &st), 0);
+	/* Renaming over a's second name gives that name's slot back. */
+	assert_int_equal(seg_rename(ns, root, "t2", root, "c", 0, NULL), 0);
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_ffree, 1);
+	assert_int_equal(seg_unlink(ns, root, "c"), 0);
+	assert_int_equal(seg_unlink(ns, root, "t"), 0);
+	assert_int_equal(seg_unlink(ns, root, "a"), 0);
+	seg_forget(ns, t, 3);
+	seg_forget(ns, a, 3);
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_ffree, 4);
+	assert_int_equal(seg_ns_inode_count(ns), 2);
+	seg_ns_free(ns);
+}
+
+static void test_rename_whiteout(void **state)
+{
+	struct seg_ns *ns = new_ns(5);
+	struct seg_inode *root = seg_ns_root(ns), *a, *w;
+	struct stat st;
+
+	(void)state;
+	a = mk(ns, root, "a");
+	assert_int_equal(seg_rename(ns, root, "a", root, "b",
+				    SEG_RENAME_WHITEOUT | SEG_RENAME_EXCHANGE, WHO(0, 0, 0)), -EINVAL);
+	assert_int_equal(seg_rename(ns, root, "a", root, "b", SEG_RENAME_WHITEOUT,
+				    WHO(7, 8, 0)), 0);
+	assert_int_equal(peek(ns, root, "a", &w, &st), 0);
+	assert_int_equal(st.st_mode, S_IFCHR | SEG_WHITEOUT_MODE);
+	assert_int_equal(st.st_rdev, SEG_WHITEOUT_DEV);
+	assert_int_equal(st.st_uid, 7);
+	assert_int_equal(st.st_gid, 8);
+	assert_int_equal(peek(ns, root, "b", &w, &st), 0);
+	assert_ptr_equal(w, a);
+	/* A whiteout is an inode: with the last slot taken there is none. */
+	mk(ns, root, "c");
+	assert_int_equal(seg_rename(ns, root, "c", root, "d", SEG_RENAME_WHITEOUT,
+				    WHO(0, 0, 0)), -ENOSPC);
+	assert_int_equal(peek(ns, root, "c", NULL, NULL), 0);
+	assert_int_equal(peek(ns, root, "d", NULL, NULL), -ENOENT);
+	seg_ns_free(ns);
+}
+
+/* In a setgid directory, new inodes take its group, and directories the bit. */
+static void test_setgid_dir(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *d, *x;
+	struct stat attr = { .st_mode = S_IFDIR | 02775 }, st;
+	bool created;
+
+	(void)state;
+	d = mkd(ns, root, "d");
+	assert_int_equal(seg_setattr(ns, d, &attr, SEG_SET_MODE, &st), 0);
+	attr.st_gid = 50;
+	assert_int_equal(seg_setattr(ns, d, &attr, SEG_SET_GID, &st), 0);
+	assert_int_equal(seg_create(ns, d, "f", 0644, WHO(1, 2, 0), 0, &x, &st, &created), 0);
+	assert_int_equal(st.st_gid, 50);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
+	assert_int_equal(seg_mkdir(ns, d, "sub", 0700, WHO(1, 2, 0), &x, &st), 0);
+	assert_int_equal(st.st_gid, 50);
+	assert_int_equal(st.st_mode, S_IFDIR | 02700);
+	assert_int_equal(seg_mknod(ns, x, "p", S_IFIFO | 0600, 0, WHO(1, 2, 0), &x, &st), 0);
+	assert_int_equal(st.st_gid, 50);
+	assert_int_equal(seg_symlink(ns, root, "l", "d", WHO(1, 2, 0), &x, &st), 0);
+	assert_int_equal(st.st_gid, 2);
+	seg_ns_free(ns);
+}
+
+/* What a write or truncate by one without CAP_FSETID takes away. */
+static void test_kill_suid_sgid(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *b;
+	struct stat attr = { .st_mode = S_IFREG | 06755 }, st, before;
+
+	(void)state;
+	a = mk(ns, root, "a");
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), 0);
+	assert_int_equal(seg_setxattr(ns, a, "security.capability", "\1\0\0\2", 4, 0), 0);
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_KILL_SUIDGID, &st), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0755);
+	assert_int_equal(seg_getxattr(ns, a, "security.capability", NULL, 0, &(size_t){ 0 }),
+			 -ENODATA);
+	/* setgid without group execute is mandatory locking: it stays ... */
+	b = mk(ns, root, "b");
+	attr.st_mode = S_IFREG | 02644;
+	assert_int_equal(seg_setattr(ns, b, &attr, SEG_SET_MODE, &before), 0);
+	assert_int_equal(seg_setattr(ns, b, &attr, SEG_SET_KILL_SUIDGID, &st), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 02644);
+	/* ... and nothing changed, not even ctime. */
+	assert_int_equal(st.st_ctim.tv_sec, before.st_ctim.tv_sec);
+	assert_int_equal(st.st_ctim.tv_nsec, before.st_ctim.tv_nsec);
+	/* ... but for one outside the file's group. */
+	assert_int_equal(seg_setattr(ns, b, &attr, SEG_SET_KILL_SUIDGID | SEG_SET_KILL_SGID, &st),
+			 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
+	seg_ns_free(ns);
+}
+
+static void test_acls(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *d, *x;
+	struct stat attr = { .st_mode = S_IFREG | 0750 }, st;
+	uint8_t buf[64];
+	size_t len;
+	bool created;
+
+	(void)state;
+	a = mk(ns, root, "a");
+	assert_int_equal(seg_set_acl(ns, a, false, acl_example, sizeof acl_example, false), 0);
+	assert_int_equal(seg_getattr(ns, a, &st), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0640);
+	assert_int_equal(seg_getxattr(ns, a, "system.posix_acl_access", buf, sizeof buf, &len), 0);
+	assert_memory_equal(buf, acl_example, sizeof acl_example);
+	/* chmod rewrites the owner, mask and other entries. */
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), 0);
+	assert_int_equal(seg_getxattr(ns, a, "system.posix_acl_access", buf, sizeof buf, &len), 0);
+	assert_int_equal(buf[4 + 2], 07);         /* USER_OBJ */
+	assert_int_equal(buf[4 + 3 * 8 + 2], 05); /* MASK */
+	assert_int_equal(buf[4 + 4 * 8 + 2], 00); /* OTHER */
+	/* An ACL the mode says all of sets the mode and is not kept. */
+	assert_int_equal(seg_set_acl(ns, a, false, acl_minimal, sizeof acl_minimal, false), 0);
+	assert_int_equal(seg_getattr(ns, a, &st), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
+	assert_int_equal(seg_getxattr(ns, a, "system.posix_acl_access", buf, sizeof buf, &len),
+			 -ENODATA);
+	assert_int_equal(seg_set_acl(ns, a, true, acl_example, sizeof acl_example, false), -EACCES);
+	assert_int_equal(seg_set_acl(ns, a, false, acl_example, 7, false), -EINVAL);
+
+	/* Default ACLs: inherited instead of the umask, masked by the mode. */
+	d = mkd(ns, root, "d");
+	assert_int_equal(seg_set_acl(ns, d, true, acl_example, sizeof acl_example, false), 0);
+	struct seg_cred who = { .uid = 1, .gid = 1, .umask = 077 };
+	assert_int_equal(seg_create(ns, d, "f", 0600, &who, 0, &x, &st, &created), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0600);
+	assert_int_equal(seg_getxattr(ns, x, "system.posix_acl_access", buf, sizeof buf, &len), 0);
+	assert_int_equal(len, sizeof acl_example);
+	assert_int_equal(buf[4 + 3 * 8 + 2], 00); /* the mask, from the mode's group bits */
+	assert_int_equal(seg_mkdir(ns, d, "sub", 0777, &who, &x, &st), 0);
+	assert_int_equal(st.st_mode, S_IFDIR | 0640);
+	assert_int_equal(seg_getxattr(ns, x, "system.posix_acl_default", buf, sizeof buf, &len), 0);
+	assert_memory_equal(buf, acl_example, sizeof acl_example);
+	/* Without one, the umask. */
+	assert_int_equal(seg_create(ns, root, "g", 0666, &who, 0, &x, &st, &created), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0600);
+	/* Removing a default ACL. */
+	assert_int_equal(seg_set_acl(ns, d, true, NULL, 0, false), 0);
+	assert_int_equal(seg_create(ns, d, "h", 0666, &who, 0, &x, &st, &created), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0600);
+	seg_ns_free(ns);
+}
+
+/*
+ * Attributes share the inode space with inodes at tmpfs's price (40 + the
+ * name + the value); a replacement must fit beside the old value; ACLs
+ * cost nothing; an inode's attributes go back with it.
+ */
+static void test_xattr_space(void **state)
+{
+	struct seg_ns *ns = new_ns(4);  /* root, lists/: 2048 bytes left */
+	struct seg_inode *root = seg_ns_root(ns), *a;
+	struct statvfs sv;
+	char value[1000] = { 0 }, name[32];
+	int n = 0;
+
+	(void)state;
+	a = mk(ns, root, "a");              /* 1024 bytes left */
+	for (;; n++) {
+		snprintf(name, sizeof name, "user.a%03d", n);
+		int rc = seg_setxattr(ns, a, name, value, 100, 0);
+
+		if (rc < 0) {
+			assert_int_equal(rc, -ENOSPC);
+			break;
+		}
+	}
+	assert_int_equal(n, 1024 / (40 + 9 + 100));
+	assert_int_equal(seg_setxattr(ns, a, "user.a000", value, 100, 0), -ENOSPC);
+	assert_int_equal(seg_set_acl(ns, a, false, acl_example, sizeof acl_example, false), 0);
+	assert_int_equal(seg_removexattr(ns, a, "user.a001"), 0);
+	assert_int_equal(seg_setxattr(ns, a, "user.a000", value, 100, 0), 0);
+	assert_int_equal(seg_setxattr(ns, a, "user.big", value, 1000, 0), -ENOSPC);
+	assert_int_equal(seg_unlink(ns, root, "a"), 0);
+	seg_forget(ns, a, 1);
+	assert_int_equal(seg_statfs(ns, &sv), 0);
+	assert_int_equal(sv.f_ffree, 2);
+	seg_ns_free(ns);
+}
+
+/* chattr's flags: what an immutable or append-only inode refuses. */
+static void test_inode_flags(void **state)
+{
+	struct seg_ns *ns = new_ns(0);
+	struct seg_inode *root = seg_ns_root(ns), *a, *d, *x;
+	struct stat attr = { .st_mode = S_IFREG | 0600, .st_size = 0 }, st;
+	unsigned flags;
+	int backing;
+	bool created;
+
+	(void)state;
+	a = mk(ns, root, "a");
+	d = mkd(ns, root, "d");
+	assert_int_equal(seg_set_flags(ns, a, 0x1), -EOPNOTSUPP);
+	assert_int_equal(seg_set_flags(ns, a, SEG_FL_IMMUTABLE | SEG_FL_NODUMP), 0);
+	assert_int_equal(seg_get_flags(ns, a, &flags), 0);
+	assert_int_equal(flags, SEG_FL_IMMUTABLE | SEG_FL_NODUMP);
+	assert_int_equal(seg_open(ns, a, O_RDWR, &backing), -EPERM);
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), -EPERM);
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_SIZE, &st), -EPERM);
+	assert_int_equal(seg_setxattr(ns, a, "user.x", "1", 1, 0), -EPERM);
+	assert_int_equal(seg_link(ns, a, root, "b", &st), -EPERM);
+	assert_int_equal(seg_unlink(ns, root, "a"), -EPERM);
+	assert_int_equal(seg_rename(ns, root, "a", d, "a", 0, NULL), -EPERM);
+
+	assert_int_equal(seg_set_flags(ns, a, SEG_FL_APPEND), 0);
+	assert_int_equal(seg_open(ns, a, O_WRONLY, &backing), -EPERM);
+	assert_int_equal(seg_open(ns, a, O_WRONLY | O_APPEND | O_TRUNC, &backing), -EPERM);
+	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_SIZE | SEG_SET_FH, &st), -EPERM);
+	assert_int_equal(seg_unlink(ns, root, "a"), -EPERM);
+
+	/* An append-only directory takes entries and loses none. */
+	assert_int_equal(seg_set_flags(ns, d, SEG_FL_APPEND), 0);
+	assert_int_equal(seg_create(ns, d, "f", 0600, WHO(0, 0, 0), 0, &x, &st, &created), 0);
+	assert_int_equal(seg_unlink(ns, d, "f"), -EPERM);
+	/* An immutable one neither. */
+	assert_int_equal(seg_set_flags(ns, d, SEG_FL_IMMUTABLE), 0);
+	assert_int_equal(seg_create(ns, d, "g", 0600, WHO(0, 0, 0), 0, &x, &st, &created),
+			 -EPERM);
+	assert_int_equal(seg_set_flags(ns, d, 0), 0);
+	assert_int_equal(seg_unlink(ns, d, "f"), 0);
+	assert_int_equal(seg_set_flags(ns, a, 0), 0);
+	assert_int_equal(seg_unlink(ns, root, "a"), 0);
+	seg_ns_free(ns);
 }
 
 /* ---- the hook -------------------------------------------------------- */
@@ -1161,12 +1538,12 @@ static void test_hook(void **state)
 	assert_true(heard_name(&h, 1, root, "d", d));
 	assert_int_equal(seg_link(ns, a, d, "l", &st), 0);
 	assert_true(heard_name(&h, 2, d, "l", a));
-	assert_int_equal(seg_rename(ns, root, "a", root, "c", 0), 0);
+	assert_int_equal(seg_rename(ns, root, "a", root, "c", 0, NULL), 0);
 	assert_true(heard_name(&h, 3, root, "c", a));
 	assert_true(heard_name(&h, 4, root, "a", NULL));
 	b = mk(ns, root, "b");
 	assert_true(heard_name(&h, 5, root, "b", b));
-	assert_int_equal(seg_rename(ns, root, "b", root, "c", SEG_RENAME_EXCHANGE), 0);
+	assert_int_equal(seg_rename(ns, root, "b", root, "c", SEG_RENAME_EXCHANGE, NULL), 0);
 	assert_true(heard_name(&h, 6, root, "b", a));
 	assert_true(heard_name(&h, 7, root, "c", b));
 	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_SIZE, &st), 0);
@@ -1363,7 +1740,7 @@ static void test_differential(void **state)
 				want = -EEXIST;
 			else
 				want = 0;
-			assert_int_equal(seg_rename(ns, dirs[d], name, dirs[d2], name2, flags), want);
+			assert_int_equal(seg_rename(ns, dirs[d], name, dirs[d2], name2, flags, NULL), want);
 			if (want == 0 && flags == SEG_RENAME_EXCHANGE) {
 				int t = *s;
 				*s = *s2;
@@ -1429,6 +1806,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_tmpfile_and_replace),
 		cmocka_unit_test(test_pread_pwrite),
 		cmocka_unit_test(test_differential),
+		cmocka_unit_test(test_node_types),
+		cmocka_unit_test(test_links_take_slots),
+		cmocka_unit_test(test_rename_whiteout),
+		cmocka_unit_test(test_setgid_dir),
+		cmocka_unit_test(test_kill_suid_sgid),
+		cmocka_unit_test(test_acls),
+		cmocka_unit_test(test_xattr_space),
+		cmocka_unit_test(test_inode_flags),
 	};
 
 	if (argc > 1)
