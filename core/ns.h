@@ -267,6 +267,8 @@ int seg_getattr(struct seg_ns *ns, struct seg_inode *ino, struct stat *st);
 #define SEG_SET_KILL_SGID    0x400
 /* The change comes through an open handle (ftruncate): flags allow more. */
 #define SEG_SET_FH           0x800
+/* Nothing but a change: ctime becomes now, as chown(f, -1, -1) makes it. */
+#define SEG_SET_TOUCH        0x1000
 
 /*
  * Changes the attributes named by `mask`, taking the values from `attr`
@@ -364,6 +366,14 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
  * -ENOSPC when the size limit or memory does not allow.
  */
 int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end);
+
+/*
+ * What the inode flags let fallocate(2) do, as vfs_fallocate checks them
+ * even through a descriptor opened before: nothing to an immutable inode,
+ * only plain allocation (`allocate_only`: no hole punched, no range
+ * zeroed, collapsed or inserted) to an append-only one; else -EPERM.
+ */
+int seg_may_fallocate(struct seg_ns *ns, struct seg_inode *ino, bool allocate_only);
 
 /*
  * Extended attributes, any name (which namespaces exist and who may use

@@ -160,6 +160,17 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 	return rc;
 }
 
+int seg_may_fallocate(struct seg_ns *ns, struct seg_inode *ino, bool allocate_only)
+{
+	int rc = 0;
+
+	ns_lock(ns);
+	if ((ino->flags & SEG_FL_IMMUTABLE) || ((ino->flags & SEG_FL_APPEND) && !allocate_only))
+		rc = -EPERM;
+	ns_unlock(ns);
+	return rc;
+}
+
 int seg_pread(struct seg_ns *ns, struct seg_inode *ino, void *buf, size_t len,
 	      off_t off, size_t *got)
 {

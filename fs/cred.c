@@ -3,8 +3,9 @@
  * groups and its capabilities.  They come from /proc/PID/status (the
  * kernel gives the caller's thread id in our pid namespace), which costs
  * a file read, so they are asked for only on paths that need them and
- * are rare: listing trusted.* attributes, and setting an ACL on a setgid
- * file.
+ * are rare: listing trusted.* attributes, setting an ACL on a setgid
+ * file, and dropping setuid or setgid (fs/inode.c) from a file that has
+ * them.
  */
 #include "fs/node.h"
 

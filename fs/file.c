@@ -226,11 +226,13 @@ static void file_write_buf(fuse_req_t req, struct node *n, struct fuse_bufvec *i
 static void file_fallocate(fuse_req_t req, struct node *n, int mode, off_t off, off_t len,
 			   struct fuse_file_info *fi)
 {
-	int rc = 0;
+	int rc;
 
 	(void)fi;
+	/* The kernel cannot check the inode flags: FUSE does not tell it them. */
+	rc = seg_may_fallocate(fs_of(req)->ns, n->ino, (mode & ~FALLOC_FL_KEEP_SIZE) == 0);
 	/* Allocating counts against the size limit; punching a hole does not. */
-	if (!(mode & FALLOC_FL_PUNCH_HOLE) && off >= 0 && len > 0)
+	if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) && off >= 0 && len > 0)
 		rc = seg_reserve(fs_of(req)->ns, n->ino, (uint64_t)off + (uint64_t)len);
 	if (rc == 0 && fallocate(seg_inode_fd(n->ino), mode, off, len) < 0)
 		rc = -errno;

@@ -144,6 +144,32 @@ static unsigned kill_sgid(fuse_req_t req, struct seg_inode *ino)
 	return !c.in_group && !caller_capable(&c, CAP_FSETID) ? SEG_SET_KILL_SGID : 0;
 }
 
+/*
+ * An empty SETATTR.  FUSE passes on neither the ctime change of
+ * chown(f, -1, -1) nor (with FUSE_HANDLE_KILLPRIV_V2) the setuid and
+ * setgid it drops from a non-directory; and the kernel's file_remove_privs,
+ * when a write must drop file capabilities (which it removes itself
+ * beforehand), sends the same empty request.  Both change ctime.  Both
+ * drop setuid and setgid as setattr_should_drop_suidgid says when the
+ * caller lacks CAP_FSETID; with it a write keeps them and a chown drops
+ * them, and the two cannot be told apart here: they are kept.
+ */
+static unsigned empty_setattr_kill(fuse_req_t req, struct seg_inode *ino)
+{
+	struct caller c;
+	struct stat st;
+	bool known;
+
+	if (seg_getattr(fs_of(req)->ns, ino, &st) < 0 || S_ISDIR(st.st_mode) ||
+	    !(st.st_mode & (S_ISUID | S_ISGID)))
+		return 0;
+	known = caller_query(req, st.st_gid, &c) == 0;
+	if (known && caller_capable(&c, CAP_FSETID))
+		return 0;
+	/* Cannot tell: as for an outsider, who loses the most. */
+	return SEG_SET_KILL_SUIDGID | (known && c.in_group ? 0 : SEG_SET_KILL_SGID);
+}
+
 int inode_kill_privs(fuse_req_t req, struct seg_inode *ino)
 {
 	struct stat attr, st;
@@ -163,6 +189,8 @@ void inode_setattr(fuse_req_t req, struct node *n, struct stat *attr, int valid,
 
 	if (mask & SEG_SET_KILL_SUIDGID)
 		mask |= kill_sgid(req, n->ino);
+	if (valid == 0)
+		mask = SEG_SET_TOUCH | empty_setattr_kill(req, n->ino);
 	/* ftruncate: an immutable file's open descriptor may still truncate. */
 	if (fi != NULL)
 		mask |= SEG_SET_FH;

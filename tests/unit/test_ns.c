@@ -1341,6 +1341,12 @@ static void test_kill_suid_sgid(void **state)
 	/* ... and nothing changed, not even ctime. */
 	assert_int_equal(st.st_ctim.tv_sec, before.st_ctim.tv_sec);
 	assert_int_equal(st.st_ctim.tv_nsec, before.st_ctim.tv_nsec);
+	/* An empty change (chown(f, -1, -1)) moves ctime and nothing else. */
+	assert_int_equal(seg_setattr(ns, b, &attr, SEG_SET_TOUCH, &st), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 02644);
+	assert_true(st.st_ctim.tv_sec > before.st_ctim.tv_sec ||
+		    (st.st_ctim.tv_sec == before.st_ctim.tv_sec &&
+		     st.st_ctim.tv_nsec > before.st_ctim.tv_nsec));
 	/* ... but for one outside the file's group. */
 	assert_int_equal(seg_setattr(ns, b, &attr, SEG_SET_KILL_SUIDGID | SEG_SET_KILL_SGID, &st),
 			 0);
@@ -1457,6 +1463,7 @@ static void test_inode_flags(void **state)
 	assert_int_equal(seg_get_flags(ns, a, &flags), 0);
 	assert_int_equal(flags, SEG_FL_IMMUTABLE | SEG_FL_NODUMP);
 	assert_int_equal(seg_open(ns, a, O_RDWR, &backing), -EPERM);
+	assert_int_equal(seg_may_fallocate(ns, a, true), -EPERM);
 	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_MODE, &st), -EPERM);
 	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_SIZE, &st), -EPERM);
 	assert_int_equal(seg_setxattr(ns, a, "user.x", "1", 1, 0), -EPERM);
@@ -1468,6 +1475,8 @@ static void test_inode_flags(void **state)
 	assert_int_equal(seg_open(ns, a, O_WRONLY, &backing), -EPERM);
 	assert_int_equal(seg_open(ns, a, O_WRONLY | O_APPEND | O_TRUNC, &backing), -EPERM);
 	assert_int_equal(seg_setattr(ns, a, &attr, SEG_SET_SIZE | SEG_SET_FH, &st), -EPERM);
+	assert_int_equal(seg_may_fallocate(ns, a, true), 0);
+	assert_int_equal(seg_may_fallocate(ns, a, false), -EPERM);
 	assert_int_equal(seg_unlink(ns, root, "a"), -EPERM);
 
 	/* An append-only directory takes entries and loses none. */
