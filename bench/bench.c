@@ -37,6 +37,10 @@
  *   stat       stat() of an existing file by path.   -> stat us
  *   randread   4 KiB pread at random 4 KiB-aligned offsets of a file of
  *              min(SIZE, 64 MiB).                      -> randread_4k us
+ *   bigfill    (issue #15) create a fresh 512 MiB file, ftruncate, mmap,
+ *              memset it all, munmap, close: the wall time of all of it,
+ *              one timed run per directory, no warm-up (the unlink after
+ *              is not timed).              -> create_fill_512m s
  *   contend    (issue #12) for MS milliseconds, a forked child loops
  *              { ftruncate(big, GROW); posix_fallocate(big, 0, GROW);
  *              ftruncate(big, 0) } while this process times open(O_RDWR)
@@ -386,6 +390,38 @@ static void alloc_run(const struct cfg *c, struct tgt *t, int run, double *out)
 	xclose(fd, t->path);
 	xunlink(t->path);
 	out[0] = gbs(t->size, t1 - t0);
+}
+
+/* --- bigfill ------------------------------------------------------------ */
+
+/*
+ * What a program sharing a big array pays before it can use it: create a
+ * fresh 512 MiB segment, size it, map it, write every byte, unmap, close;
+ * wall time of all of it (the unlink after is not timed).  Page faults
+ * dominate: huge pages make it several times cheaper.
+ */
+#define BIGFILL_SIZE (512 * MIB)
+
+static void bigfill_setup(const struct cfg *c, struct tgt *t)
+{
+	(void)c;
+	t->size = BIGFILL_SIZE;
+}
+
+static void bigfill_run(const struct cfg *c, struct tgt *t, int run, double *out)
+{
+	(void)c;
+	mkpath(t, "bigfill", run);
+	double t0 = now();
+	int fd = create_file(t->path);
+	xftruncate(fd, (off_t)t->size, t->path);
+	unsigned char *p = xmap(fd, t->size, t->path);
+	fill(p, t->size, 0xa5);
+	xunmap(p, t->size, t->path);
+	xclose(fd, t->path);
+	double t1 = now();
+	xunlink(t->path);
+	out[0] = t1 - t0;
 }
 
 /* --- mmap, mmaphot ------------------------------------------------------- */
@@ -856,6 +892,8 @@ static const struct test tests[] = {
 	{ .name = "randread", .latency = 1, .populate = 1, .nmet = 1, .met = { "randread_4k" },
 	  .unit = "us", .setup = randread_setup, .run = randread_run,
 	  .teardown = randread_teardown },
+	{ .name = "bigfill", .once = 1, .nmet = 1, .met = { "create_fill_512m" }, .unit = "s",
+	  .setup = bigfill_setup, .run = bigfill_run, .teardown = none },
 	{ .name = "contend", .once = 1, .nmet = 5,
 	  .met = { "contend_open_max", "contend_open_p99", "contend_open_p50", "contend_opens",
 		   "contend_cycles" },

@@ -321,6 +321,7 @@ int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
 {
 	struct store_config scfg = {
 		.size_limit = cfg->size_limit, .memfd = cfg->memfd, .fd_budget = cfg->fd_budget,
+		.huge = cfg->huge,
 	};
 	struct seg_cred self = { .uid = getuid(), .gid = getgid() };
 	long pages = sysconf(_SC_PHYS_PAGES);
@@ -393,6 +394,11 @@ void seg_ns_free(struct seg_ns *ns)
 	store_free(ns->store);
 	pthread_mutex_destroy(&ns->lock);
 	seg_free(ns);
+}
+
+const char *seg_ns_huge(const struct seg_ns *ns, int *why)
+{
+	return store_huge(ns->store, why);
 }
 
 enum seg_backing seg_ns_backing(const struct seg_ns *ns, int *why)

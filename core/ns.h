@@ -73,6 +73,12 @@ struct seg_ns_config {
 	 * than descriptors; memfds each need one.
 	 */
 	uint64_t fd_budget;
+	/*
+	 * Huge pages in the private tmpfs: its huge= ("never", "always",
+	 * "within_size", "advise"; else seg_ns_new is -EINVAL).  NULL: the
+	 * kernel's default, never.  Nothing with memfds.
+	 */
+	const char *huge;
 };
 
 /* Who asks: the caller of a request, as the kernel reports it. */
@@ -99,6 +105,9 @@ void seg_ns_free(struct seg_ns *ns);
 
 /* The backing of the store; see store_backing. */
 enum seg_backing seg_ns_backing(const struct seg_ns *ns, int *why);
+
+/* The private tmpfs's huge=, NULL with memfds; see store_huge. */
+const char *seg_ns_huge(const struct seg_ns *ns, int *why);
 
 /* The root directory (inode number 1); it is never freed before the ns. */
 struct seg_inode *seg_ns_root(struct seg_ns *ns);

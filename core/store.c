@@ -32,6 +32,8 @@ struct seg_store {
 	/* Set at creation, then read-only. */
 	int tmpfs;                 /* root of the private tmpfs, or -1: memfds */
 	int tmpfs_err;             /* memfds: 0 if asked for, else why not the tmpfs */
+	const char *huge;          /* the tmpfs's huge=, one of huge_values */
+	int huge_err;              /* why not the huge= asked for, or 0 */
 	uint64_t size_limit;
 	uint64_t fd_budget;        /* 0: none */
 	/* Protected by lock. */
@@ -74,14 +76,16 @@ static uint64_t page_up(uint64_t n)
  * Makes the private tmpfs and returns its root in *out.  size= is the
  * limit rounded down to pages (tmpfs would round up, and 0 would mean no
  * limit at all, so at least one page).  nr_inodes=0 leaves counting inodes
- * to the namespace, which enforces nr_segments at every create.
+ * to the namespace, which enforces nr_segments at every create.  huge=, if
+ * given and refused, is left out and *huge_err says why.
  */
-static int tmpfs_open(uint64_t size_limit, int *out)
+static int tmpfs_open(uint64_t size_limit, const char *huge, int *huge_err, int *out)
 {
 	char size[24];
 	uint64_t pages = size_limit / PAGE;
 	int fsfd, mnt, rc;
 
+	*huge_err = 0;
 	fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		return -errno;
@@ -89,8 +93,12 @@ static int tmpfs_open(uint64_t size_limit, int *out)
 		 (unsigned long long)((pages > 0 ? pages : 1) * PAGE));
 	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
 	    fsconfig(fsfd, FSCONFIG_SET_STRING, "nr_inodes", "0", 0) < 0 ||
-	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
-	    fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0)
+		goto fail;
+	/* Without CONFIG_TRANSPARENT_HUGEPAGE tmpfs knows no huge= at all. */
+	if (huge != NULL && fsconfig(fsfd, FSCONFIG_SET_STRING, "huge", huge, 0) < 0)
+		*huge_err = -errno;
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		goto fail;
 	mnt = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 	if (mnt < 0)
@@ -110,12 +118,26 @@ static void file_name(const struct store_file *f, char name[24])
 	snprintf(name, 24, "%llu", (unsigned long long)f->id);
 }
 
+/* What tmpfs's huge= takes ("deny" and "force" are shmem_enabled's only). */
+static const char *const huge_values[] = { "never", "always", "within_size", "advise" };
+
+static const char *huge_value(const char *s)
+{
+	for (size_t i = 0; i < sizeof(huge_values) / sizeof(huge_values[0]); i++)
+		if (strcmp(s, huge_values[i]) == 0)
+			return huge_values[i];
+	return NULL;
+}
+
 int store_new(const struct store_config *cfg, struct seg_store **out)
 {
 	struct seg_store *st;
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	const char *huge = cfg->huge != NULL ? huge_value(cfg->huge) : NULL;
 	int rc;
 
+	if (cfg->huge != NULL && huge == NULL)
+		return -EINVAL;
 	st = seg_calloc(1, sizeof(*st));
 	if (st == NULL)
 		return -ENOMEM;
@@ -131,7 +153,9 @@ int store_new(const struct store_config *cfg, struct seg_store **out)
 					 : (uint64_t)pages * (uint64_t)psize / 2;
 	st->fd_budget = cfg->fd_budget;
 	st->tmpfs = -1;
-	st->tmpfs_err = cfg->memfd ? 0 : tmpfs_open(st->size_limit, &st->tmpfs);
+	st->tmpfs_err = cfg->memfd ? 0 : tmpfs_open(st->size_limit, huge, &st->huge_err,
+						      &st->tmpfs);
+	st->huge = huge == NULL || st->huge_err != 0 ? huge_values[0] : huge;
 	list_init(&st->idle);
 	list_init(&st->busy);
 	*out = st;
@@ -146,6 +170,13 @@ void store_free(struct seg_store *st)
 		close(st->tmpfs);
 	pthread_mutex_destroy(&st->lock);
 	seg_free(st);
+}
+
+const char *store_huge(const struct seg_store *st, int *why)
+{
+	if (why != NULL)
+		*why = st->tmpfs >= 0 ? st->huge_err : 0;
+	return st->tmpfs >= 0 ? st->huge : NULL;
 }
 
 enum seg_backing store_backing(const struct seg_store *st, int *why)

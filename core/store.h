@@ -58,6 +58,13 @@ enum seg_backing {
 struct store_config {
 	uint64_t size_limit;   /* bytes the files may hold (0: half of RAM) */
 	bool memfd;            /* memfds even where the tmpfs could be made */
+	/*
+	 * The private tmpfs's huge= ("never", "always", "within_size",
+	 * "advise", else store_new is -EINVAL; NULL: the kernel's default,
+	 * never).  A kernel that refuses it (no transparent huge pages for
+	 * shmem) gets a tmpfs without it.  Not kept: it may go after store_new.
+	 */
+	const char *huge;
 	/* Descriptors the store may hold (0: no budget). */
 	uint64_t fd_budget;
 };
@@ -109,6 +116,13 @@ void store_free(struct seg_store *st);
  * memfds were asked for, else the -errno that refused the tmpfs.
  */
 enum seg_backing store_backing(const struct seg_store *st, int *why);
+
+/*
+ * The huge= the private tmpfs has ("never" where the kernel refused the
+ * one asked for: *why, if not NULL, is then its -errno, else 0), or NULL
+ * with memfds, whose pages follow the system's shmem_enabled.
+ */
+const char *store_huge(const struct seg_store *st, int *why);
 
 /* The size limit in bytes (the configured one, or half of RAM). */
 uint64_t store_size_limit(const struct seg_store *st);

@@ -40,6 +40,7 @@ static const struct fuse_opt spec[] = {
 	OPT("negative_timeout=%lf", negative_timeout, 0),
 	OPT("mode=%o", root_mode, 0),
 	OPT("lists=%s", lists_name, 0),
+	OPT("huge=%s", huge, 0),
 	OPT("memfd", memfd, 1),
 	OPT("noxattr", xattr, XATTR_OFF),
 	OPT("xattr", xattr, XATTR_INSPECT),
@@ -168,6 +169,12 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o)
 		fprintf(stderr, "segfs: bad mode: %o (see segfs --help)\n", o->root_mode);
 		goto fail;
 	}
+	if (o->huge != NULL && strcmp(o->huge, "never") != 0 && strcmp(o->huge, "always") != 0 &&
+	    strcmp(o->huge, "within_size") != 0 && strcmp(o->huge, "advise") != 0) {
+		fprintf(stderr, "segfs: bad huge: %s (never, always, within_size or advise)\n",
+			o->huge);
+		goto fail;
+	}
 	if (o->lists_name != NULL && seg_name_check(o->lists_name, NULL) < 0) {
 		fprintf(stderr, "segfs: bad lists name: %s (see segfs --help)\n", o->lists_name);
 		goto fail;
@@ -215,8 +222,9 @@ void opts_free(struct segfs_opts *o)
 	free(o->mountpoint);
 	free(o->source);
 	free(o->lists_name);
+	free(o->huge);
 	fuse_opt_free_args(&o->fuse);
-	o->mountpoint = o->source = o->lists_name = NULL;
+	o->mountpoint = o->source = o->lists_name = o->huge = NULL;
 }
 
 void opts_help(const char *prog)
@@ -248,6 +256,9 @@ void opts_help(const char *prog)
 	       "                         instead of a private tmpfs; then a passthrough\n"
 	       "                         write() past size= is not refused (default:\n"
 	       "                         the tmpfs where CAP_SYS_ADMIN allows it)\n"
+	       "  -o huge=WHEN           huge pages in the private tmpfs: never, always,\n"
+	       "                         within_size (where a segment fills them) or\n"
+	       "                         advise (default: within_size)\n"
 	       "  -o nr_segments=N       most inodes (default: half of RAM in pages)\n"
 	       "  -o allow_other         let other users use the mount (default: off)\n"
 	       "  -o auto_unmount        unmount when the daemon dies (default: off)\n"

@@ -53,6 +53,7 @@ struct segfs_opts {
 	uint64_t nr_segments;      /* 0: default (as tmpfs) */
 	unsigned root_mode;        /* -o mode=, octal; 0: 0755 */
 	char *lists_name;          /* -o lists=NAME; NULL: "lists" */
+	char *huge;                /* -o huge=: the private tmpfs's; NULL: within_size */
 	/*
 	 * Extended attributes: XATTR_ON (tmpfs's, the default), XATTR_INSPECT
 	 * (-o xattr: and the read-only user.segfs.* ones), XATTR_OFF

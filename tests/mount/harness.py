@@ -61,6 +61,13 @@ STARTUP_RE = re.compile(
     r"data path: (?P<mode>passthrough|fallback)(?: \((?P<reason>.+)\))?$")
 
 
+def shmem_thp():
+    """Whether a tmpfs can have transparent huge pages here: the kernel
+    has them and shmem_enabled does not deny them."""
+    p = Path("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+    return p.exists() and "[deny]" not in p.read_text()
+
+
 class HarnessError(Exception):
     """The harness could not set up or tear down a mount cleanly."""
 

@@ -156,6 +156,7 @@ BAD = {
     "nonexistent mount point": lambda mnt, f: ["-f", mnt / "missing"],
     "regular file as mount point": lambda mnt, f: ["-f", f],
     "-s with -o io_uring": lambda mnt, f: ["-f", "-s", "-o", "io_uring", mnt],
+    "an unknown huge=": lambda mnt, f: ["-f", "-o", "huge=sometimes", mnt],
 }
 
 

@@ -14,6 +14,8 @@ import pytest
 import harness as h
 from harness import MiB, errno_of
 
+PAGE = mmap.PAGESIZE
+
 pytestmark = pytest.mark.usefixtures("segfs_only")
 
 
@@ -31,6 +33,11 @@ def test_startup_line_reports_mode(fs):
     assert got["backing"] == h.BACKING
     if h.BACKING == "memfd":
         assert got["breason"], "memfds must say why"
+    else:
+        # Huge pages where a segment fills them, unless the kernel has none.
+        assert got["breason"] == "huge=within_size" or (
+            not h.shmem_thp() and got["breason"].startswith("huge=never: the kernel refused")), \
+            got["breason"]
     if h.MODE == "fallback":
         assert got["reason"], "fallback must say why"
     if "io_uring" in h.SEGFS_OPTS and h.TRANSPORT == "/dev/fuse":
@@ -211,6 +218,64 @@ PASSTHROUGH_WRITE_UNSEEN = pytest.mark.xfail(
     h.MODE == "passthrough" and h.BACKING == "memfd", strict=True,
     reason="a passthrough write() never reaches the daemon, and a memfd has "
            "no limit of its own (README: limits)")
+
+
+def pmd_mapped_kib(path, size):
+    """Maps `size` bytes of `path` shared, touches every page, and returns
+    the KiB of that mapping that are mapped with huge pages (smaps'
+    ShmemPmdMapped)."""
+    import ctypes
+
+    fd = os.open(path, os.O_RDWR)
+    try:
+        m = mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+    try:
+        for off in range(0, size, PAGE):
+            m[off] = 1
+        buf = (ctypes.c_char * 1).from_buffer(m)
+        addr = ctypes.addressof(buf)
+        del buf
+        inside = False
+        for line in open("/proc/self/smaps"):
+            word = line.split()[0]
+            if "-" in word and not word.endswith(":"):
+                lo, hi = (int(x, 16) for x in word.split("-"))
+                inside = lo <= addr < hi
+            elif inside and word == "ShmemPmdMapped:":
+                return int(line.split()[1])
+        raise AssertionError("the mapping is not in /proc/self/smaps")
+    finally:
+        m.close()
+
+
+@pytest.mark.parametrize("huge", [None, "never", "always"])
+def test_huge_pages(start_segfs, huge):
+    """-o huge= is the private tmpfs's: by default (within_size) the 2 MiB
+    ranges a segment fills are mapped with huge pages, through
+    passthrough, and a segment smaller than that takes no more than its
+    pages; huge=never maps none.  The startup line says which."""
+    if h.BACKING != "tmpfs":
+        pytest.skip("huge= is the private tmpfs's; memfds follow shmem_enabled")
+    if not h.shmem_thp():
+        pytest.skip("no transparent huge pages for tmpfs on this kernel")
+    d = start_segfs([f"huge={huge}"] if huge else [])
+    assert h.STARTUP_RE.match(d.startup_line)["breason"] == f"huge={huge or 'within_size'}"
+    used = lambda: (lambda sv: (sv.f_blocks - sv.f_bfree) * sv.f_frsize)(os.statvfs(d.mnt))
+    before = used()
+    fd = os.open(d.mnt / "small", os.O_CREAT | os.O_RDWR, 0o600)
+    os.ftruncate(fd, 100 * 1024)
+    os.close(fd)
+    # within_size never allocates past the size; always may round up.
+    if huge != "always":
+        assert used() - before == 100 * 1024
+    fd = os.open(d.mnt / "big", os.O_CREAT | os.O_RDWR, 0o600)
+    os.ftruncate(fd, 8 * MiB)
+    os.close(fd)
+    if h.MODE == "passthrough":
+        assert pmd_mapped_kib(d.mnt / "big", 8 * MiB) == (0 if huge == "never" else 8192)
+    assert d.unmount() == []
 
 
 @pytest.mark.segfs_opts("size=16m")

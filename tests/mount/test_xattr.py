@@ -133,6 +133,8 @@ def test_root_stats(fs, mnt):
         assert s["inodes"] == str(2 + 1 + len(sizes))   # root, lists/, d
         assert s["data_path"] == h.MODE
         assert s["backing"] == h.BACKING
+        assert s["huge"] == ("system" if h.BACKING == "memfd"
+                             else "within_size" if h.shmem_thp() else "never")
         assert s["daemon_pid"] == str(fs.pid)
         dumped = getfattr_dump(mnt)
         assert list(dumped) == ["user.segfs.stats"]

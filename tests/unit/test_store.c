@@ -82,6 +82,47 @@ static void test_backing_and_limit(void **state)
 	store_free(st);
 }
 
+/*
+ * huge=: one of tmpfs's four values or -EINVAL; the tmpfs has it, or
+ * "never" and why not where the kernel refused it; memfds have none.
+ */
+static void test_huge(void **state)
+{
+	struct store_config cfg = { .size_limit = 1 << 20, .memfd = memfd_run,
+				    .huge = "sometimes" };
+	struct seg_store *st = NULL;
+	const char *huge;
+	char asked[16];
+	int why = -1;
+
+	(void)state;
+	assert_int_equal(store_new(&cfg, &st), -EINVAL);
+	assert_null(st);
+	/* The value is copied: the caller's string may go. */
+	snprintf(asked, sizeof(asked), "within_size");
+	cfg.huge = asked;
+	assert_int_equal(store_new(&cfg, &st), 0);
+	memset(asked, 0, sizeof(asked));
+	huge = store_huge(st, &why);
+	if (store_backing(st, NULL) == SEG_BACKING_MEMFD) {
+		assert_null(huge);
+		assert_int_equal(why, 0);
+	} else if (why == 0) {
+		assert_string_equal(huge, "within_size");
+	} else {
+		assert_string_equal(huge, "never");
+	}
+	store_free(st);
+	/* None asked for: the kernel's default. */
+	cfg.huge = NULL;
+	assert_int_equal(store_new(&cfg, &st), 0);
+	huge = store_huge(st, &why);
+	assert_int_equal(why, 0);
+	if (huge != NULL)
+		assert_string_equal(huge, "never");
+	store_free(st);
+}
+
 /* A file: made empty and idle, held, resized, stat'ed, destroyed. */
 static void test_file_lifecycle(void **state)
 {
@@ -304,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_reserve_limit),
 		cmocka_unit_test(test_unseen_writes),
 		cmocka_unit_test(test_utimens),
+		cmocka_unit_test(test_huge),
 		cmocka_unit_test(test_enomem),
 	};
 	int failed = cmocka_run_group_tests_name("tmpfs where possible", tests, NULL, NULL);
