@@ -123,19 +123,42 @@ static void dir_rename(fuse_req_t req, struct node *dir, const char *name,
 
 /* ---- streams ---------------------------------------------------------- */
 
+/* A directory stream, kept on the session's list until released. */
+struct dir_handle {
+	struct handle h;
+	struct seg_dirh *dh;
+};
+
+static struct dir_handle *dir_handle_of(const struct fuse_file_info *fi)
+{
+	return (struct dir_handle *)(uintptr_t)fi->fh;
+}
+
+static void dir_handle_drop(struct segfs *fs, struct handle *h)
+{
+	struct dir_handle *d = (struct dir_handle *)h;
+
+	seg_releasedir(fs->ns, d->dh);
+	free(d);
+}
+
 static void dir_opendir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	struct seg_dirh *dh;
-	int rc = seg_opendir(fs->ns, n->ino, &dh);
+	struct dir_handle *d = malloc(sizeof(*d));
+	int rc = d != NULL ? seg_opendir(fs->ns, n->ino, &d->dh) : -ENOMEM;
 
 	if (rc < 0) {
+		free(d);
 		reply_err(req, rc);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)dh;
-	if (fuse_reply_open(req, fi) != 0)
-		seg_releasedir(fs->ns, dh);
+	fi->fh = (uint64_t)(uintptr_t)d;
+	handle_add(&fs->handles, &d->h, dir_handle_drop);
+	if (fuse_reply_open(req, fi) != 0) {
+		handle_del(&fs->handles, &d->h);
+		dir_handle_drop(fs, &d->h);
+	}
 }
 
 struct dirbuf {
@@ -184,7 +207,7 @@ static void dir_readdir(fuse_req_t req, struct node *n, size_t size, off_t off,
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	rc = seg_readdir(b.fs->ns, (struct seg_dirh *)(uintptr_t)fi->fh, (uint64_t)off, plus,
+	rc = seg_readdir(b.fs->ns, dir_handle_of(fi)->dh, (uint64_t)off, plus,
 			 dir_fill, &b);
 	if (rc < 0)
 		reply_err(req, rc);
@@ -195,8 +218,12 @@ static void dir_readdir(fuse_req_t req, struct node *n, size_t size, off_t off,
 
 static void dir_releasedir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
+	struct segfs *fs = fs_of(req);
+	struct dir_handle *d = dir_handle_of(fi);
+
 	(void)n;
-	seg_releasedir(fs_of(req)->ns, (struct seg_dirh *)(uintptr_t)fi->fh);
+	handle_del(&fs->handles, &d->h);
+	dir_handle_drop(fs, &d->h);
 	reply_err(req, 0);
 }
 

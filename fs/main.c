@@ -196,6 +196,7 @@ int main(int argc, char **argv)
 	if (check_mountpoint(o.mountpoint) < 0 || check_fuse_device() < 0)
 		goto out_opts;
 
+	handles_init(&fs.handles);
 	cfg.size_limit = o.size;
 	cfg.root_mode = o.root_mode;
 	cfg.memfd = o.memfd;
@@ -281,6 +282,8 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_lists:
+	/* The session is over: what the kernel did not release, we do. */
+	handles_drop_all(&fs.handles, &fs);
 	lv_free(fs.lists);
 out_ns:
 	seg_ns_free(fs.ns);

@@ -34,6 +34,7 @@
 
 #include "core/lists.h"
 #include "core/ns.h"
+#include "fs/handles.h"
 
 enum { XATTR_ON, XATTR_INSPECT, XATTR_OFF };
 
@@ -111,6 +112,8 @@ struct segfs {
 	bool killpriv;                   /* FUSE_CAP_HANDLE_KILLPRIV_V2 */
 	/* Set in init, read after: why -o io_uring is not in use, if known. */
 	char uring_reason[160];
+	/* Directory streams and lists/ files, until released (fs/handles.c). */
+	struct handles handles;
 };
 
 extern const struct fuse_lowlevel_ops segfs_ops;

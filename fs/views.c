@@ -24,6 +24,8 @@
 #include <string.h>
 
 struct vfile {
+	struct handle h;        /* on the session's list until released */
+	struct lv_node *v;      /* the entry, for a release that never comes */
 	pthread_mutex_t lock;   /* a handle may be used by threads at once */
 	char *buf;              /* protected by lock, as is everything below */
 	size_t len, cap;
@@ -172,6 +174,15 @@ static void vfile_free(struct vfile *vf)
 	free(vf);
 }
 
+/* fs/handles.c: a release that never came.  Its text is not stored. */
+static void vfile_drop(struct segfs *fs, struct handle *h)
+{
+	struct vfile *vf = (struct vfile *)h;
+
+	lv_release(fs->lists, vf->v);
+	vfile_free(vf);
+}
+
 /*
  * Opens a handle on an entry.  `created`: the entry was just made (its
  * text starts empty); `mode` is for a list that has to be created at
@@ -201,6 +212,8 @@ static int vfile_open(struct segfs *fs, fuse_req_t req, struct lv_node *v,
 		vfile_free(vf);
 		return rc;
 	}
+	vf->v = v;
+	handle_add(&fs->handles, &vf->h, vfile_drop);
 	fi->fh = (uint64_t)(uintptr_t)vf;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -216,8 +229,8 @@ static void view_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 	if (rc < 0) {
 		reply_err(req, rc);
 	} else if (fuse_reply_open(req, fi) != 0) {
-		lv_release(fs->lists, n->view);
-		vfile_free(vfile_of(fi));
+		handle_del(&fs->handles, &vfile_of(fi)->h);
+		vfile_drop(fs, &vfile_of(fi)->h);
 	}
 }
 
@@ -347,8 +360,12 @@ static void view_flush(fuse_req_t req, struct node *n, struct fuse_file_info *fi
 
 static void view_release(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
-	lv_release(fs_of(req)->lists, n->view);
-	vfile_free(vfile_of(fi));
+	struct segfs *fs = fs_of(req);
+	struct vfile *vf = vfile_of(fi);
+
+	(void)n;
+	handle_del(&fs->handles, &vf->h);
+	vfile_drop(fs, &vf->h);
 	reply_err(req, 0);
 }
 
@@ -458,8 +475,8 @@ static void lists_create(fuse_req_t req, struct node *dir, const char *name, mod
 	}
 	e.ino = node_view_id(v);
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		lv_release(fs->lists, v);
-		vfile_free(vfile_of(fi));
+		handle_del(&fs->handles, &vfile_of(fi)->h);
+		vfile_drop(fs, &vfile_of(fi)->h);
 		lv_forget(fs->lists, v, 1);
 	}
 	if (created)
@@ -544,20 +561,43 @@ static void lists_rename(fuse_req_t req, struct node *dir, const char *name,
 		notify(fs, 0, name, newname);
 }
 
+/* A stream of lists/, kept on the session's list until released. */
+struct lists_handle {
+	struct handle h;
+	struct lv_dirh *dh;
+};
+
+static struct lists_handle *lists_handle_of(const struct fuse_file_info *fi)
+{
+	return (struct lists_handle *)(uintptr_t)fi->fh;
+}
+
+static void lists_handle_drop(struct segfs *fs, struct handle *h)
+{
+	struct lists_handle *l = (struct lists_handle *)h;
+
+	lv_releasedir(fs->lists, l->dh);
+	free(l);
+}
+
 static void lists_opendir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	struct lv_dirh *dh;
-	int rc = lv_opendir(fs->lists, &dh);
+	struct lists_handle *l = malloc(sizeof(*l));
+	int rc = l != NULL ? lv_opendir(fs->lists, &l->dh) : -ENOMEM;
 
 	(void)n;
 	if (rc < 0) {
+		free(l);
 		reply_err(req, rc);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)dh;
-	if (fuse_reply_open(req, fi) != 0)
-		lv_releasedir(fs->lists, dh);
+	fi->fh = (uint64_t)(uintptr_t)l;
+	handle_add(&fs->handles, &l->h, lists_handle_drop);
+	if (fuse_reply_open(req, fi) != 0) {
+		handle_del(&fs->handles, &l->h);
+		lists_handle_drop(fs, &l->h);
+	}
 }
 
 struct dirbuf {
@@ -599,7 +639,7 @@ static void lists_readdir(fuse_req_t req, struct node *n, size_t size, off_t off
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	rc = lv_readdir(fs_of(req)->lists, (struct lv_dirh *)(uintptr_t)fi->fh, (uint64_t)off,
+	rc = lv_readdir(fs_of(req)->lists, lists_handle_of(fi)->dh, (uint64_t)off,
 			lists_fill, &b);
 	/* What was listed before an error is still worth its reply. */
 	if (rc < 0 && b.used == 0)
@@ -611,8 +651,12 @@ static void lists_readdir(fuse_req_t req, struct node *n, size_t size, off_t off
 
 static void lists_releasedir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
+	struct segfs *fs = fs_of(req);
+	struct lists_handle *l = lists_handle_of(fi);
+
 	(void)n;
-	lv_releasedir(fs_of(req)->lists, (struct lv_dirh *)(uintptr_t)fi->fh);
+	handle_del(&fs->handles, &l->h);
+	lists_handle_drop(fs, &l->h);
 	reply_err(req, 0);
 }
 
