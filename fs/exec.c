@@ -1,24 +1,34 @@
 /*
- * segfs-exec: runs a command with a fresh segfs as its /dev/shm.
+ * segfs-exec: runs a command, and every process it starts, with a fresh
+ * segfs as its /dev/shm.
  *
- *   segfs-exec [-v] [-o segfs-options] [--] COMMAND [ARGS...]
+ *   segfs-exec [-q] [-v] [--grace=SECONDS] [-o segfs-options] [--] COMMAND [ARGS...]
  *
  * In a new private mount namespace, segfs is mounted on /dev/shm, so the
  * command's shm_open(), sem_open() and Python's multiprocessing all use it
- * unmodified, and nothing they leave there outlives the command: when it
- * exits (or dies), segfs-exec stops the daemon, which unmounts and frees
- * every segment, and the namespace goes with the last process in it.
+ * unmodified.  The command runs in a PID namespace of its own under a
+ * reaper (fs/exec_reaper.c): when the command exits, the processes it left
+ * (Python's resource tracker, helpers, daemons) get a grace period to end,
+ * then SIGTERM, then SIGKILL.  Only when none is left does segfs-exec say
+ * what they left in /dev/shm (fs/exec_report.c) and stop the daemon, which
+ * unmounts and frees every segment: no process of the tree ever finds
+ * /dev/shm gone.
  *
  * Exit status: the command's, 128 + the signal if it died of one, 127 if
  * it could not be run, and 1 if segfs-exec itself failed (it says why).
  *
  * Processes: the daemon runs in its own process group, so a Ctrl-C meant
  * for the command does not unmount /dev/shm under it; the command runs in
- * ours.  Both get SIGTERM if segfs-exec dies (PR_SET_PDEATHSIG), so a
- * killed segfs-exec leaves no daemon behind either.
+ * ours.  SIGTERM and SIGHUP to segfs-exec go to the command through the
+ * reaper.  If segfs-exec dies, the daemon gets SIGTERM and the reaper
+ * SIGKILL (PR_SET_PDEATHSIG), and with the reaper the kernel kills the
+ * whole tree: nothing is left behind.
  */
+#include "fs/exec.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -38,16 +48,24 @@
 /* How long the daemon may take to mount, and to exit after SIGTERM. */
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
+/* Seconds the command's other processes get to end, by default. */
+#define GRACE 3.0
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: segfs-exec [-v] [-o segfs-options] [--] COMMAND [ARGS...]\n"
-		"Runs COMMAND with a fresh segfs mounted on /dev/shm in a private mount\n"
-		"namespace; when COMMAND ends, every segment it left is released.\n"
-		"  -o OPTS   options for segfs (mode=1777,allow_other are given;\n"
-		"            see segfs --help)\n"
-		"  -v        show segfs's startup line (its data path)\n"
-		"Needs root (CAP_SYS_ADMIN), to make the namespace and mount.\n");
+	fprintf(f, "usage: segfs-exec [-q] [-v] [--grace=SECONDS] [-o segfs-options] [--] COMMAND [ARGS...]\n"
+		"Runs COMMAND, and every process it starts, with a fresh segfs mounted on\n"
+		"/dev/shm in private namespaces; when they have ended, every segment they\n"
+		"left is released.\n"
+		"  -o OPTS          options for segfs (mode=1777,allow_other are given;\n"
+		"                   see segfs --help)\n"
+		"  --grace=SECONDS  once COMMAND has exited, how long the processes it\n"
+		"                   left may run on before SIGTERM, and after it before\n"
+		"                   SIGKILL (default: 3)\n"
+		"  -q               say nothing of the segments left in /dev/shm\n"
+		"  -v               show segfs's startup line (its data path), and each\n"
+		"                   segment left, with its creator (segfs -o xattr)\n"
+		"Needs root (CAP_SYS_ADMIN), to make the namespaces and mount.\n");
 }
 
 /* The segfs beside this program, so a build tree runs its own daemon. */
@@ -194,40 +212,36 @@ static pid_t start_daemon(const char *segfs, const char *opts, int errpipe[2])
 }
 
 /*
- * SIGTERM and SIGHUP sent to us are passed on to the command; one that
- * arrives before the command runs is kept and passed on as it starts.
+ * SIGTERM and SIGHUP sent to us go to the reaper, which passes them on to
+ * the command; one that arrives before the reaper runs is kept and passed
+ * on as it starts.
  */
-static volatile sig_atomic_t command_pid, pending_signal;
+static volatile sig_atomic_t reaper_pid, pending_signal;
 
 static void pass_on(int sig)
 {
-	if (command_pid > 0)
-		kill((pid_t)command_pid, sig);
+	if (reaper_pid > 0)
+		kill((pid_t)reaper_pid, sig);
 	else
 		pending_signal = sig;
 }
 
-/*
- * Forks and runs the command.  SIGTERM and SIGHUP stay blocked across the
- * fork, so one passed on at once is not swallowed by our handler in the
- * child: the child takes the default actions first, then unblocks.  The
- * parent unblocks once command_pid is set (see main).
- */
-static pid_t start_command(char **argv, const sigset_t *unblocked)
+/* The lists directory's name in the segfs options (the last lists= wins). */
+static const char *lists_name(const char *opts, char *buf, size_t size)
 {
-	pid_t parent = getpid(), pid = fork();
+	const char *name = "lists";
 
-	if (pid != 0)
-		return pid;
-	die_with_parent(parent);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGQUIT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	sigprocmask(SIG_SETMASK, unblocked, NULL);
-	execvp(argv[0], argv);
-	fprintf(stderr, "segfs-exec: %s: %s\n", argv[0], strerror(errno));
-	_exit(errno == ENOENT ? 127 : 126);
+	for (const char *p = opts; p != NULL; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, "lists=", 6) == 0) {
+			size_t n = strcspn(p + 6, ",");
+
+			snprintf(buf, size, "%.*s", (int)n, p + 6);
+			name = buf;
+		}
+	}
+	return name;
 }
 
 /* Stops the daemon: SIGTERM makes it unmount, free everything and exit 0. */
@@ -250,17 +264,42 @@ static int stop_daemon(pid_t daemon)
 	return 0;
 }
 
+static int parse_grace(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno == 0 && end != s && *end == '\0' && *out >= 0 && *out <= 86400 ? 0
+	       : -EINVAL;
+}
+
+/* The command's wait status as our exit status. */
+static int exit_status(int status)
+{
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "grace", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	/* A /dev/shm is everyone's: all may create, only owners remove. */
-	char segfs[PATH_MAX], opts[4096] = "mode=1777,allow_other";
-	bool verbose = false;
-	int errpipe[2], status, rc, c;
-	pid_t daemon, cmd;
+	char segfs[PATH_MAX], opts[4096] = "mode=1777,allow_other", lists[256];
+	bool verbose = false, quiet = false;
+	int errpipe[2], statpipe[2], status, rc, c;
+	double grace = GRACE;
+	pid_t daemon, reaper;
 	sigset_t pass, unblocked;
 	pthread_t tid;
 
-	while ((c = getopt(argc, argv, "+o:vhV")) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if (strlen(opts) + 1 + strlen(optarg) >= sizeof(opts)) {
@@ -269,6 +308,16 @@ int main(int argc, char **argv)
 			}
 			strcat(opts, ",");
 			strcat(opts, optarg);
+			break;
+		case 'g':
+			if (parse_grace(optarg, &grace) < 0) {
+				fprintf(stderr, "segfs-exec: bad --grace: %s (seconds, 0 to 86400)\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case 'q':
+			quiet = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -288,6 +337,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	/* -v names each segment left with its creator: the daemon must keep them. */
+	if (verbose && !quiet && strlen(opts) + sizeof(",xattr") <= sizeof(opts))
+		strcat(opts, ",xattr");
 	rc = find_segfs(segfs, sizeof(segfs));
 	if (rc < 0) {
 		fprintf(stderr, "segfs-exec: no segfs beside segfs-exec: %s\n", strerror(-rc));
@@ -306,13 +358,13 @@ int main(int argc, char **argv)
 	}
 	/*
 	 * Ctrl-C is the command's to act on; SIGTERM and SIGHUP are passed on
-	 * to it.  Either way we wait for it to end, then clean up.
+	 * to it.  Either way we wait for the tree to end, then clean up.
 	 */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	sigaction(SIGTERM, &(struct sigaction){ .sa_handler = pass_on }, NULL);
 	sigaction(SIGHUP, &(struct sigaction){ .sa_handler = pass_on }, NULL);
-	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(statpipe, O_CLOEXEC) < 0) {
 		perror("segfs-exec: pipe");
 		return 1;
 	}
@@ -334,28 +386,30 @@ int main(int argc, char **argv)
 	sigaddset(&pass, SIGTERM);
 	sigaddset(&pass, SIGHUP);
 	sigprocmask(SIG_BLOCK, &pass, &unblocked);
-	cmd = start_command(argv + optind, &unblocked);
-	if (cmd > 0)
-		command_pid = cmd;
+	reaper = reaper_start(argv + optind, grace, statpipe[1]);
+	if (reaper > 0)
+		reaper_pid = reaper;
 	sigprocmask(SIG_SETMASK, &unblocked, NULL);
-	if (cmd < 0) {
-		perror("segfs-exec: fork");
+	if (reaper < 0) {
+		fprintf(stderr, "segfs-exec: cannot start the command in a PID namespace: %s\n",
+			strerror((int)-reaper));
 		stop_daemon(daemon);
 		return 1;
 	}
+	close(statpipe[1]);
 	/* A signal that came while the daemon was starting. */
 	if (pending_signal)
-		kill(cmd, pending_signal);
-	while (waitpid(cmd, &status, 0) < 0) {
-		if (errno != EINTR) {
-			perror("segfs-exec: waitpid");
-			status = 1 << 8;
-			break;
-		}
+		kill(reaper, pending_signal);
+	while (waitpid(reaper, &status, 0) < 0 && errno == EINTR)
+		;
+	/* The reaper writes the command's status once the whole tree is gone. */
+	if (read(statpipe[0], &status, sizeof(status)) != (ssize_t)sizeof(status)) {
+		fprintf(stderr, "segfs-exec: the command's processes ended abnormally\n");
+		status = 1 << 8;
 	}
+	if (!quiet)
+		report_leaks(SHM_DIR, lists_name(opts, lists, sizeof(lists)), verbose);
 	if (stop_daemon(daemon) < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 1;
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	return exit_status(status);
 }

@@ -10,6 +10,8 @@ import os
 import re
 import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,137 @@ def test_sigterm_passed_on_and_cleaned_up():
             p.kill()
             p.wait()
     assert h.wait_until(lambda: daemons() == [], 5)
+
+
+# --------------------------------------------------------------------------
+# The whole process tree, and what it leaves
+
+LEAK_LINE = re.compile(r"^segfs-exec: released (\d+) segments? \(([^)]+)\) left in /dev/shm$",
+                       re.M)
+
+
+def test_child_outlives_the_command():
+    """A child that outlives the command by a second keeps a working
+    /dev/shm until it exits; segfs-exec waits for it, and the exit status
+    stays the command's."""
+    t0 = time.monotonic()
+    res = segfs_exec("sh", "-c", "(sleep 1; echo late > /dev/shm/late && cat /dev/shm/late"
+                     " && rm /dev/shm/late) & exit 5")
+    assert res.returncode == 5, res.stderr
+    assert res.stdout.split() == ["late"]
+    assert "not connected" not in res.stderr and LEAK_LINE.search(res.stderr) is None
+    assert time.monotonic() - t0 >= 1
+    assert daemons() == []
+
+
+def test_grace_then_sigterm_then_sigkill():
+    """Once the command has exited, what it left gets --grace seconds, then
+    SIGTERM (which one child takes to finish its work), then --grace more,
+    then SIGKILL (for one that ignores SIGTERM); then the mount goes."""
+    script = ("(trap 'echo term > /dev/shm/termed; exit 0' TERM; while :; do sleep 0.1; done) & "
+              "(trap '' TERM; exec sleep 60) & "
+              "sleep 0.3; exit 0")
+    t0 = time.monotonic()
+    res = h.run([EXEC, "--grace=1"] + OPTS + ["--", "sh", "-c", script], timeout=60,
+                check=False)
+    took = time.monotonic() - t0
+    assert res.returncode == 0, res.stderr
+    assert 2 <= took < 20, took
+    # The child that took SIGTERM wrote before the mount went.
+    m = LEAK_LINE.search(res.stderr)
+    assert m and m.group(1) == "1", res.stderr
+    assert daemons() == []
+
+
+def test_grace_is_checked():
+    res = h.run([EXEC, "--grace=soon", "--", "true"], timeout=30, check=False)
+    assert res.returncode == 1 and "--grace" in res.stderr
+
+
+def test_sigterm_during_grace_ends_it():
+    """SIGTERM to segfs-exec while the command's leftovers have their grace
+    ends the grace at once: they get SIGTERM."""
+    p = subprocess.Popen([EXEC, "--grace=60"] + OPTS + ["--", "sh", "-c",
+                         "(exec sleep 60) & echo started; exit 0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "started"
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+        assert time.monotonic() - t0 < 20
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert h.wait_until(lambda: daemons() == [], 5)
+
+
+LEAKER = r"""
+import os, sys
+from multiprocessing import shared_memory, resource_tracker
+keep = []
+for i in range(3):
+    sm = shared_memory.SharedMemory(create=True, size=1 << 20)
+    sm.buf[0] = 1
+    if sys.argv[1] == "untracked":
+        # The common way out of the tracker's unlinking: it then leaks.
+        resource_tracker.unregister(sm._name, "shared_memory")
+    keep.append(sm)
+print("made", " ".join(sm.name for sm in keep), flush=True)
+if sys.argv[2] == "_exit":
+    os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "_exit"])
+@pytest.mark.parametrize("tracked", ["tracked", "untracked"])
+def test_python_leaks(tmp_path, tracked, how):
+    """A Python program that leaves segments behind, exiting normally or by
+    os._exit: its resource tracker outlives it and finds /dev/shm still
+    there (no ENOTCONN warning); what the tracker does not unlink, the leak
+    line reports; nothing is left after."""
+    prog = tmp_path / "leaker.py"
+    prog.write_text(LEAKER)
+    base = h.meminfo("Shmem")
+    res = segfs_exec(sys.executable, prog, tracked, how, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "Transport endpoint" not in res.stderr and "Errno 107" not in res.stderr, res.stderr
+    m = LEAK_LINE.search(res.stderr)
+    if tracked == "untracked":
+        assert m and m.group(1) == "3" and m.group(2) == "3 MiB", res.stderr
+    else:
+        # The tracker unlinked them (and said so, as Python does).
+        assert m is None, res.stderr
+        assert "leaked shared_memory" in res.stderr, res.stderr
+    assert h.wait_until(lambda: h.meminfo("Shmem") - base < 16 * MiB, 5)
+    assert daemons() == []
+
+
+def test_quiet_and_verbose():
+    """-q says nothing of what was left; -v names each segment, with its
+    size and creator; a command that leaves nothing gets no line."""
+    leave = "echo x > /dev/shm/a; head -c 5000 /dev/zero > /dev/shm/b; mkdir /dev/shm/d; " \
+            "echo y > /dev/shm/d/c"
+    res = h.run([EXEC, "-q"] + OPTS + ["--", "sh", "-c", leave], timeout=60)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    res = h.run([EXEC] + OPTS + ["--", "sh", "-c", leave], timeout=60)
+    assert LEAK_LINE.search(res.stderr).groups() == ("3", "4.9 KiB"), res.stderr
+    assert len(res.stderr.splitlines()) == 1
+    res = h.run([EXEC, "-v"] + OPTS + ["--", "sh", "-c", leave], timeout=60)
+    lines = [l for l in res.stderr.splitlines() if l.startswith("segfs-exec:   ")]
+    names = sorted(l.split()[1] for l in lines)
+    assert names == ["/dev/shm/a", "/dev/shm/b", "/dev/shm/d/c"], res.stderr
+    assert all(re.search(r" made by pid \d+ at \d\d:\d\d:\d\d$", l) for l in lines), lines
+    res = h.run([EXEC] + OPTS + ["--", "sh", "-c", "echo x > /dev/shm/a; rm /dev/shm/a"],
+                timeout=60)
+    assert res.stderr == ""
+
+
+def test_tree_has_its_own_pids():
+    """The command runs in a PID namespace of its own, with a /proc that
+    numbers processes as it does (so /proc/$$ is the shell itself)."""
+    res = segfs_exec("sh", "-c", "echo $$; cat /proc/$$/comm", check=True)
+    pid, comm = res.stdout.split()
+    assert int(pid) <= 3 and comm == "sh"

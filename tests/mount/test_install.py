@@ -29,6 +29,7 @@ def test_meson_install(tmp_path):
     files = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     prefix = "usr/local"
     for f in ["bin/segfs", "bin/segfs-exec", "share/man/man8/segfs.8",
+              "share/man/man1/segfs-exec.1",
               "lib/systemd/system/segfs@.service"]:
         assert f"{prefix}/{f}" in files, (f, sorted(files))
     man = tmp_path / prefix / "share/man/man8/segfs.8"
@@ -38,6 +39,12 @@ def test_meson_install(tmp_path):
     for opt in ["nopassthrough", "size=", "nr_segments=", "mode=", "lists=",
                 "allow_other", "auto_unmount", "fsname=", "SEGFS-EXEC", "LIMITS"]:
         assert opt in re.sub(r".\x08", "", text), opt
+    man = tmp_path / prefix / "share/man/man1/segfs-exec.1"
+    res = h.run(["groff", "-man", "-ww", "-z", man], timeout=30, check=False)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    text = re.sub(r".\x08", "", h.run(["groff", "-man", "-Tascii", man], timeout=30).stdout)
+    for opt in ["--grace=", "-q", "-v", "LEAK REPORT", "EXIT STATUS", "SIGTERM"]:
+        assert opt in text, opt
     unit = (tmp_path / prefix / "lib/systemd/system/segfs@.service").read_text()
     assert "ExecStart=/usr/local/bin/segfs -f -o auto_unmount," in unit
     assert "OOMScoreAdjust=-1000" in unit and "Restart=on-failure" in unit
