@@ -110,6 +110,7 @@ struct segfs {
 	bool dont_mask;                  /* the umask (FUSE_CAP_DONT_MASK) */
 	bool posix_acl;                  /* ACLs are enforced (FUSE_CAP_POSIX_ACL) */
 	bool killpriv;                   /* FUSE_CAP_HANDLE_KILLPRIV_V2 */
+	bool epoch;                      /* names are dropped by FUSE_NOTIFY_INC_EPOCH */
 	/* Set in init, read after: why -o io_uring is not in use, if known. */
 	char uring_reason[160];
 	/* Directory streams and lists/ files, until released (fs/handles.c). */
