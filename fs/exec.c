@@ -65,7 +65,8 @@ static void usage(FILE *f)
 		"  -q               say nothing of the segments left in /dev/shm\n"
 		"  -v               show segfs's startup line (its data path), and each\n"
 		"                   segment left, with its creator (segfs -o xattr)\n"
-		"Needs root (CAP_SYS_ADMIN), to make the namespaces and mount.\n");
+		"As root, or as a user where users may make user namespaces and open\n"
+		"/dev/fuse (then without FUSE passthrough: cached I/O).\n");
 }
 
 /* The segfs beside this program, so a build tree runs its own daemon. */
@@ -194,7 +195,8 @@ static void die_with_parent(pid_t parent)
 		_exit(1);
 }
 
-static pid_t start_daemon(const char *segfs, const char *opts, int errpipe[2])
+static pid_t start_daemon(const char *segfs, const char *opts, int errpipe[2],
+			  bool rootless)
 {
 	pid_t parent = getpid(), pid = fork();
 
@@ -206,15 +208,25 @@ static pid_t start_daemon(const char *segfs, const char *opts, int errpipe[2])
 	dup2(errpipe[1], STDERR_FILENO);
 	close(errpipe[0]);
 	close(errpipe[1]);
+	/* In our user namespace it mounts as we may: keep what lets it. */
+	if (rootless) {
+		int rc = userns_keep_cap_sys_admin();
+
+		if (rc < 0) {
+			fprintf(stderr, "segfs-exec: cannot pass CAP_SYS_ADMIN on to segfs: %s\n",
+				strerror(-rc));
+			_exit(1);
+		}
+	}
 	execl(segfs, segfs, "-f", "-o", opts, SHM_DIR, (char *)NULL);
 	fprintf(stderr, "segfs-exec: cannot run %s: %s\n", segfs, strerror(errno));
 	_exit(1);
 }
 
 /*
- * SIGTERM and SIGHUP sent to us go to the reaper, which passes them on to
- * the command; one that arrives before the reaper runs is kept and passed
- * on as it starts.
+ * SIGTERM and SIGHUP sent to us go to the reaper (through the child that
+ * made its namespace), which passes them on to the command; one that
+ * arrives before those run is kept and passed on as they start.
  */
 static volatile sig_atomic_t reaper_pid, pending_signal;
 
@@ -292,10 +304,10 @@ int main(int argc, char **argv)
 	};
 	/* A /dev/shm is everyone's: all may create, only owners remove. */
 	char segfs[PATH_MAX], opts[4096] = "mode=1777,allow_other", lists[256];
-	bool verbose = false, quiet = false;
+	bool verbose = false, quiet = false, rootless = false;
 	int errpipe[2], statpipe[2], status, rc, c;
 	double grace = GRACE;
-	pid_t daemon, reaper;
+	pid_t daemon, midwife;
 	sigset_t pass, unblocked;
 	pthread_t tid;
 
@@ -345,11 +357,33 @@ int main(int argc, char **argv)
 		fprintf(stderr, "segfs-exec: no segfs beside segfs-exec: %s\n", strerror(-rc));
 		return 1;
 	}
-	if (unshare(CLONE_NEWNS) < 0) {
-		fprintf(stderr, "segfs-exec: cannot make a private mount namespace: %s%s\n",
-			strerror(errno), errno == EPERM ? " (run it as root: it needs "
-			"CAP_SYS_ADMIN to mount segfs on /dev/shm)" : "");
+	/*
+	 * /dev/fuse must be ours to open (root may anyway); the daemon would
+	 * say so too, but not what to do about it.
+	 */
+	if (access("/dev/fuse", R_OK | W_OK) < 0) {
+		fprintf(stderr, "segfs-exec: cannot use /dev/fuse: %s (%s)\n", strerror(errno),
+			errno == ENOENT ? "load the fuse module: modprobe fuse"
+			: "run it as root, or let users open it: mode 0666, as Debian's "
+			  "udev rule makes it");
 		return 1;
+	}
+	/* As root, a mount namespace; else a user namespace that owns one. */
+	if (unshare(CLONE_NEWNS) < 0) {
+		if (errno != EPERM) {
+			fprintf(stderr, "segfs-exec: cannot make a private mount namespace: %s\n",
+				strerror(errno));
+			return 1;
+		}
+		rc = userns_enter();
+		if (rc < 0) {
+			/* The kernel's word for "the limit allows no more" is ENOSPC. */
+			fprintf(stderr, "segfs-exec: cannot make a user namespace: %s (%s)\n",
+				rc == -ENOSPC ? "the user namespace limit allows no more"
+				: strerror(-rc), userns_hint());
+			return 1;
+		}
+		rootless = true;
 	}
 	/* Our mounts must not leak out into the namespace we came from. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
@@ -368,7 +402,7 @@ int main(int argc, char **argv)
 		perror("segfs-exec: pipe");
 		return 1;
 	}
-	daemon = start_daemon(segfs, opts, errpipe);
+	daemon = start_daemon(segfs, opts, errpipe, rootless);
 	if (daemon < 0) {
 		perror("segfs-exec: fork");
 		return 1;
@@ -386,25 +420,27 @@ int main(int argc, char **argv)
 	sigaddset(&pass, SIGTERM);
 	sigaddset(&pass, SIGHUP);
 	sigprocmask(SIG_BLOCK, &pass, &unblocked);
-	reaper = reaper_start(argv + optind, grace, statpipe[1]);
-	if (reaper > 0)
-		reaper_pid = reaper;
+	midwife = reaper_start(argv + optind, grace, statpipe[1]);
+	if (midwife > 0)
+		reaper_pid = midwife;
 	sigprocmask(SIG_SETMASK, &unblocked, NULL);
-	if (reaper < 0) {
+	if (midwife < 0) {
 		fprintf(stderr, "segfs-exec: cannot start the command in a PID namespace: %s\n",
-			strerror((int)-reaper));
+			strerror((int)-midwife));
 		stop_daemon(daemon);
 		return 1;
 	}
 	close(statpipe[1]);
 	/* A signal that came while the daemon was starting. */
 	if (pending_signal)
-		kill(reaper, pending_signal);
-	while (waitpid(reaper, &status, 0) < 0 && errno == EINTR)
+		kill(midwife, pending_signal);
+	while (waitpid(midwife, &rc, 0) < 0 && errno == EINTR)
 		;
 	/* The reaper writes the command's status once the whole tree is gone. */
 	if (read(statpipe[0], &status, sizeof(status)) != (ssize_t)sizeof(status)) {
-		fprintf(stderr, "segfs-exec: the command's processes ended abnormally\n");
+		/* Exit status 1: it said why already. */
+		if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 1)
+			fprintf(stderr, "segfs-exec: the command's processes ended abnormally\n");
 		status = 1 << 8;
 	}
 	if (!quiet)

@@ -14,12 +14,16 @@
  * its own with that namespace's /proc.  It runs argv, reaps every process
  * of the tree, and once argv's process has exited gives the others
  * `grace` seconds to end, then SIGTERM and `grace` seconds more, then
- * SIGKILL.  SIGTERM and SIGHUP sent to the reaper go to the command (and
- * while the others are given their grace, end it at once).  When the
- * namespace is empty it writes the command's wait status (an int) to
- * status_fd and exits 0.  Returns the reaper's pid (in our namespace), or
- * -errno; the reaper dies, and the kernel kills the whole namespace with
- * it, if we die.
+ * SIGKILL.  When the namespace is empty it writes the command's wait
+ * status (an int) to status_fd and exits.
+ *
+ * Returns the pid of our child that stands between us and the reaper (it
+ * makes the namespace so that we need not), or -errno.  Call it with
+ * SIGTERM and SIGHUP blocked: sent to that child, they go to the reaper,
+ * which passes them on to the command (and, while the others have their
+ * grace, ends it at once).  That child exits 1 having said why if it
+ * could not start the reaper, else 0 once the reaper is gone.  If we die,
+ * it dies, the reaper dies, and the kernel kills the whole namespace.
  */
 pid_t reaper_start(char **argv, double grace, int status_fd);
 
@@ -32,5 +36,17 @@ pid_t reaper_start(char **argv, double grace, int status_fd);
  * (-o xattr), the process that created it and when.
  */
 void report_leaks(const char *dir, const char *lists, bool verbose);
+
+/*
+ * Without root (fs/exec_userns.c).  userns_enter makes a user namespace in
+ * which we hold every capability, with our uid and gid mapped to
+ * themselves, and a mount namespace it owns: 0 or -errno.  userns_hint
+ * says what a user who may not do that can do about it.
+ * userns_keep_cap_sys_admin, in a child about to exec the daemon, keeps
+ * CAP_SYS_ADMIN (in the namespace) across the exec.
+ */
+int userns_enter(void);
+const char *userns_hint(void);
+int userns_keep_cap_sys_admin(void);
 
 #endif

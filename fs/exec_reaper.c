@@ -169,42 +169,66 @@ static void reaper(char **argv, double grace, int status_fd, int alive_fd)
 	_exit(0);
 }
 
-pid_t reaper_start(char **argv, double grace, int status_fd)
+/*
+ * The midwife: a child of segfs-exec that makes the namespace, forks the
+ * reaper into it, then only passes signals on and waits.  unshare() would
+ * change where segfs-exec's own later children are born, for good once the
+ * reaper is gone (no process can be born in a namespace whose init has
+ * died), and segfs-exec may still fork: a sanitizer's leak check at its
+ * exit does.  Never returns.
+ */
+static volatile sig_atomic_t reaper_pid;
+
+static void to_reaper(int sig)
 {
-	int alive[2], ours, rc;
+	if (reaper_pid > 0)
+		kill((pid_t)reaper_pid, sig);
+}
+
+static void midwife(char **argv, double grace, int status_fd, pid_t parent)
+{
+	int alive[2], status;
+	sigset_t pass;
 	pid_t pid;
 
-	if (pipe2(alive, O_CLOEXEC) < 0)
-		return -errno;
-	ours = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-	/* Our next child is PID 1 of a new namespace; we stay where we are. */
-	if (ours < 0 || unshare(CLONE_NEWPID) < 0) {
-		rc = -errno;
-		goto fail;
+	/* Die with segfs-exec, which may have died before this took effect. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	/* segfs-exec blocked SIGTERM and SIGHUP: they wait for reaper_pid. */
+	sigaction(SIGTERM, &(struct sigaction){ .sa_handler = to_reaper }, NULL);
+	sigaction(SIGHUP, &(struct sigaction){ .sa_handler = to_reaper }, NULL);
+	if (pipe2(alive, O_CLOEXEC) < 0 || unshare(CLONE_NEWPID) < 0) {
+		fprintf(stderr, "segfs-exec: cannot make a PID namespace: %s\n", strerror(errno));
+		_exit(1);
 	}
 	pid = fork();
 	if (pid == 0) {
 		close(alive[1]);
 		reaper(argv, grace, status_fd, alive[0]);
 	}
-	rc = pid < 0 ? -errno : 0;
-	/*
-	 * Children we make later are born in our namespace again: once the
-	 * reaper is gone no process can be born in its namespace, and a
-	 * sanitizer's leak check at our exit, for one, forks.  (Our own
-	 * namespace is always one we may go back to.)
-	 */
-	(void)setns(ours, CLONE_NEWPID);
-	if (rc < 0)
-		goto fail;
-	close(ours);
-	close(alive[0]);
+	if (pid < 0) {
+		fprintf(stderr, "segfs-exec: fork: %s\n", strerror(errno));
+		_exit(1);
+	}
 	/* alive[1] is never written: it closes when we die, which the reaper checks. */
-	return pid;
-fail:
-	if (ours >= 0)
-		close(ours);
 	close(alive[0]);
-	close(alive[1]);
-	return rc;
+	close(status_fd);
+	reaper_pid = pid;
+	sigemptyset(&pass);
+	sigaddset(&pass, SIGTERM);
+	sigaddset(&pass, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &pass, NULL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+pid_t reaper_start(char **argv, double grace, int status_fd)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid == 0)
+		midwife(argv, grace, status_fd, parent);
+	return pid < 0 ? -errno : pid;
 }

@@ -28,6 +28,7 @@ import atexit
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -121,6 +122,30 @@ def user_tools():
         pytest.fail(str(e), pytrace=False)
     yield tools
     shutil.rmtree(dest, ignore_errors=True)
+
+
+@pytest.fixture
+def fuse_for_users():
+    """/dev/fuse usable by a normal user, as Debian's udev rule makes it
+    (0666).  A machine without udev leaves it 0600: root then opens it up
+    for this test alone and puts the mode back."""
+    def usable():
+        return h.run_as(NOBODY, NOBODY, lambda: h.errno_of(
+            lambda: os.close(os.open("/dev/fuse", os.O_RDWR)))) == 0
+
+    mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
+    changed = False
+    if not usable() and os.geteuid() == 0:
+        os.chmod("/dev/fuse", 0o666)
+        changed = True
+    try:
+        if not usable():
+            pytest.skip("/dev/fuse cannot be opened by a normal user on this "
+                        "machine (mode %o), and this is not root" % mode)
+        yield
+    finally:
+        if changed:
+            os.chmod("/dev/fuse", mode)
 
 
 def _final_cleanup():

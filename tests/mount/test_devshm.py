@@ -150,12 +150,147 @@ def test_lists_option_renames_lists():
     assert res.stdout.split() == ["ShareableLists", "data"]
 
 
-def test_needs_root_says_so(user_tools):
-    """Without root, segfs-exec says what it needs and exits 1."""
-    res = h.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                 user_tools.segfs_exec, "--", "true"], timeout=30, check=False)
+# --------------------------------------------------------------------------
+# Without root: a user namespace of its own
+
+NOBODY = 65534
+
+
+def as_nobody(args, timeout=120):
+    return h.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                  *[str(a) for a in args]], timeout=timeout, check=False)
+
+
+@pytest.fixture
+def user_dir(clients_dir):
+    """A directory uid 65534 can read, with what the tests below run: the
+    checkout may lie where that user cannot go."""
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="segfs-user-", dir="/tmp"))
+    d.chmod(0o755)
+    for src in (MP, ipc(clients_dir)):
+        shutil.copy(src, d)
+    (d / "leaker.py").write_text(LEAKER)
+    for f in d.iterdir():
+        f.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def user_daemons(user_tools):
+    return subprocess.run(["pgrep", "-f", "^%s -f -o mode=1777" % re.escape(user_tools.segfs)],
+                          capture_output=True, text=True).stdout.split()
+
+
+@pytest.mark.deadline(200)
+def test_without_root(fuse_for_users, user_tools, user_dir):
+    """A normal user's segfs-exec makes a user namespace of its own (its
+    uid and gid mapped to themselves) and mounts segfs there, on the cached
+    path (passthrough needs CAP_SYS_ADMIN in the initial namespace), and
+    says why with -v.  shm_open, sem_open and Python's multiprocessing with
+    fork and spawn work; the command runs as the user, without
+    capabilities; nothing is left."""
+    script = (f"id -u; grep -c ' /dev/shm fuse.segfs ' /proc/self/mounts; "
+              f"grep '^CapEff' /proc/self/status; "
+              f"{user_dir}/posix_ipc shm /u-shm && {user_dir}/posix_ipc sem /u-sem 4 300 && "
+              f"{sys.executable} {user_dir}/{Path(MP).name} fork | tail -1 && "
+              f"{sys.executable} {user_dir}/{Path(MP).name} spawn | tail -1")
+    res = as_nobody([user_tools.segfs_exec, "-v", "--", "sh", "-c", script], timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout.split()
+    assert out[:3] == ["65534", "1", "CapEff:"] and int(out[3], 16) == 0, out
+    assert out[-2:] == ["ok", "ok"], res.stdout
+    # The reason: no CAP_SYS_ADMIN where it counts, or a libfuse 3.14
+    # build, which has no passthrough to try.
+    assert re.search(r"data path: fallback \(.*(CAP_SYS_ADMIN|libfuse < 3.17)", res.stderr), \
+        res.stderr
+    assert h.wait_until(lambda: user_daemons(user_tools) == [], 5)
+
+
+def test_without_root_tree_and_leaks(fuse_for_users, user_tools, user_dir):
+    """Without root too, what the command leaves runs on with /dev/shm
+    there, and what it leaves in /dev/shm is reported and released."""
+    res = as_nobody([user_tools.segfs_exec, "--", "sh", "-c",
+                     f"{sys.executable} {user_dir}/leaker.py untracked exit && "
+                     f"(sleep 1; echo late > /dev/shm/late) & exit 0"])
+    assert res.returncode == 0, res.stderr
+    assert "Transport endpoint" not in res.stderr
+    m = LEAK_LINE.search(res.stderr)
+    assert m and m.group(1) == "4", res.stderr     # three of 1 MiB, and late
+    assert h.wait_until(lambda: user_daemons(user_tools) == [], 5)
+
+
+def run_where_users_make_no_user_namespaces(args):
+    """Runs args as uid 65534 where user.max_user_namespaces is 0: in a user
+    namespace of root's that maps root and 65534 to themselves and sets
+    that limit for itself (its own sysctl, which even a root that may not
+    change the machine's may change).  Returns (status, stderr)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWUSER = 0x10000000
+    ready_r, ready_w = os.pipe()
+    mapped_r, mapped_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(mapped_w)
+            if libc.unshare(CLONE_NEWUSER) != 0:
+                os._exit(90)
+            os.write(ready_w, b"x")
+            os.read(mapped_r, 1)
+            Path("/proc/sys/user/max_user_namespaces").write_text("0")
+            os.dup2(err_w, 2)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.execv(args[0], [str(a) for a in args])
+        finally:
+            os._exit(91)
+    os.close(ready_w)
+    os.close(mapped_r)
+    os.close(err_w)
+    os.read(ready_r, 1)
+    for what in ("uid_map", "gid_map"):
+        Path(f"/proc/{pid}/{what}").write_text(f"0 0 1\n{NOBODY} {NOBODY} 1\n")
+    os.write(mapped_w, b"x")
+    err = b""
+    while chunk := os.read(err_r, 4096):
+        err += chunk
+    _, status = os.waitpid(pid, 0)
+    for fd in (ready_r, mapped_w, err_r):
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), err.decode()
+
+
+def test_without_user_namespaces_says_so(fuse_for_users, user_tools):
+    """Where users may not make user namespaces, one line says what is
+    missing and how to get it; exit 1."""
+    status, err = run_where_users_make_no_user_namespaces(
+        [user_tools.segfs_exec, "--", "true"])
+    assert status == 1, (status, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "user namespace" in lines[0] and "sysctl" in lines[0], lines
+
+
+def test_without_dev_fuse_says_so(user_tools):
+    """A user who may not open /dev/fuse is told so, and how to get it;
+    exit 1."""
+    import stat as st
+
+    mode = st.S_IMODE(os.stat("/dev/fuse").st_mode)
+    os.chmod("/dev/fuse", 0o600)
+    try:
+        res = as_nobody([user_tools.segfs_exec, "--", "true"], timeout=30)
+    finally:
+        os.chmod("/dev/fuse", mode)
     assert res.returncode == 1
-    assert "root" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "/dev/fuse" in lines[0] and "0666" in lines[0], lines
 
 
 def test_sigterm_passed_on_and_cleaned_up():
@@ -306,3 +441,60 @@ def test_tree_has_its_own_pids():
     res = segfs_exec("sh", "-c", "echo $$; cat /proc/$$/comm", check=True)
     pid, comm = res.stdout.split()
     assert int(pid) <= 3 and comm == "sh"
+
+
+# --------------------------------------------------------------------------
+# Containers: contrib/docker
+
+DOCKER = h.REPO / "contrib" / "docker"
+
+
+def test_container_example():
+    """The example program of contrib/docker/Dockerfile, under its
+    entrypoint (segfs-exec -o size=256m): it shares what fits with two
+    workers, then gets ENOSPC for more; it cleans up, so no leak line."""
+    ep = dockerfile_entrypoint()
+    assert ep[0] == "segfs-exec" and ep[-1] == "--", ep
+    res = h.run([EXEC, *ep[1:-1]] + OPTS + ["--", sys.executable, DOCKER / "app.py"],
+                timeout=120, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert re.match(r"^[1-8] blocks of 32 MiB shared with 2 workers", lines[0]), lines
+    assert lines[1].endswith("No space left on device"), lines
+    assert LEAK_LINE.search(res.stderr) is None, res.stderr
+    assert daemons() == []
+
+
+def dockerfile_entrypoint():
+    import json
+    for line in (DOCKER / "Dockerfile").read_text().splitlines():
+        if line.startswith("ENTRYPOINT "):
+            return json.loads(line[len("ENTRYPOINT "):])
+    raise AssertionError("no ENTRYPOINT")
+
+
+def test_dockerfile_runs_only_what_the_build_runs():
+    """Every command of the Dockerfile is one scripts/build and the tests
+    run: its build stage runs scripts/build; its runtime stage installs
+    with apt-get only packages scripts/setup installs, and copies what the
+    build makes."""
+    text = (DOCKER / "Dockerfile").read_text().replace("\\\n", " ")
+    setup = (h.REPO / "scripts" / "setup").read_text()
+    pkgs = set(re.search(r"pkgs=\(([^)]*)\)", setup).group(1).split())
+    runs = [l[4:].strip() for l in text.splitlines() if l.startswith("RUN ")]
+    assert runs[0] == "./scripts/build", runs
+    for cmd in runs[1:]:
+        for part in cmd.split("&&"):
+            words = part.split()
+            if "apt-get" in words and "install" in words:
+                wanted = [w for w in words[words.index("install") + 1:] if not w.startswith("-")]
+                assert wanted and set(wanted) <= pkgs, (wanted, pkgs)
+            else:
+                assert words[:2] in (["apt-get", "update"], ["rm", "-rf"]), part
+    for line in text.splitlines():
+        if line.startswith("COPY --from=build"):
+            for src in line.split()[2:-1]:
+                assert src.startswith("/src/build/") and \
+                    (Path(h.SEGFS).parent / src[len("/src/build/"):]).exists(), src
+        elif line.startswith("COPY ") and not line.startswith("COPY . "):
+            assert (h.REPO / line.split()[1]).exists(), line

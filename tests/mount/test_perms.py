@@ -151,30 +151,6 @@ def test_without_allow_other_others_cannot_enter(start_segfs):
     assert got == (errno.EACCES, errno.EACCES), got
 
 
-@pytest.fixture
-def fuse_for_users():
-    """/dev/fuse usable by a normal user, as Debian's udev rule makes it
-    (0666).  A machine without udev leaves it 0600: root then opens it up
-    for this test alone and puts the mode back."""
-    def usable():
-        return run_as(NOBODY, NOBODY, lambda: errno_of(
-            lambda: os.close(os.open("/dev/fuse", os.O_RDWR)))) == 0
-
-    mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
-    changed = False
-    if not usable() and os.geteuid() == 0:
-        os.chmod("/dev/fuse", 0o666)
-        changed = True
-    try:
-        if not usable():
-            pytest.skip("/dev/fuse cannot be opened by a normal user on this "
-                        "machine (mode %o), and this is not root" % mode)
-        yield
-    finally:
-        if changed:
-            os.chmod("/dev/fuse", mode)
-
-
 def test_unprivileged_daemon_runs_in_fallback(fuse_for_users, user_tools):
     """A daemon started by a normal user mounts through the setuid
     fusermount3 and works, in fallback mode: it lacks CAP_SYS_ADMIN, so it
