@@ -97,13 +97,56 @@ def test_python_multiprocessing(exe, method):
         res.stdout + res.stderr
 
 
-def test_exit_status():
+class Runner:
+    """segfs-exec as root, or as uid 65534 in a user namespace of its own
+    (its copy of segfs-exec, /dev/fuse opened up as Debian's udev does)."""
+
+    def __init__(self, exe, user):
+        self.exe, self.user = exe, user
+
+    def argv(self, *args):
+        cmd = [self.exe, *[str(a) for a in args]]
+        if self.user:
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+        return cmd
+
+    def env(self):
+        """Root's, or for the user a PATH without root's own directories
+        (where execvp's search meets EACCES, a missing command is that)."""
+        if not self.user:
+            return None
+        return dict(os.environ, PATH="/usr/local/bin:/usr/bin:/bin")
+
+    def run(self, *args, timeout=120):
+        """segfs-exec ARGS (its options, --, the command), from / (see
+        as_nobody)."""
+        return h.run(self.argv(*args), timeout=timeout, check=False, cwd="/",
+                     env=self.env())
+
+    def __call__(self, *cmd, timeout=120):
+        return self.run(*OPTS, "--", *cmd, timeout=timeout)
+
+    def daemons(self):
+        daemon = str(Path(self.exe).with_name("segfs"))
+        return subprocess.run(["pgrep", "-f", "^%s -f -o mode=1777" % re.escape(daemon)],
+                              capture_output=True, text=True).stdout.split()
+
+
+@pytest.fixture(params=["root", "user"])
+def who(request):
+    if request.param == "root":
+        return Runner(EXEC, False)
+    request.getfixturevalue("fuse_for_users")
+    return Runner(request.getfixturevalue("user_tools").segfs_exec, True)
+
+
+def test_exit_status(who):
     """The command's status comes back: its exit code, 128+signal, 127
     when it cannot be run."""
-    assert segfs_exec("true").returncode == 0
-    assert segfs_exec("sh", "-c", "exit 7").returncode == 7
-    assert segfs_exec("sh", "-c", "kill -9 $$").returncode == 128 + 9
-    res = segfs_exec("no-such-command-xyz")
+    assert who("true").returncode == 0
+    assert who("sh", "-c", "exit 7").returncode == 7
+    assert who("sh", "-c", "kill -9 $$").returncode == 128 + 9
+    res = who("no-such-command-xyz")
     assert res.returncode == 127 and "no-such-command-xyz" in res.stderr
 
 
@@ -157,8 +200,10 @@ NOBODY = 65534
 
 
 def as_nobody(args, timeout=120):
+    # From /: the checkout, our working directory, may be where uid 65534
+    # cannot go, and multiprocessing's spawn goes back to the parent's.
     return h.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                  *[str(a) for a in args]], timeout=timeout, check=False)
+                  *[str(a) for a in args]], timeout=timeout, check=False, cwd="/")
 
 
 @pytest.fixture
@@ -201,24 +246,11 @@ def test_without_root(fuse_for_users, user_tools, user_dir):
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout.split()
     assert out[:3] == ["65534", "1", "CapEff:"] and int(out[3], 16) == 0, out
-    assert out[-2:] == ["ok", "ok"], res.stdout
+    assert out[-2:] == ["ok", "ok"], res.stdout + res.stderr
     # The reason: no CAP_SYS_ADMIN where it counts, or a libfuse 3.14
     # build, which has no passthrough to try.
     assert re.search(r"data path: fallback \(.*(CAP_SYS_ADMIN|libfuse < 3.17)", res.stderr), \
         res.stderr
-    assert h.wait_until(lambda: user_daemons(user_tools) == [], 5)
-
-
-def test_without_root_tree_and_leaks(fuse_for_users, user_tools, user_dir):
-    """Without root too, what the command leaves runs on with /dev/shm
-    there, and what it leaves in /dev/shm is reported and released."""
-    res = as_nobody([user_tools.segfs_exec, "--", "sh", "-c",
-                     f"{sys.executable} {user_dir}/leaker.py untracked exit && "
-                     f"(sleep 1; echo late > /dev/shm/late) & exit 0"])
-    assert res.returncode == 0, res.stderr
-    assert "Transport endpoint" not in res.stderr
-    m = LEAK_LINE.search(res.stderr)
-    assert m and m.group(1) == "4", res.stderr     # three of 1 MiB, and late
     assert h.wait_until(lambda: user_daemons(user_tools) == [], 5)
 
 
@@ -293,11 +325,11 @@ def test_without_dev_fuse_says_so(user_tools):
     assert len(lines) == 1 and "/dev/fuse" in lines[0] and "0666" in lines[0], lines
 
 
-def test_sigterm_passed_on_and_cleaned_up():
+def test_sigterm_passed_on_and_cleaned_up(who):
     """SIGTERM to segfs-exec goes to the command; segfs-exec then cleans up
     and reports 128+15; no daemon is left."""
-    p = subprocess.Popen([EXEC, "-v"] + OPTS + ["--", "sleep", "60"],
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(who.argv("-v", *OPTS, "--", "sleep", "60"),
+                         stderr=subprocess.PIPE, text=True, cwd="/", env=who.env())
     try:
         assert "segfs: mounted on /dev/shm" in p.stderr.readline()
         p.send_signal(signal.SIGTERM)
@@ -306,7 +338,7 @@ def test_sigterm_passed_on_and_cleaned_up():
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert h.wait_until(lambda: daemons() == [], 5)
+    assert h.wait_until(lambda: who.daemons() == [], 5)
 
 
 # --------------------------------------------------------------------------
@@ -316,21 +348,21 @@ LEAK_LINE = re.compile(r"^segfs-exec: released (\d+) segments? \(([^)]+)\) left 
                        re.M)
 
 
-def test_child_outlives_the_command():
+def test_child_outlives_the_command(who):
     """A child that outlives the command by a second keeps a working
     /dev/shm until it exits; segfs-exec waits for it, and the exit status
     stays the command's."""
     t0 = time.monotonic()
-    res = segfs_exec("sh", "-c", "(sleep 1; echo late > /dev/shm/late && cat /dev/shm/late"
-                     " && rm /dev/shm/late) & exit 5")
+    res = who("sh", "-c", "(sleep 1; echo late > /dev/shm/late && cat /dev/shm/late"
+              " && rm /dev/shm/late) & exit 5")
     assert res.returncode == 5, res.stderr
     assert res.stdout.split() == ["late"]
     assert "not connected" not in res.stderr and LEAK_LINE.search(res.stderr) is None
     assert time.monotonic() - t0 >= 1
-    assert daemons() == []
+    assert who.daemons() == []
 
 
-def test_grace_then_sigterm_then_sigkill():
+def test_grace_then_sigterm_then_sigkill(who):
     """Once the command has exited, what it left gets --grace seconds, then
     SIGTERM (which one child takes to finish its work), then --grace more,
     then SIGKILL (for one that ignores SIGTERM); then the mount goes."""
@@ -338,15 +370,14 @@ def test_grace_then_sigterm_then_sigkill():
               "(trap '' TERM; exec sleep 60) & "
               "sleep 0.3; exit 0")
     t0 = time.monotonic()
-    res = h.run([EXEC, "--grace=1"] + OPTS + ["--", "sh", "-c", script], timeout=60,
-                check=False)
+    res = who.run("--grace=1", *OPTS, "--", "sh", "-c", script, timeout=60)
     took = time.monotonic() - t0
     assert res.returncode == 0, res.stderr
     assert 2 <= took < 20, took
     # The child that took SIGTERM wrote before the mount went.
     m = LEAK_LINE.search(res.stderr)
     assert m and m.group(1) == "1", res.stderr
-    assert daemons() == []
+    assert who.daemons() == []
 
 
 def test_grace_is_checked():
@@ -393,15 +424,13 @@ if sys.argv[2] == "_exit":
 
 @pytest.mark.parametrize("how", ["exit", "_exit"])
 @pytest.mark.parametrize("tracked", ["tracked", "untracked"])
-def test_python_leaks(tmp_path, tracked, how):
+def test_python_leaks(who, user_dir, tracked, how):
     """A Python program that leaves segments behind, exiting normally or by
     os._exit: its resource tracker outlives it and finds /dev/shm still
     there (no ENOTCONN warning); what the tracker does not unlink, the leak
     line reports; nothing is left after."""
-    prog = tmp_path / "leaker.py"
-    prog.write_text(LEAKER)
     base = h.meminfo("Shmem")
-    res = segfs_exec(sys.executable, prog, tracked, how, timeout=60)
+    res = who(sys.executable, user_dir / "leaker.py", tracked, how, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "Transport endpoint" not in res.stderr and "Errno 107" not in res.stderr, res.stderr
     m = LEAK_LINE.search(res.stderr)
@@ -412,26 +441,25 @@ def test_python_leaks(tmp_path, tracked, how):
         assert m is None, res.stderr
         assert "leaked shared_memory" in res.stderr, res.stderr
     assert h.wait_until(lambda: h.meminfo("Shmem") - base < 16 * MiB, 5)
-    assert daemons() == []
+    assert who.daemons() == []
 
 
-def test_quiet_and_verbose():
+def test_quiet_and_verbose(who):
     """-q says nothing of what was left; -v names each segment, with its
     size and creator; a command that leaves nothing gets no line."""
     leave = "echo x > /dev/shm/a; head -c 5000 /dev/zero > /dev/shm/b; mkdir /dev/shm/d; " \
             "echo y > /dev/shm/d/c"
-    res = h.run([EXEC, "-q"] + OPTS + ["--", "sh", "-c", leave], timeout=60)
+    res = who.run("-q", *OPTS, "--", "sh", "-c", leave, timeout=60)
     assert res.returncode == 0 and res.stderr == "", res.stderr
-    res = h.run([EXEC] + OPTS + ["--", "sh", "-c", leave], timeout=60)
+    res = who("sh", "-c", leave, timeout=60)
     assert LEAK_LINE.search(res.stderr).groups() == ("3", "4.9 KiB"), res.stderr
     assert len(res.stderr.splitlines()) == 1
-    res = h.run([EXEC, "-v"] + OPTS + ["--", "sh", "-c", leave], timeout=60)
+    res = who.run("-v", *OPTS, "--", "sh", "-c", leave, timeout=60)
     lines = [l for l in res.stderr.splitlines() if l.startswith("segfs-exec:   ")]
     names = sorted(l.split()[1] for l in lines)
     assert names == ["/dev/shm/a", "/dev/shm/b", "/dev/shm/d/c"], res.stderr
     assert all(re.search(r" made by pid \d+ at \d\d:\d\d:\d\d$", l) for l in lines), lines
-    res = h.run([EXEC] + OPTS + ["--", "sh", "-c", "echo x > /dev/shm/a; rm /dev/shm/a"],
-                timeout=60)
+    res = who("sh", "-c", "echo x > /dev/shm/a; rm /dev/shm/a", timeout=60)
     assert res.stderr == ""
 
 
