@@ -16,6 +16,14 @@ starting with '#' are comments.  Every value is a median over batches.
       `ls -l DIR > /dev/null`, remove them all.  With --pid, the VmRSS of
       that process (the segfs daemon) before and after the creation.
       -> scale_create, scale_ls, scale_rm s; rss_before, rss_after kB
+  pybench.py torch [-b BATCHES] [-n BATCHES_PER_PASS]
+      PyTorch's DataLoader (Debian's python3-torch) with 2 worker processes,
+      each item a fresh 64 KiB float32 tensor, batch_size 1: every batch
+      reaches the main process through a new segment in /dev/shm (torch's
+      file_descriptor sharing: shm_open, ftruncate, mmap, unlink, the fd
+      passed over a socket).  A pass iterates a fresh loader (workers
+      started first, outside the timing); -> torch_loader batches/s,
+      the median over passes.
   pybench.py lists [-b BATCHES] [-N ITEMS]
       (under segfs-exec) a ShareableList of ITEMS ints in /dev/shm; times
       `cat /dev/shm/lists/NAME > /dev/null` against list(ShareableList(
@@ -80,6 +88,46 @@ def cmd_manager(a):
         v = [batch(a.n) for _ in range(a.b)]
     print("# samples py_manager " + " ".join(f"{x:.2f}" for x in v))
     out("py_manager", statistics.median(v), "us")
+
+
+class _Tensors:
+    """A map-style dataset of n fresh 64 KiB tensors (module level, so
+    that spawn could pickle it too)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        import torch
+        return torch.full((16384,), float(i), dtype=torch.float32)
+
+
+def cmd_torch(a):
+    import torch
+    from torch.utils.data import DataLoader
+
+    torch.set_num_threads(1)
+    v = []
+    for _ in range(a.b):
+        loader = DataLoader(_Tensors(a.n), batch_size=1, num_workers=2,
+                            persistent_workers=False, prefetch_factor=4)
+        it = iter(loader)
+        first = next(it)          # workers are up: time the rest
+        assert first.shape == (1, 16384)
+        t0 = time.perf_counter()
+        got = 1
+        for b in it:
+            got += 1
+        dt = time.perf_counter() - t0
+        assert got == a.n, (got, a.n)
+        v.append((a.n - 1) / dt)
+    print("# samples torch_loader " + " ".join(f"{x:.1f}" for x in v))
+    print(f"# torch {torch.__version__}, sharing strategy "
+          f"{torch.multiprocessing.get_sharing_strategy()}")
+    out("torch_loader", statistics.median(v), "batches/s")
 
 
 def rss_kb(pid):
@@ -261,6 +309,10 @@ def cmd_report(a):
             row(f"daemon_rss_per_segment@{n}", "B", None, per, None,
                 f"name {a.namelen} chars", f"<= {512 + a.namelen}",
                 "PASS" if per <= 512 + a.namelen else "FAIL")
+    if units.get("torch_loader"):
+        t, s = med("tmpfs", "torch_loader"), med("segfs", "torch_loader")
+        rows.append(["torch_dataloader_2_workers_64k", "batches/s", "higher", t, s,
+                     paired("torch_loader"), "segfs/tmpfs", "-", "-"])
     if units.get("lists_cat"):
         c, p = med("segfs", "lists_cat"), med("segfs", "lists_py")
         row(f"lists_cat_{a.items}", "ms", None, c, None, "cat lists/x (segfs)")
@@ -321,6 +373,9 @@ def main():
     s.add_argument("N", type=int)
     s.add_argument("--pid", type=int)
     s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("torch")
+    s.add_argument("-b", type=int, default=5)
+    s.add_argument("-n", type=int, default=2000)
     s = sub.add_parser("lists")
     s.add_argument("-b", type=int, default=5)
     s.add_argument("-N", type=int, default=100000)
@@ -333,7 +388,7 @@ def main():
     s.add_argument("--items", type=int, default=100000)
     a = ap.parse_args()
     {"shm": cmd_shm, "manager": cmd_manager, "scale": cmd_scale,
-     "lists": cmd_lists, "report": cmd_report}[a.cmd](a)
+     "lists": cmd_lists, "torch": cmd_torch, "report": cmd_report}[a.cmd](a)
 
 
 if __name__ == "__main__":
