@@ -371,8 +371,8 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 
 /*
  * Reserves (and allocates) an open segment's pages up to byte `end`,
- * without changing its size, for a write or fallocate that may extend it:
- * -ENOSPC when the size limit or memory does not allow.
+ * without changing its size, for a write that may extend it: -ENOSPC
+ * when the size limit or memory does not allow.
  */
 int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end);
 
@@ -383,6 +383,15 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end);
  * zeroed, collapsed or inserted) to an append-only one; else -EPERM.
  */
 int seg_may_fallocate(struct seg_ns *ns, struct seg_inode *ino, bool allocate_only);
+
+/*
+ * fallocate(2) of an open segment, `mode` as the call's: the inode flags'
+ * rules (seg_may_fallocate), then the allocation, reserved against the
+ * size limit first and made once, so that what it leaves reads as
+ * tmpfs's fallocate leaves it (SEEK_HOLE: allocated, never written pages
+ * are a hole).  -EINVAL for what is not a segment.
+ */
+int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off, off_t len);
 
 /*
  * Extended attributes, any name (which namespaces exist and who may use

@@ -160,6 +160,22 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 	return rc;
 }
 
+int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off, off_t len)
+{
+	int rc;
+
+	if (!S_ISREG(ino->mode))
+		return -EINVAL;
+	/* Only allocating (KEEP_SIZE or not) is allowed on an append-only file. */
+	rc = seg_may_fallocate(ns, ino, (mode & ~FALLOC_FL_KEEP_SIZE) == 0);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ino->u.seg.lock);
+	rc = store_fallocate(ns->store, &ino->u.seg.file, mode, off, len);
+	pthread_mutex_unlock(&ino->u.seg.lock);
+	return rc;
+}
+
 int seg_may_fallocate(struct seg_ns *ns, struct seg_inode *ino, bool allocate_only)
 {
 	int rc = 0;

@@ -407,48 +407,100 @@ static void settle_unseen(struct seg_store *st)
  * under the lock and the pages allocated outside it, then given back if
  * that failed.
  */
-static int reserve(struct seg_store *st, struct store_file *f, uint64_t want)
+/*
+ * Counts [f->reserved, want) against the limit and raises f->reserved to
+ * it: 0, 1 when nothing was to count, or -ENOSPC.  *from gets the old mark.
+ */
+static int claim(struct seg_store *st, struct store_file *f, uint64_t want, uint64_t *from)
 {
-	uint64_t from, more;
-	int fd, rc;
+	uint64_t more;
 
 	pthread_mutex_lock(&st->lock);
 	if (want > f->reserved && st->tmpfs < 0)
 		settle_unseen(st);
+	*from = f->reserved;
 	if (want <= f->reserved) {
 		pthread_mutex_unlock(&st->lock);
-		return 0;
+		return 1;
 	}
-	from = f->reserved;
-	more = want - from;
+	more = want - f->reserved;
 	if (st->tmpfs < 0 && (more > st->size_limit || st->reserved > st->size_limit - more)) {
 		pthread_mutex_unlock(&st->lock);
 		return -ENOSPC;
 	}
 	st->reserved += more;
 	f->reserved = want;
-	fd = f->fd;
 	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+/* Gives back what claim counted, after the allocation failed. */
+static void unclaim(struct seg_store *st, struct store_file *f, uint64_t from, uint64_t want)
+{
+	/* Settling may have raised the reservation meanwhile: give back ours. */
+	pthread_mutex_lock(&st->lock);
+	st->reserved -= want - from;
+	f->reserved -= want - from;
+	pthread_mutex_unlock(&st->lock);
+}
+
+static int reserve(struct seg_store *st, struct store_file *f, uint64_t want)
+{
+	uint64_t from;
+	int rc = claim(st, f, want, &from);
+
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	/*
 	 * Allocate now, keeping the size: this is where a full mount or a full
 	 * machine says ENOSPC, instead of a SIGBUS in whoever touches the page
 	 * later.  Pages a passthrough write already took are not counted twice.
 	 */
-	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)more) == 0)
+	if (fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(want - from)) == 0)
 		return 0;
 	rc = errno == ENOMEM ? -ENOSPC : -errno;
-
-	/* Settling may have raised the reservation meanwhile: give back ours. */
-	pthread_mutex_lock(&st->lock);
-	st->reserved -= more;
-	f->reserved -= more;
-	pthread_mutex_unlock(&st->lock);
+	unclaim(st, f, from, want);
 	return rc;
 }
 
 int store_reserve(struct seg_store *st, struct store_file *f, uint64_t end)
 {
 	return reserve(st, f, page_up(end));
+}
+
+int store_fallocate(struct seg_store *st, struct store_file *f, int mode, off_t off,
+		    off_t len)
+{
+	uint64_t from = 0, want = 0, below;
+	bool claimed = false;
+	int rc;
+
+	/*
+	 * Counted first, then allocated once.  The reservation's rule (never
+	 * sparse) still allocates what lies between the pages held so far and
+	 * the range; the range itself is allocated by the caller's own
+	 * fallocate only.  Twice would not be the same: a tmpfs page
+	 * fallocated twice reads as data (SEEK_DATA), once as a hole, as
+	 * tmpfs's own fallocate leaves it.  Punching a hole counts nothing.
+	 */
+	if (!(mode & FALLOC_FL_PUNCH_HOLE) && off >= 0 && len > 0) {
+		want = page_up((uint64_t)off + (uint64_t)len);
+		rc = claim(st, f, want, &from);
+		if (rc < 0)
+			return rc;
+		claimed = rc == 0;
+		below = (uint64_t)off & ~(uint64_t)(PAGE - 1);
+		if (claimed && from < below &&
+		    fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(below - from)) < 0)
+			goto fail;
+	}
+	if (fallocate(f->fd, mode, off, len) == 0)
+		return 0;
+fail:
+	rc = errno == ENOMEM ? -ENOSPC : -errno;
+	if (claimed)
+		unclaim(st, f, from, want);
+	return rc;
 }
 
 int store_resize(struct seg_store *st, struct store_file *f, off_t size)
@@ -462,6 +514,19 @@ int store_resize(struct seg_store *st, struct store_file *f, off_t size)
 	rc = reserve(st, f, want);
 	if (rc < 0)
 		return rc;
+	/*
+	 * Only shrinking gives pages back: growing a file frees none of those
+	 * a fallocate(FALLOC_FL_KEEP_SIZE) holds past its end.  (Asked only
+	 * when some are held past the new size, which a lifecycle never does.)
+	 */
+	if (want < f->reserved) {
+		struct stat old;
+
+		if (fstat(f->fd, &old) < 0)
+			return -errno;
+		if (size >= old.st_size)
+			want = f->reserved;
+	}
 	if (ftruncate(f->fd, size) < 0)
 		return errno == EINVAL ? -EFBIG : -errno;
 	/* Shrinking gave pages back (ftruncate freed them). */

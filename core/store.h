@@ -34,7 +34,8 @@
  * idle file, opening one again by name, and eviction's own fstat, linkat
  * and close, which is never a file's last); never fallocate, ftruncate,
  * I/O or a file's last close.  Per file, the caller serializes the calls
- * that change its size (store_resize, store_reserve, store_utimens).
+ * that change its size (store_resize, store_reserve, store_fallocate,
+ * store_utimens).
  *
  * Errors: 0 or -errno; on error nothing changed unless said otherwise.
  */
@@ -170,6 +171,15 @@ int store_resize(struct seg_store *st, struct store_file *f, off_t size);
  * keeping its size: for a write or fallocate that may extend it.
  */
 int store_reserve(struct seg_store *st, struct store_file *f, uint64_t end);
+
+/*
+ * fallocate(2) of a held file with `mode`: what it allocates is reserved
+ * as store_reserve would (and the pages below the range that store_reserve
+ * would allocate are), but the range is allocated once, by this call, as
+ * on tmpfs.  0 or -errno (ENOSPC where the memory or the limit is short).
+ */
+int store_fallocate(struct seg_store *st, struct store_file *f, int mode, off_t off,
+		    off_t len);
 
 /* futimens(2) on a held file. */
 int store_utimens(struct seg_store *st, struct store_file *f, const struct timespec ts[2]);

@@ -226,17 +226,12 @@ static void file_write_buf(fuse_req_t req, struct node *n, struct fuse_bufvec *i
 static void file_fallocate(fuse_req_t req, struct node *n, int mode, off_t off, off_t len,
 			   struct fuse_file_info *fi)
 {
-	int rc;
-
 	(void)fi;
-	/* The kernel cannot check the inode flags: FUSE does not tell it them. */
-	rc = seg_may_fallocate(fs_of(req)->ns, n->ino, (mode & ~FALLOC_FL_KEEP_SIZE) == 0);
-	/* Allocating counts against the size limit; punching a hole does not. */
-	if (rc == 0 && !(mode & FALLOC_FL_PUNCH_HOLE) && off >= 0 && len > 0)
-		rc = seg_reserve(fs_of(req)->ns, n->ino, (uint64_t)off + (uint64_t)len);
-	if (rc == 0 && fallocate(seg_inode_fd(n->ino), mode, off, len) < 0)
-		rc = -errno;
-	reply_err(req, rc);
+	/*
+	 * The kernel cannot check the inode flags (FUSE does not tell it them):
+	 * seg_fallocate does, and counts what it allocates against the limit.
+	 */
+	reply_err(req, seg_fallocate(fs_of(req)->ns, n->ino, mode, off, len));
 }
 
 static void file_lseek(fuse_req_t req, struct node *n, off_t off, int whence,

@@ -605,9 +605,49 @@ def test_birth_time(pair):
 # Inode flags
 
 def punch_hole(fd, off, length):
-    if _libc.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ctypes.c_long(off),
-                      ctypes.c_long(length)) != 0:
+    falloc(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, length)
+
+
+def falloc(fd, mode, off, length):
+    if _libc.fallocate(fd, mode, ctypes.c_long(off), ctypes.c_long(length)) != 0:
         raise OSError(ctypes.get_errno(), "fallocate")
+
+
+def test_holes_and_data(pair):
+    """SEEK_HOLE and SEEK_DATA, sizes and blocks after writes, punched holes
+    and fallocate, with and without KEEP_SIZE: tmpfs counts pages it
+    allocated but nobody wrote as a hole, and so must segfs (its own
+    reservation must not allocate them a second time, which turns them
+    into data)."""
+    page = 4096
+
+    def holes(fd):
+        out = []
+        for off in range(0, os.fstat(fd).st_size + 2 * page, page):
+            out.append((off, err(os.lseek, fd, off, os.SEEK_HOLE),
+                        err(os.lseek, fd, off, os.SEEK_DATA)))
+        st = os.fstat(fd)
+        return out, st.st_size, st.st_blocks
+
+    def scenario(d):
+        out = {}
+        fd = os.open(d / "f", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.write(fd, b"a" * 8 * page)
+            out["written"] = holes(fd)
+            falloc(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page, page)
+            out["punched"] = holes(fd)
+            falloc(fd, FALLOC_FL_KEEP_SIZE, 0, 64 * page)
+            out["allocated past the end"] = holes(fd)
+            falloc(fd, 0, 16 * page, 4 * page)
+            out["allocated, grown"] = holes(fd)
+            os.pwrite(fd, b"b", 17 * page)
+            out["written into it"] = holes(fd)
+        finally:
+            os.close(fd)
+        return out
+
+    same(pair, scenario)
 
 
 def chattr(flag, path):

@@ -255,6 +255,52 @@ static void test_reserve_limit(void **state)
  * settled, before the next reservation and when the file stops being
  * reachable unseen.
  */
+/*
+ * fallocate counts against the limit before it allocates, allocates once
+ * (a page fallocated and never written stays a hole, as on tmpfs), and
+ * gives back what it counted when it fails; punching counts nothing.
+ */
+static void test_fallocate(void **state)
+{
+	struct seg_store *st = new_store(64 * PAGE, 0);
+	struct store_file a, b;
+	struct store_stat m;
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_create(st, &a, 1, "a"), 0);
+	assert_int_equal(store_create(st, &b, 2, "b"), 0);
+	assert_int_equal(store_hold(st, &a, &fd), 0);
+	assert_int_equal(store_hold(st, &b, &fd), 0);
+	assert_int_equal(store_fallocate(st, &a, FALLOC_FL_KEEP_SIZE, 0, 40 * PAGE), 0);
+	assert_int_equal(store_stat(st, &a, &m), 0);
+	assert_int_equal(m.size, 0);
+	assert_int_equal(used_pages(st), 40);
+	/* Allocated, never written: a hole, as tmpfs's own fallocate leaves it. */
+	assert_int_equal(store_resize(st, &a, 8 * PAGE), 0);
+	assert_int_equal(lseek(a.fd, 0, SEEK_HOLE), 0);
+	assert_int_equal(store_fallocate(st, &b, 0, 0, 30 * PAGE), -ENOSPC);
+	assert_int_equal(store_stat(st, &b, &m), 0);
+	assert_int_equal(m.size, 0);
+	assert_int_equal(store_fallocate(st, &b, 0, 4 * PAGE, 20 * PAGE), 0);
+	assert_int_equal(store_stat(st, &b, &m), 0);
+	assert_int_equal(m.size, 24 * PAGE);
+	/* Never sparse: the pages below the range are allocated too. */
+	assert_int_equal(used_pages(st), 64);
+	assert_int_equal(store_fallocate(st, &b, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					 0, 4 * PAGE), 0);
+	assert_int_equal(store_fallocate(st, &b, 0, 0, 32 * PAGE), -ENOSPC);
+	/* What the failed call counted was given back: a smaller one fits. */
+	assert_int_equal(store_resize(st, &a, 0), 0);
+	assert_int_equal(store_fallocate(st, &b, 0, 0, 32 * PAGE), 0);
+	store_drop(st, &a);
+	store_drop(st, &b);
+	store_destroy(st, &a);
+	store_destroy(st, &b);
+	assert_int_equal(used_pages(st), 0);
+	store_free(st);
+}
+
 static void test_unseen_writes(void **state)
 {
 	struct seg_store *st = new_store(16 * PAGE, 0);
@@ -343,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_file_lifecycle),
 		cmocka_unit_test(test_budget_and_eviction),
 		cmocka_unit_test(test_reserve_limit),
+		cmocka_unit_test(test_fallocate),
 		cmocka_unit_test(test_unseen_writes),
 		cmocka_unit_test(test_utimens),
 		cmocka_unit_test(test_huge),
