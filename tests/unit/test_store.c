@@ -214,19 +214,37 @@ static void test_budget_and_eviction(void **state)
 	assert_int_equal(count_fds(), fds0);
 }
 
+/* Two files, a and b, made and held in st. */
+static void hold_two(struct seg_store *st, struct store_file *a, struct store_file *b)
+{
+	int fd;
+
+	assert_int_equal(store_create(st, a, 1, "a"), 0);
+	assert_int_equal(store_create(st, b, 2, "b"), 0);
+	assert_int_equal(store_hold(st, a, &fd), 0);
+	assert_int_equal(store_hold(st, b, &fd), 0);
+}
+
+/* Drops and destroys them, and frees st: every page must be back. */
+static void free_two(struct seg_store *st, struct store_file *a, struct store_file *b)
+{
+	store_drop(st, a);
+	store_drop(st, b);
+	store_destroy(st, a);
+	store_destroy(st, b);
+	assert_int_equal(used_pages(st), 0);
+	store_free(st);
+}
+
 /* Growing past the limit is ENOSPC, and changes nothing. */
 static void test_reserve_limit(void **state)
 {
 	struct seg_store *st = new_store(64 * PAGE, 0);
 	struct store_file a, b;
 	struct store_stat m;
-	int fd;
 
 	(void)state;
-	assert_int_equal(store_create(st, &a, 1, "a"), 0);
-	assert_int_equal(store_create(st, &b, 2, "b"), 0);
-	assert_int_equal(store_hold(st, &a, &fd), 0);
-	assert_int_equal(store_hold(st, &b, &fd), 0);
+	hold_two(st, &a, &b);
 	assert_int_equal(store_resize(st, &a, 40 * PAGE), 0);
 	assert_int_equal(store_resize(st, &b, 30 * PAGE), -ENOSPC);
 	assert_int_equal(store_stat(st, &b, &m), 0);
@@ -241,20 +259,9 @@ static void test_reserve_limit(void **state)
 	assert_int_equal(store_resize(st, &a, 0), 0);
 	assert_int_equal(store_resize(st, &b, 60 * PAGE), 0);
 	assert_int_equal(used_pages(st), 60);
-	store_drop(st, &a);
-	store_drop(st, &b);
-	store_destroy(st, &a);
-	store_destroy(st, &b);
-	assert_int_equal(used_pages(st), 0);
-	store_free(st);
+	free_two(st, &a, &b);
 }
 
-/*
- * Writes the store never sees (a passthrough write()): the tmpfs refuses
- * them past the limit by itself; with memfds they are counted once
- * settled, before the next reservation and when the file stops being
- * reachable unseen.
- */
 /*
  * fallocate counts against the limit before it allocates, allocates once
  * (a page fallocated and never written stays a hole, as on tmpfs), and
@@ -265,13 +272,9 @@ static void test_fallocate(void **state)
 	struct seg_store *st = new_store(64 * PAGE, 0);
 	struct store_file a, b;
 	struct store_stat m;
-	int fd;
 
 	(void)state;
-	assert_int_equal(store_create(st, &a, 1, "a"), 0);
-	assert_int_equal(store_create(st, &b, 2, "b"), 0);
-	assert_int_equal(store_hold(st, &a, &fd), 0);
-	assert_int_equal(store_hold(st, &b, &fd), 0);
+	hold_two(st, &a, &b);
 	assert_int_equal(store_fallocate(st, &a, FALLOC_FL_KEEP_SIZE, 0, 40 * PAGE), 0);
 	assert_int_equal(store_stat(st, &a, &m), 0);
 	assert_int_equal(m.size, 0);
@@ -290,17 +293,18 @@ static void test_fallocate(void **state)
 	assert_int_equal(store_fallocate(st, &b, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					 0, 4 * PAGE), 0);
 	assert_int_equal(store_fallocate(st, &b, 0, 0, 32 * PAGE), -ENOSPC);
-	/* What the failed call counted was given back: a smaller one fits. */
+	/* What the failed call counted was given back: with a's pages freed, it fits. */
 	assert_int_equal(store_resize(st, &a, 0), 0);
 	assert_int_equal(store_fallocate(st, &b, 0, 0, 32 * PAGE), 0);
-	store_drop(st, &a);
-	store_drop(st, &b);
-	store_destroy(st, &a);
-	store_destroy(st, &b);
-	assert_int_equal(used_pages(st), 0);
-	store_free(st);
+	free_two(st, &a, &b);
 }
 
+/*
+ * Writes the store never sees (a passthrough write()): the tmpfs refuses
+ * them past the limit by itself; with memfds they are counted once
+ * settled, before the next reservation and when the file stops being
+ * reachable unseen.
+ */
 static void test_unseen_writes(void **state)
 {
 	struct seg_store *st = new_store(16 * PAGE, 0);
