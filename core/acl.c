@@ -153,38 +153,40 @@ bool acl_equiv_mode(const uint8_t *v, size_t size, mode_t *mode)
 	return !not_equiv;
 }
 
-void acl_chmod(uint8_t *v, size_t size, mode_t mode)
+/*
+ * The entry that holds an ACL's group class: its mask when it has one,
+ * else its owning group's entry (SIZE_MAX for neither).
+ */
+static size_t group_class(const uint8_t *v, size_t size)
 {
-	size_t group_obj = SIZE_MAX, mask = SIZE_MAX;
+	size_t g = SIZE_MAX;
 
 	for (size_t i = 0; i < count(size); i++) {
-		switch (tag(v, i)) {
-		case TAG_USER_OBJ:
-			set_perm(v, i, (uint16_t)((mode & S_IRWXU) >> 6));
-			break;
-		case TAG_OTHER:
-			set_perm(v, i, (uint16_t)(mode & S_IRWXO));
-			break;
-		case TAG_GROUP_OBJ:
-			group_obj = i;
-			break;
-		case TAG_MASK:
-			mask = i;
-			break;
-		default:
-			break;
-		}
+		if (tag(v, i) == TAG_MASK)
+			return i;
+		if (tag(v, i) == TAG_GROUP_OBJ)
+			g = i;
 	}
-	/* The group class is the mask's when there is one. */
-	if (mask != SIZE_MAX)
-		set_perm(v, mask, (uint16_t)((mode & S_IRWXG) >> 3));
-	else if (group_obj != SIZE_MAX)
-		set_perm(v, group_obj, (uint16_t)((mode & S_IRWXG) >> 3));
+	return g;
+}
+
+void acl_chmod(uint8_t *v, size_t size, mode_t mode)
+{
+	size_t g = group_class(v, size);
+
+	for (size_t i = 0; i < count(size); i++) {
+		if (tag(v, i) == TAG_USER_OBJ)
+			set_perm(v, i, (uint16_t)((mode & S_IRWXU) >> 6));
+		else if (tag(v, i) == TAG_OTHER)
+			set_perm(v, i, (uint16_t)(mode & S_IRWXO));
+	}
+	if (g != SIZE_MAX)
+		set_perm(v, g, (uint16_t)((mode & S_IRWXG) >> 3));
 }
 
 bool acl_create_masq(uint8_t *v, size_t size, mode_t *mode)
 {
-	size_t group_obj = SIZE_MAX, mask = SIZE_MAX;
+	size_t g = group_class(v, size);
 	bool not_equiv = false;
 	mode_t m = *mode;
 
@@ -203,20 +205,14 @@ bool acl_create_masq(uint8_t *v, size_t size, mode_t *mode)
 			m &= (mode_t)p | ~(mode_t)S_IRWXO;
 			break;
 		case TAG_GROUP_OBJ:
-			group_obj = i;
-			break;
-		case TAG_MASK:
-			mask = i;
-			not_equiv = true;
 			break;
 		default:
+			/* Named entries and a mask: a mode cannot say this. */
 			not_equiv = true;
 			break;
 		}
 	}
-	/* The group class: the mask when there is one, else the owning group. */
-	size_t g = mask != SIZE_MAX ? mask : group_obj;
-
+	/* The group class is masked last, as posix_acl_create_masq does. */
 	if (g != SIZE_MAX) {
 		uint16_t p = perm(v, g) & (uint16_t)((m >> 3) & RWX);
 

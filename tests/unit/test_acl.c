@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "core/acl.h"
+#include "aclexample.h"
 
 static void *xmalloc(size_t n)
 {
@@ -177,20 +178,13 @@ static void test_create_masq(void **state)
 /* The example of acl.h, byte for byte. */
 static void test_header_example(void **state)
 {
-	static const uint8_t v[] = {
-		0x02, 0, 0, 0,
-		0x01, 0, 0x06, 0, 0xff, 0xff, 0xff, 0xff,
-		0x02, 0, 0x04, 0, 0xfe, 0xff, 0, 0,
-		0x04, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
-		0x10, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
-		0x20, 0, 0x00, 0, 0xff, 0xff, 0xff, 0xff,
-	};
+	const uint8_t *v = acl_example;
 	mode_t mode = S_IFREG | 0777;
 
 	(void)state;
-	assert_int_equal(acl_check(v, sizeof v), 0);
-	assert_false(acl_is_empty(v, sizeof v));
-	assert_false(acl_equiv_mode(v, sizeof v, &mode));
+	assert_int_equal(acl_check(v, sizeof acl_example), 0);
+	assert_false(acl_is_empty(v, sizeof acl_example));
+	assert_false(acl_equiv_mode(v, sizeof acl_example, &mode));
 	assert_int_equal(mode, S_IFREG | 0640);
 	assert_true(acl_is_empty(v, 4));
 	assert_int_equal(acl_check(v, 4), 0);

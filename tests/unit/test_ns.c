@@ -24,6 +24,7 @@
 
 #include "core/alloc.h"
 #include "core/ns.h"
+#include "aclexample.h"
 
 static unsigned long seed = 20261122;
 
@@ -1043,20 +1044,6 @@ static void test_opendir_keeps_removed_dir(void **state)
 
 /* ---- allocation failures ---------------------------------------------- */
 
-/*
- * Runs `op` with the Nth allocation failing for N = 0, 1, ... until it
- * succeeds; every failure must be -ENOMEM with the namespace unchanged.
- */
-/* u::rw-,u:65534:r--,g::r--,m::r--,o::--- (core/acl.h's example). */
-static const uint8_t acl_example[] = {
-	0x02, 0, 0, 0,
-	0x01, 0, 0x06, 0, 0xff, 0xff, 0xff, 0xff,
-	0x02, 0, 0x04, 0, 0xfe, 0xff, 0, 0,
-	0x04, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
-	0x10, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
-	0x20, 0, 0x00, 0, 0xff, 0xff, 0xff, 0xff,
-};
-
 /* u::rw-,g::r--,o::r--: a mode says it all. */
 static const uint8_t acl_minimal[] = {
 	0x02, 0, 0, 0,
@@ -1065,6 +1052,10 @@ static const uint8_t acl_minimal[] = {
 	0x20, 0, 0x04, 0, 0xff, 0xff, 0xff, 0xff,
 };
 
+/*
+ * Runs `op` with the Nth allocation failing for N = 0, 1, ... until it
+ * succeeds; every failure must be -ENOMEM with the namespace unchanged.
+ */
 static void test_enomem_everywhere(void **state)
 {
 	(void)state;
