@@ -909,8 +909,8 @@ static double samples[MAX_DIRS][MAX_METRICS][MAX_SAMPLES];
  * The directory that runs k-th in run n: the order rotated by n / 2, and
  * reversed when n is odd.  A run can depend on the one just before it as
  * well as on its place: a fresh 512 MiB segment filled right after tmpfs
- * freed its 512 MiB took 0.65-1.3 s here, and 0.05-0.1 s when it ran
- * first (bigfill, whichever target came second).  A rotation alone keeps
+ * freed its 512 MiB took 0.65-1.3 s here, and 0.04-0.13 s anywhere else
+ * (bigfill, whichever target it was).  A rotation alone keeps
  * every directory behind the same one; with the reversals each runs
  * first, last and after several others over a few rounds.
  */
