@@ -471,6 +471,104 @@ def test_tree_has_its_own_pids():
     assert int(pid) <= 3 and comm == "sh"
 
 
+def _postgres_bin():
+    """The newest PostgreSQL's bin directory (Debian's layout), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else None
+
+
+PG_PARALLEL = ("set parallel_setup_cost = 0; set parallel_tuple_cost = 0; "
+               "set min_parallel_table_scan_size = 0; set work_mem = '4MB'; ")
+
+
+def _postgres(script, opts):
+    """Runs script (sh, as the postgres user, under segfs-exec, with the
+    options given) around a fresh PostgreSQL cluster in a fresh directory:
+    $PG is its bin directory, `q SQL` runs SQL (psql -A -t), and the server
+    is started before and stopped by pg_ctl after, all inside.  Returns
+    segfs-exec's result and the server's log; skips without PostgreSQL."""
+    pg = _postgres_bin()
+    if pg is None:
+        pytest.skip("PostgreSQL is not installed (Debian's postgresql)")
+    try:
+        import pwd
+        pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no postgres user")
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="segfs-pg.")
+    try:
+        shutil.chown(d, "postgres")
+        os.chmod(d, 0o755)
+        # cd first: the checkout this runs from may be closed to postgres.
+        full = f"""set -e
+cd {d}
+PG={pg}
+q() {{ $PG/psql -h {d} -X -q -A -t -d postgres -v ON_ERROR_STOP=1 -c "$1"; }}
+$PG/initdb -D {d}/db -A trust >/dev/null
+printf "listen_addresses = ''\\nunix_socket_directories = '{d}'\\n" >> {d}/db/postgresql.conf
+printf "dynamic_shared_memory_type = posix\\nmax_parallel_workers_per_gather = 4\\n" >> {d}/db/postgresql.conf
+$PG/pg_ctl -D {d}/db -l {d}/log -w start >/dev/null
+echo "segments: $(ls /dev/shm | grep -c '^PostgreSQL[.]')"
+q "create table t as select i, md5(i::text) s from generate_series(1, 300000) i; analyze t"
+{script}
+$PG/pg_ctl -D {d}/db -w stop -m fast >/dev/null
+"""
+        res = h.run([EXEC] + opts + ["--", "su", "postgres", "-s", "/bin/sh", "-c", full],
+                    timeout=240, check=False)
+        log = Path(d, "log").read_text(errors="replace") if Path(d, "log").exists() else ""
+        return res, log
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+PG_PARALLEL = ("set parallel_setup_cost = 0; set parallel_tuple_cost = 0; "
+               "set min_parallel_table_scan_size = 0; set work_mem = '4MB'; ")
+
+
+def test_postgresql_parallel_queries():
+    """PostgreSQL, unmodified, keeps the dynamic shared memory of its
+    parallel queries in /dev/shm (dynamic_shared_memory_type=posix:
+    shm_open, then ftruncate and posix_fallocate as a segment grows).  A
+    parallel scan and a parallel hash join, 4 workers each, give the right
+    answers, and the server, started and stopped inside, leaves nothing."""
+    res, log = _postgres(f"""
+q "{PG_PARALLEL} explain (analyze, costs off) select count(*), sum(i) from t" | grep 'Workers Launched'
+q "{PG_PARALLEL} select count(*), sum(i) from t"
+q "{PG_PARALLEL} explain (analyze, costs off) select count(*) from t a join t b using (i)" | grep -E 'Workers Launched|Parallel Hash Join'
+q "{PG_PARALLEL} select count(*), sum(a.i), count(distinct b.s) from t a join t b using (i)"
+""", OPTS)
+    assert res.returncode == 0, f"{res.stdout}\n{res.stderr}\n{log}"
+    out = res.stdout.splitlines()
+    assert int(out[0].split()[1]) >= 1, out      # its control segment
+    assert out[1].strip() == "Workers Launched: 4", out
+    assert out[2] == "300000|45000150000", out
+    assert "Parallel Hash Join" in res.stdout and res.stdout.count("Workers Launched: 4") == 2, out
+    assert out[-1] == "300000|45000150000|300000", out
+    assert "released" not in res.stderr, res.stderr
+    assert "ERROR" not in log and "FATAL" not in log, log
+
+
+def test_postgresql_full_shm_is_an_error_not_a_crash():
+    """With a /dev/shm too small for a parallel hash join's segments, it
+    fails with PostgreSQL's own ENOSPC error (its posix_fallocate gets it)
+    and the server runs on: the next query answers.  On a full tmpfs the
+    same happens; what must never happen is a SIGBUS that takes the server
+    down."""
+    opts = ["-o", ",".join(h.SEGFS_OPTS + ["size=2m"])]
+    res, log = _postgres(f"""
+q "{PG_PARALLEL} select count(*) from t a join t b using (i)" || echo "failed: $?"
+q "set max_parallel_workers_per_gather = 0; select count(*), sum(i) from t"
+""", opts)
+    assert res.returncode == 0, f"{res.stdout}\n{res.stderr}\n{log}"
+    assert res.stdout.splitlines()[-2:] == ["failed: 1", "300000|45000150000"], res.stdout
+    assert re.search(r"could not resize shared memory segment .*: No space left on device",
+                     res.stderr), res.stderr
+    assert "terminated by signal" not in log, log
+
+
 # --------------------------------------------------------------------------
 # Containers: contrib/docker
 
