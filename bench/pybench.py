@@ -257,15 +257,16 @@ def cmd_report(a):
         for t, label in shm_targets:
             r = paired("py_shm", num_t=t)
             row("py_shm_lifecycle" + label, "us", med("tmpfs", "py_shm"),
-                med(t, "py_shm"), r, f"{t}/tmpfs", "<= 2",
-                "-" if r is None else ("PASS" if r <= 2 else "FAIL"))
+                med(t, "py_shm"), r, f"{t}/tmpfs")
+    # Issue #15: a block from SharedMemoryManager costs at least 2.2 whole
+    # segfs SharedMemory lifecycles.
     if units.get("py_manager"):
         for t, label in shm_targets:
             m, s = med("tmpfs", "py_manager"), med(t, "py_shm")
             x = m / s if m and s else None
             row("py_manager_block" + label, "us", m, None, x,
                 f"manager(tmpfs)/py_shm({t})",
-                ">= 3", "-" if x is None else ("PASS" if x >= 3 else "FAIL"))
+                ">= 2.2", "-" if x is None else ("PASS" if x >= 2.2 else "FAIL"))
     # The C lifecycle on fuse-floor: dirs tmpfs, segfs, floor, floor_nodp.
     if vals.get(("floor", "lifecycle@2")):
         t, s, fl, fn = (med("floor", f"lifecycle@{k}") for k in range(4))
@@ -276,18 +277,24 @@ def cmd_report(a):
         over = [rounds[("floor", "lifecycle@1")][k] / rounds[("floor", "lifecycle@2")][k]
                 for k in rounds[("floor", "lifecycle@1")]
                 if rounds[("floor", "lifecycle@2")].get(k)]
-        row("lifecycle_segfs_over_floor", "us", None, s,
-            statistics.median(over) if over else None, "segfs/floor")
+        # Issue #15: segfs under fuse-floor with default_permissions, which
+        # needs fewer round trips than the kernel asks for on Linux <= 6.18
+        # (README, Performance): a demand this machine's kernel cannot meet.
+        x = statistics.median(over) if over else None
+        row("lifecycle_segfs_over_floor", "us", None, s, x, "segfs/floor",
+            "<= 0.85", "-" if x is None else ("PASS" if x <= 0.85 else "FAIL"))
     ns = sorted({int(n.split("@")[1]) for (_, n) in vals if n.startswith("scale_")})
     for n in ns:
         for ph in ("create", "ls", "rm"):
             name = f"scale_{ph}@{n}"
             t, s = med("tmpfs", name), med("segfs", name)
-            # Issue #6: ls -l of 100k segments in under a second.
-            demand, verdict = "-", "-"
-            if ph == "ls" and n >= 100000 and s is not None:
-                demand, verdict = "< 1 s", "PASS" if s < 1 else "FAIL"
-            row(f"{ph}_{n}_files", "s", t, s, paired(name), "segfs/tmpfs", demand, verdict)
+            # Issue #15, at 100k: ls -l within 1.1x of tmpfs, and create and
+            # remove 25% under the 14x of tmpfs they cost when it was filed.
+            demand, verdict, r = "-", "-", paired(name)
+            lim = {"ls": 1.1, "create": 10.5, "rm": 10.5}[ph]
+            if n >= 100000 and r is not None:
+                demand, verdict = f"<= {lim}", "PASS" if r <= lim else "FAIL"
+            row(f"{ph}_{n}_files", "s", t, s, r, "segfs/tmpfs", demand, verdict)
     # Linear in the number of files: the cost per file at N against N/4.
     if len(ns) >= 2:
         lo, hi = ns[0], ns[-1]
