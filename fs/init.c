@@ -57,14 +57,13 @@ void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	 */
 	fs->killpriv = want(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 #endif
-#if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 18)
 	/*
 	 * FUSE_NOTIFY_INC_EPOCH (protocol 7.44, Linux 6.16): the kernel
 	 * revalidates every name it caches at its next use, and takes no lock
-	 * to be told so (fs/views.c: why that matters).
+	 * to be told so (fs/views.c: why that matters, and how a libfuse
+	 * older than 3.18 sends it).  proto_minor is the kernel's own.
 	 */
 	fs->epoch = conn->proto_major > 7 || (conn->proto_major == 7 && conn->proto_minor >= 44);
-#endif
 	/*
 	 * O_TRUNC arrives with OPEN instead of costing a SETATTR first (and
 	 * lists/ needs it so: the kernel's separate truncate would not say

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct vfile {
 	struct handle h;        /* on the session's list until released */
@@ -84,14 +85,34 @@ struct notice {
 	char names[2][256];
 };
 
+/*
+ * FUSE_NOTIFY_INC_EPOCH.  libfuse has a call for it from 3.18; with an
+ * older one (the build against Debian 12's 3.14) the message is written
+ * as libfuse would write it: a fuse_out_header alone, unique 0 and the
+ * notice's code in its error field.  The kernel takes it whatever minor
+ * version INIT agreed on, so the old libfuse loses nothing but the call.
+ */
+static int notify_new_epoch(struct fuse_session *se)
+{
+#if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 18)
+	return fuse_lowlevel_notify_increment_epoch(se);
+#else
+	enum { NOTIFY_INC_EPOCH = 8 };  /* <linux/fuse.h>, protocol 7.44 */
+	struct { uint32_t len; int32_t error; uint64_t unique; } out = {
+		.len = sizeof(out), .error = NOTIFY_INC_EPOCH, .unique = 0,
+	};
+	ssize_t w = write(fuse_session_fd(se), &out, sizeof(out));
+
+	return w == (ssize_t)sizeof(out) ? 0 : w < 0 ? -errno : -EIO;
+#endif
+}
+
 static void send_notice(const struct notice *nt)
 {
 	if (nt->ino != 0)
 		fuse_lowlevel_notify_inval_inode(nt->se, nt->ino, 0, 0);
-#if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 18)
-	if (nt->n > 0 && nt->epoch && fuse_lowlevel_notify_increment_epoch(nt->se) == 0)
+	if (nt->n > 0 && nt->epoch && notify_new_epoch(nt->se) == 0)
 		return;
-#endif
 	for (size_t i = 0; i < nt->n; i++)
 		fuse_lowlevel_notify_inval_entry(nt->se, FUSE_ROOT_ID, nt->names[i],
 						 strlen(nt->names[i]));
