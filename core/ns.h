@@ -131,9 +131,11 @@ const char *seg_inode_target(const struct seg_inode *ino);
 struct timespec seg_inode_btime(const struct seg_inode *ino);
 
 /*
- * The backing file of an open segment.  It never changes while the segment
- * is open, so a caller that holds an open handle may use it without the
- * lock; it is borrowed and must not be closed.
+ * The backing file of a segment open on the cached fallback (seg_open
+ * gave no data-path id).  It never changes while the segment is so open,
+ * so a caller that holds such a handle may use it without the lock; it is
+ * borrowed and must not be closed.  With passthrough an open segment
+ * holds no descriptor (ns_open.c): -1 or one that may go at any moment.
  */
 int seg_inode_fd(const struct seg_inode *ino);
 
@@ -392,6 +394,9 @@ int seg_may_fallocate(struct seg_ns *ns, struct seg_inode *ino, bool allocate_on
  * are a hole).  -EINVAL for what is not a segment.
  */
 int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off, off_t len);
+
+/* lseek(2) of a segment's backing file, for SEEK_DATA and SEEK_HOLE. */
+int seg_lseek(struct seg_ns *ns, struct seg_inode *ino, off_t off, int whence, off_t *out);
 
 /*
  * Extended attributes, any name (which namespaces exist and who may use

@@ -84,6 +84,14 @@ struct seg_inode {
 			pthread_mutex_t lock;
 			struct store_file file;     /* the store's */
 			int backing;                /* data-path id, 0: none; ns->lock */
+			/*
+			 * Whether the open period holds file (store_hold), so
+			 * that its descriptor stays: from the first open until
+			 * attach gives the kernel its own reference, and for
+			 * good on the cached fallback, which reads and writes
+			 * through it.  ns->lock.
+			 */
+			bool held;
 			pid_t pid;                  /* creator; 0: unknown */
 		} seg;
 	} u;

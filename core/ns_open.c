@@ -2,10 +2,19 @@
  * Open handles of segments and their data: open, release, reserve, and
  * the reads and writes of a layer above.  See ns.h for the contracts.
  *
- * An open segment holds its backing file (store_hold) and its data-path id
- * from its first open to its last release, so its descriptor is stable for
- * the kernel's data path and for fs/'s cached I/O.  What may take long (the first open's
- * attach, O_TRUNC, reservations) runs under the segment's own lock only.
+ * An open segment keeps its data-path id from its first open to its last
+ * release.  On the cached fallback it also holds its backing file
+ * (store_hold) all that time, so that fs/'s reads and writes find a stable
+ * descriptor.  With passthrough it holds it only until attach has given
+ * the kernel a reference of its own: after that the daemon needs the
+ * descriptor only now and then (a truncate, a fallocate, SEEK_DATA), and
+ * holds it just for those, so the store may close it meanwhile.  One
+ * process may keep as many segments open as its own file limit allows,
+ * which is often the daemon's too (a daemon without CAP_SYS_RESOURCE
+ * cannot raise it): pinning a descriptor per open segment ran the daemon
+ * out first (ENOSPC at the limit's last few thousand opens, LTP's open04).
+ * What may take long (the first open's attach, O_TRUNC, reservations)
+ * runs under the segment's own lock only.
  */
 #include "core/ns.h"
 
@@ -34,9 +43,26 @@ static int get_handle(struct seg_ns *ns, struct seg_inode *ino)
 		rc = store_hold(ns->store, &ino->u.seg.file, &fd);
 		if (rc < 0)
 			return rc;
+		ino->u.seg.held = true;
 	}
 	ino->nopen++;
 	return 0;
+}
+
+/*
+ * Lets the open period's hold go once the kernel has the file by its
+ * data-path id.  Under ns->lock.
+ */
+static void unpin(struct seg_ns *ns, struct seg_inode *ino)
+{
+	/*
+	 * A memfd cannot be opened again, and the store settles the unseen
+	 * writes of held files only: memfds stay held.
+	 */
+	if (ino->u.seg.held && ino->u.seg.backing > 0 && store_reopens(ns->store)) {
+		ino->u.seg.held = false;
+		store_drop(ns->store, &ino->u.seg.file);
+	}
 }
 
 /*
@@ -55,7 +81,9 @@ static int put_handle(struct seg_ns *ns, struct seg_inode *ino)
 		id = 0;
 	/* Unopened, it can be written by nobody: what it grew to is settled. */
 	store_set_unseen(ns->store, f, false);
-	store_drop(ns->store, f);
+	if (ino->u.seg.held)
+		store_drop(ns->store, f);
+	ino->u.seg.held = false;
 	ns_maybe_free(ns, ino);
 	return id;
 }
@@ -82,6 +110,21 @@ static int may_open(const struct seg_inode *ino, int flags)
 	if ((ino->flags & SEG_FL_APPEND) && writes && (!(flags & O_APPEND) || (flags & O_TRUNC)))
 		return -EPERM;
 	return 0;
+}
+
+/*
+ * The store's calls that need the descriptor, which an open segment need
+ * not hold (above): each holds it for itself.  Under the segment's lock.
+ */
+static int resize(struct seg_ns *ns, struct store_file *f, off_t size)
+{
+	int fd, rc = store_hold(ns->store, f, &fd);
+
+	if (rc < 0)
+		return rc;
+	rc = store_resize(ns->store, f, size);
+	store_drop(ns->store, f);
+	return rc;
 }
 
 int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
@@ -126,13 +169,16 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 	if (id > 0)
 		store_set_unseen(ns->store, f, true);
 	if (flags & O_TRUNC) {
-		rc = store_resize(ns->store, f, 0);
+		rc = resize(ns, f, 0);
 		if (rc < 0)
 			goto undo;
 		ns_lock(ns);
 		ns_changed(ns, SEG_CHANGE_SIZE, NULL, NULL, 0, ino);
 		ns_unlock(ns);
 	}
+	ns_lock(ns);
+	unpin(ns, ino);
+	ns_unlock(ns);
 	*backing = id > 0 ? id : 0;
 	goto out;
 undo:
@@ -150,19 +196,23 @@ void seg_release(struct seg_ns *ns, struct seg_inode *ino)
 
 int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 {
-	int rc;
+	int fd, rc;
 
 	if (!S_ISREG(ino->mode))
 		return -EINVAL;
 	pthread_mutex_lock(&ino->u.seg.lock);
-	rc = store_reserve(ns->store, &ino->u.seg.file, end);
+	rc = store_hold(ns->store, &ino->u.seg.file, &fd);
+	if (rc == 0) {
+		rc = store_reserve(ns->store, &ino->u.seg.file, end);
+		store_drop(ns->store, &ino->u.seg.file);
+	}
 	pthread_mutex_unlock(&ino->u.seg.lock);
 	return rc;
 }
 
 int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off, off_t len)
 {
-	int rc;
+	int fd, rc;
 
 	if (!S_ISREG(ino->mode))
 		return -EINVAL;
@@ -171,8 +221,29 @@ int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off,
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&ino->u.seg.lock);
-	rc = store_fallocate(ns->store, &ino->u.seg.file, mode, off, len);
+	rc = store_hold(ns->store, &ino->u.seg.file, &fd);
+	if (rc == 0) {
+		rc = store_fallocate(ns->store, &ino->u.seg.file, mode, off, len);
+		store_drop(ns->store, &ino->u.seg.file);
+	}
 	pthread_mutex_unlock(&ino->u.seg.lock);
+	return rc;
+}
+
+int seg_lseek(struct seg_ns *ns, struct seg_inode *ino, off_t off, int whence, off_t *out)
+{
+	struct store_file *f = &ino->u.seg.file;
+	int fd, rc;
+
+	if (!S_ISREG(ino->mode))
+		return -EINVAL;
+	rc = store_hold(ns->store, f, &fd);
+	if (rc < 0)
+		return rc;
+	*out = lseek(fd, off, whence);
+	if (*out < 0)
+		rc = -errno;
+	store_drop(ns->store, f);
 	return rc;
 }
 

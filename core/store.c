@@ -345,12 +345,20 @@ int store_fd(const struct store_file *f)
 
 int store_stat(struct seg_store *st, struct store_file *f, struct store_stat *out)
 {
+	char name[24];
 	struct stat m;
 	int rc = 0;
 
 	pthread_mutex_lock(&st->lock);
-	if (f->fd >= 0) {
-		if (fstat(f->fd, &m) == 0) {
+	/*
+	 * An evicted file's snapshot holds until it is opened again, unless
+	 * the kernel may write it meanwhile through a passthrough open, which
+	 * holds no descriptor of ours: that one is asked by name.
+	 */
+	if (f->fd < 0 && f->unseen)
+		file_name(f, name);
+	if (f->fd >= 0 || f->unseen) {
+		if (f->fd >= 0 ? fstat(f->fd, &m) == 0 : fstatat(st->tmpfs, name, &m, 0) == 0) {
 			out->size = m.st_size;
 			out->blocks = m.st_blocks;
 			out->atime = m.st_atim;
@@ -547,12 +555,31 @@ int store_utimens(struct seg_store *st, struct store_file *f, const struct times
 
 void store_set_unseen(struct seg_store *st, struct store_file *f, bool unseen)
 {
+	char name[24];
+	struct stat m;
+
 	pthread_mutex_lock(&st->lock);
 	/* What it grew to meanwhile; the tmpfs counts by itself. */
 	if (f->unseen && !unseen && st->tmpfs < 0)
 		settle(st, f);
+	/* Evicted while written unseen: its snapshot is taken again. */
+	if (f->unseen && !unseen && f->fd < 0 && f->named) {
+		file_name(f, name);
+		if (fstatat(st->tmpfs, name, &m, 0) == 0) {
+			f->snap.size = m.st_size;
+			f->snap.blocks = m.st_blocks;
+			f->snap.atime = m.st_atim;
+			f->snap.mtime = m.st_mtim;
+			f->snap.ctime = m.st_ctim;
+		}
+	}
 	f->unseen = unseen;
 	pthread_mutex_unlock(&st->lock);
+}
+
+bool store_reopens(const struct seg_store *st)
+{
+	return st->tmpfs >= 0;
 }
 
 void store_usage(struct seg_store *st, uint64_t *used, uint64_t *total)

@@ -185,12 +185,20 @@ int store_fallocate(struct seg_store *st, struct store_file *f, int mode, off_t 
 int store_utimens(struct seg_store *st, struct store_file *f, const struct timespec ts[2]);
 
 /*
- * Says whether writes may reach a held file without the store seeing them
- * (a FUSE passthrough data path).  With memfds such a file's growth is
- * settled (read back from the file) before every reservation and when
- * this is turned off.
+ * Says whether writes may reach a file without the store seeing them (a
+ * FUSE passthrough data path).  With memfds such a file, which must be
+ * held, has its growth settled (read back from the file) before every
+ * reservation and when this is turned off.  In the tmpfs such a file may
+ * be idle and lose its descriptor: store_stat then asks the file by name,
+ * and turning this off takes its snapshot again.
  */
 void store_set_unseen(struct seg_store *st, struct store_file *f, bool unseen);
+
+/*
+ * Whether an idle file's descriptor may be closed and the file opened
+ * again by its name (the tmpfs), so that holding it spares a descriptor.
+ */
+bool store_reopens(const struct seg_store *st);
 
 /* Pages held against the limit, and the limit in pages, as statfs says. */
 void store_usage(struct seg_store *st, uint64_t *used, uint64_t *total);

@@ -238,12 +238,13 @@ static void file_lseek(fuse_req_t req, struct node *n, off_t off, int whence,
 		       struct fuse_file_info *fi)
 {
 	off_t r;
+	int rc;
 
 	(void)fi;
 	/* SEEK_DATA and SEEK_HOLE: the backing file knows its holes. */
-	r = lseek(seg_inode_fd(n->ino), off, whence);
-	if (r < 0)
-		reply_err(req, -errno);
+	rc = seg_lseek(fs_of(req)->ns, n->ino, off, whence, &r);
+	if (rc < 0)
+		reply_err(req, rc);
 	else
 		fuse_reply_lseek(req, r);
 }

@@ -382,6 +382,60 @@ def test_more_segments_than_descriptors(start_segfs):
     assert d.alive()
 
 
+@pytest.mark.deadline(180)
+def test_more_open_segments_than_descriptors(start_segfs, passthrough_only):
+    """One process may hold open more segments than the daemon may hold
+    descriptors (here 1000 against 256; on a machine where the daemon
+    cannot raise its file limit, a client with the same limit did, and
+    LTP's open04 got ENOSPC): with passthrough an open segment pins no
+    descriptor of the daemon's.  Sizes, bytes, times and holes stay right
+    for segments written through the kernel while the daemon had closed
+    its descriptor, open and after their last close."""
+    if h.BACKING == "memfd":
+        pytest.skip("a memfd keeps its descriptor: nr_segments bounds them")
+    d = start_segfs(nofile=256)
+    mnt = d.mnt
+    n = 1000
+    fds = []
+    try:
+        for i in range(n):
+            fd = os.open(mnt / f"o{i}", os.O_CREAT | os.O_RDWR, 0o600)
+            fds.append(fd)
+            os.ftruncate(fd, 4096 * (1 + i % 3))
+        assert len(os.listdir(f"/proc/{d.pid}/fd")) < 256
+        for i in range(0, n, 10):
+            fd = fds[i]
+            # Written by the kernel alone (passthrough), the daemon unasked.
+            os.pwrite(fd, b"%d" % i, 20000)
+            with mmap.mmap(fd, 4096) as m:
+                m[:5] = b"first"
+        for i in range(0, n, 10):
+            fd = fds[i]
+            assert os.fstat(fd).st_size == 20000 + len(b"%d" % i)
+            assert os.pread(fd, 5, 0) == b"first"
+            assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+            # Between its ftruncate'd size and the pwrite: a hole.
+            assert os.lseek(fd, 4096 * (1 + i % 3), os.SEEK_DATA) == 16384
+            os.posix_fallocate(fd, 0, 65536)
+            assert os.fstat(fd).st_size == 65536
+        again = os.open(mnt / "o1", os.O_RDWR | os.O_TRUNC)
+        os.close(again)
+        assert os.fstat(fds[1]).st_size == 0
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert len(os.listdir(f"/proc/{d.pid}/fd")) < 256
+    # After the last close: what the kernel wrote while they were open.
+    sizes = {e.name: e.stat().st_size for e in os.scandir(mnt) if e.is_file()}
+    for i in range(n):
+        want = 65536 if i % 10 == 0 else 0 if i == 1 else 4096 * (1 + i % 3)
+        assert sizes[f"o{i}"] == want, i
+    assert (mnt / "o990").read_bytes()[:5] == b"first"
+    for i in range(n):
+        os.unlink(mnt / f"o{i}")
+    assert d.alive()
+
+
 @pytest.mark.segfs_opts("nr_segments=10")
 def test_nr_segments_limit_enospc(mnt):
     """-o nr_segments=10 bounds the inodes: creating beyond it fails ENOSPC,
