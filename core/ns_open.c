@@ -113,17 +113,31 @@ static int may_open(const struct seg_inode *ino, int flags)
 }
 
 /*
- * The store's calls that need the descriptor, which an open segment need
- * not hold (above): each holds it for itself.  Under the segment's lock.
+ * Holds a segment's backing file for one use of its descriptor: an open
+ * segment need not hold it (above), so every such use does.  -EINVAL for
+ * what is not a segment.
  */
-static int resize(struct seg_ns *ns, struct store_file *f, off_t size)
+static int hold(struct seg_ns *ns, struct seg_inode *ino, int *fd)
 {
-	int fd, rc = store_hold(ns->store, f, &fd);
+	if (!S_ISREG(ino->mode))
+		return -EINVAL;
+	return store_hold(ns->store, &ino->u.seg.file, fd);
+}
+
+static void drop(struct seg_ns *ns, struct seg_inode *ino)
+{
+	store_drop(ns->store, &ino->u.seg.file);
+}
+
+/* O_TRUNC's truncate.  Under the segment's lock. */
+static int truncate_held(struct seg_ns *ns, struct seg_inode *ino)
+{
+	int fd, rc = hold(ns, ino, &fd);
 
 	if (rc < 0)
 		return rc;
-	rc = store_resize(ns->store, f, size);
-	store_drop(ns->store, f);
+	rc = store_resize(ns->store, &ino->u.seg.file, 0);
+	drop(ns, ino);
 	return rc;
 }
 
@@ -169,7 +183,7 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 	if (id > 0)
 		store_set_unseen(ns->store, f, true);
 	if (flags & O_TRUNC) {
-		rc = resize(ns, f, 0);
+		rc = truncate_held(ns, ino);
 		if (rc < 0)
 			goto undo;
 		ns_lock(ns);
@@ -201,10 +215,10 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 	if (!S_ISREG(ino->mode))
 		return -EINVAL;
 	pthread_mutex_lock(&ino->u.seg.lock);
-	rc = store_hold(ns->store, &ino->u.seg.file, &fd);
+	rc = hold(ns, ino, &fd);
 	if (rc == 0) {
 		rc = store_reserve(ns->store, &ino->u.seg.file, end);
-		store_drop(ns->store, &ino->u.seg.file);
+		drop(ns, ino);
 	}
 	pthread_mutex_unlock(&ino->u.seg.lock);
 	return rc;
@@ -221,10 +235,10 @@ int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off,
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&ino->u.seg.lock);
-	rc = store_hold(ns->store, &ino->u.seg.file, &fd);
+	rc = hold(ns, ino, &fd);
 	if (rc == 0) {
 		rc = store_fallocate(ns->store, &ino->u.seg.file, mode, off, len);
-		store_drop(ns->store, &ino->u.seg.file);
+		drop(ns, ino);
 	}
 	pthread_mutex_unlock(&ino->u.seg.lock);
 	return rc;
@@ -232,18 +246,14 @@ int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off,
 
 int seg_lseek(struct seg_ns *ns, struct seg_inode *ino, off_t off, int whence, off_t *out)
 {
-	struct store_file *f = &ino->u.seg.file;
-	int fd, rc;
+	int fd, rc = hold(ns, ino, &fd);
 
-	if (!S_ISREG(ino->mode))
-		return -EINVAL;
-	rc = store_hold(ns->store, f, &fd);
 	if (rc < 0)
 		return rc;
 	*out = lseek(fd, off, whence);
 	if (*out < 0)
 		rc = -errno;
-	store_drop(ns->store, f);
+	drop(ns, ino);
 	return rc;
 }
 
@@ -261,13 +271,9 @@ int seg_may_fallocate(struct seg_ns *ns, struct seg_inode *ino, bool allocate_on
 int seg_pread(struct seg_ns *ns, struct seg_inode *ino, void *buf, size_t len,
 	      off_t off, size_t *got)
 {
-	struct store_file *f = &ino->u.seg.file;
 	size_t done = 0;
-	int fd, rc;
+	int fd, rc = hold(ns, ino, &fd);
 
-	if (!S_ISREG(ino->mode))
-		return -EINVAL;
-	rc = store_hold(ns->store, f, &fd);
 	if (rc < 0)
 		return rc;
 	while (done < len) {
@@ -283,7 +289,7 @@ int seg_pread(struct seg_ns *ns, struct seg_inode *ino, void *buf, size_t len,
 			break;
 		done += (size_t)r;
 	}
-	store_drop(ns->store, f);
+	drop(ns, ino);
 	if (rc == 0)
 		*got = done;
 	return rc;
@@ -305,7 +311,7 @@ int seg_pwrite(struct seg_ns *ns, struct seg_inode *ino, const void *buf, size_t
 	rc = ns_pinned(ino) ? -EPERM : 0;
 	ns_unlock(ns);
 	if (rc == 0)
-		rc = store_hold(ns->store, f, &fd);
+		rc = hold(ns, ino, &fd);
 	if (rc < 0)
 		goto out;
 	rc = store_stat(ns->store, f, &m);
@@ -322,7 +328,7 @@ int seg_pwrite(struct seg_ns *ns, struct seg_inode *ino, const void *buf, size_t
 		else
 			done += (size_t)w;
 	}
-	store_drop(ns->store, f);
+	drop(ns, ino);
 out:
 	pthread_mutex_unlock(&ino->u.seg.lock);
 	return rc;
