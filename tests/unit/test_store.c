@@ -214,52 +214,70 @@ static void test_budget_and_eviction(void **state)
 	assert_int_equal(count_fds(), fds0);
 }
 
-/* Two files, a and b, made and held in st. */
-static void hold_two(struct seg_store *st, struct store_file *a, struct store_file *b)
+/*
+ * The fixture of the limit tests: a store of `pages` pages (the test's
+ * prestate) with two files, a and b, made and held.  Its teardown drops
+ * and destroys them and frees the store: every page must be back.
+ */
+struct two {
+	struct seg_store *st;
+	struct store_file a, b;
+};
+
+static const uint64_t pages64 = 64, pages16 = 16;
+
+static int two_setup(void **state)
 {
+	const uint64_t *pages = *state;
+	struct two *t = calloc(1, sizeof(*t));
 	int fd;
 
-	assert_int_equal(store_create(st, a, 1, "a"), 0);
-	assert_int_equal(store_create(st, b, 2, "b"), 0);
-	assert_int_equal(store_hold(st, a, &fd), 0);
-	assert_int_equal(store_hold(st, b, &fd), 0);
+	assert_non_null(t);
+	t->st = new_store(*pages * PAGE, 0);
+	assert_int_equal(store_create(t->st, &t->a, 1, "a"), 0);
+	assert_int_equal(store_create(t->st, &t->b, 2, "b"), 0);
+	assert_int_equal(store_hold(t->st, &t->a, &fd), 0);
+	assert_int_equal(store_hold(t->st, &t->b, &fd), 0);
+	*state = t;
+	return 0;
 }
 
-/* Drops and destroys them, and frees st: every page must be back. */
-static void free_two(struct seg_store *st, struct store_file *a, struct store_file *b)
+static int two_teardown(void **state)
 {
-	store_drop(st, a);
-	store_drop(st, b);
-	store_destroy(st, a);
-	store_destroy(st, b);
-	assert_int_equal(used_pages(st), 0);
-	store_free(st);
+	struct two *t = *state;
+
+	store_drop(t->st, &t->a);
+	store_drop(t->st, &t->b);
+	store_destroy(t->st, &t->a);
+	store_destroy(t->st, &t->b);
+	assert_int_equal(used_pages(t->st), 0);
+	store_free(t->st);
+	free(t);
+	return 0;
 }
 
 /* Growing past the limit is ENOSPC, and changes nothing. */
 static void test_reserve_limit(void **state)
 {
-	struct seg_store *st = new_store(64 * PAGE, 0);
-	struct store_file a, b;
+	struct two *t = *state;
+	struct seg_store *st = t->st;
+	struct store_file *a = &t->a, *b = &t->b;
 	struct store_stat m;
 
-	(void)state;
-	hold_two(st, &a, &b);
-	assert_int_equal(store_resize(st, &a, 40 * PAGE), 0);
-	assert_int_equal(store_resize(st, &b, 30 * PAGE), -ENOSPC);
-	assert_int_equal(store_stat(st, &b, &m), 0);
+	assert_int_equal(store_resize(st, a, 40 * PAGE), 0);
+	assert_int_equal(store_resize(st, b, 30 * PAGE), -ENOSPC);
+	assert_int_equal(store_stat(st, b, &m), 0);
 	assert_int_equal(m.size, 0);
 	assert_int_equal(used_pages(st), 40);
-	assert_int_equal(store_reserve(st, &b, 30 * PAGE), -ENOSPC);
-	assert_int_equal(store_reserve(st, &b, 20 * PAGE), 0);
-	assert_int_equal(store_stat(st, &b, &m), 0);
+	assert_int_equal(store_reserve(st, b, 30 * PAGE), -ENOSPC);
+	assert_int_equal(store_reserve(st, b, 20 * PAGE), 0);
+	assert_int_equal(store_stat(st, b, &m), 0);
 	assert_int_equal(m.size, 0);                 /* reserving keeps the size */
 	assert_int_equal(used_pages(st), 60);
 	/* Shrinking one makes room for the other. */
-	assert_int_equal(store_resize(st, &a, 0), 0);
-	assert_int_equal(store_resize(st, &b, 60 * PAGE), 0);
+	assert_int_equal(store_resize(st, a, 0), 0);
+	assert_int_equal(store_resize(st, b, 60 * PAGE), 0);
 	assert_int_equal(used_pages(st), 60);
-	free_two(st, &a, &b);
 }
 
 /*
@@ -269,34 +287,32 @@ static void test_reserve_limit(void **state)
  */
 static void test_fallocate(void **state)
 {
-	struct seg_store *st = new_store(64 * PAGE, 0);
-	struct store_file a, b;
+	struct two *t = *state;
+	struct seg_store *st = t->st;
+	struct store_file *a = &t->a, *b = &t->b;
 	struct store_stat m;
 
-	(void)state;
-	hold_two(st, &a, &b);
-	assert_int_equal(store_fallocate(st, &a, FALLOC_FL_KEEP_SIZE, 0, 40 * PAGE), 0);
-	assert_int_equal(store_stat(st, &a, &m), 0);
+	assert_int_equal(store_fallocate(st, a, FALLOC_FL_KEEP_SIZE, 0, 40 * PAGE), 0);
+	assert_int_equal(store_stat(st, a, &m), 0);
 	assert_int_equal(m.size, 0);
 	assert_int_equal(used_pages(st), 40);
 	/* Allocated, never written: a hole, as tmpfs's own fallocate leaves it. */
-	assert_int_equal(store_resize(st, &a, 8 * PAGE), 0);
-	assert_int_equal(lseek(a.fd, 0, SEEK_HOLE), 0);
-	assert_int_equal(store_fallocate(st, &b, 0, 0, 30 * PAGE), -ENOSPC);
-	assert_int_equal(store_stat(st, &b, &m), 0);
+	assert_int_equal(store_resize(st, a, 8 * PAGE), 0);
+	assert_int_equal(lseek(a->fd, 0, SEEK_HOLE), 0);
+	assert_int_equal(store_fallocate(st, b, 0, 0, 30 * PAGE), -ENOSPC);
+	assert_int_equal(store_stat(st, b, &m), 0);
 	assert_int_equal(m.size, 0);
-	assert_int_equal(store_fallocate(st, &b, 0, 4 * PAGE, 20 * PAGE), 0);
-	assert_int_equal(store_stat(st, &b, &m), 0);
+	assert_int_equal(store_fallocate(st, b, 0, 4 * PAGE, 20 * PAGE), 0);
+	assert_int_equal(store_stat(st, b, &m), 0);
 	assert_int_equal(m.size, 24 * PAGE);
 	/* Never sparse: the pages below the range are allocated too. */
 	assert_int_equal(used_pages(st), 64);
-	assert_int_equal(store_fallocate(st, &b, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	assert_int_equal(store_fallocate(st, b, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					 0, 4 * PAGE), 0);
-	assert_int_equal(store_fallocate(st, &b, 0, 0, 32 * PAGE), -ENOSPC);
+	assert_int_equal(store_fallocate(st, b, 0, 0, 32 * PAGE), -ENOSPC);
 	/* What the failed call counted was given back: with a's pages freed, it fits. */
-	assert_int_equal(store_resize(st, &a, 0), 0);
-	assert_int_equal(store_fallocate(st, &b, 0, 0, 32 * PAGE), 0);
-	free_two(st, &a, &b);
+	assert_int_equal(store_resize(st, a, 0), 0);
+	assert_int_equal(store_fallocate(st, b, 0, 0, 32 * PAGE), 0);
 }
 
 /*
@@ -307,37 +323,27 @@ static void test_fallocate(void **state)
  */
 static void test_unseen_writes(void **state)
 {
-	struct seg_store *st = new_store(16 * PAGE, 0);
-	struct store_file f, g;
+	struct two *t = *state;
+	struct seg_store *st = t->st;
+	struct store_file *f = &t->a, *g = &t->b;
+	int fd = store_fd(f);
 	char page[PAGE];
-	int fd, gfd;
 
-	(void)state;
 	memset(page, 'x', sizeof(page));
-	assert_int_equal(store_create(st, &f, 1, "f"), 0);
-	assert_int_equal(store_create(st, &g, 2, "g"), 0);
-	assert_int_equal(store_hold(st, &f, &fd), 0);
-	assert_int_equal(store_hold(st, &g, &gfd), 0);
-	store_set_unseen(st, &f, true);
+	store_set_unseen(st, f, true);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(pwrite(fd, page, PAGE, (off_t)i * PAGE), PAGE);
 	assert_int_equal(used_pages(st), 10);
 	/* Room for 6 more pages, not 7. */
-	assert_int_equal(store_resize(st, &g, 7 * PAGE), -ENOSPC);
-	assert_int_equal(store_resize(st, &g, 6 * PAGE), 0);
+	assert_int_equal(store_resize(st, g, 7 * PAGE), -ENOSPC);
+	assert_int_equal(store_resize(st, g, 6 * PAGE), 0);
 	if (store_backing(st, NULL) == SEG_BACKING_TMPFS) {
 		/* Full: the kernel refuses the next unseen page itself. */
 		errno = 0;
 		assert_int_equal(pwrite(fd, page, PAGE, 10 * PAGE), -1);
 		assert_int_equal(errno, ENOSPC);
 	}
-	store_set_unseen(st, &f, false);
-	store_drop(st, &f);
-	store_drop(st, &g);
-	store_destroy(st, &f);
-	store_destroy(st, &g);
-	assert_int_equal(used_pages(st), 0);
-	store_free(st);
+	store_set_unseen(st, f, false);
 }
 
 static void test_utimens(void **state)
@@ -392,9 +398,12 @@ int main(void)
 		cmocka_unit_test(test_backing_and_limit),
 		cmocka_unit_test(test_file_lifecycle),
 		cmocka_unit_test(test_budget_and_eviction),
-		cmocka_unit_test(test_reserve_limit),
-		cmocka_unit_test(test_fallocate),
-		cmocka_unit_test(test_unseen_writes),
+		cmocka_unit_test_prestate_setup_teardown(test_reserve_limit, two_setup,
+							 two_teardown, (void *)&pages64),
+		cmocka_unit_test_prestate_setup_teardown(test_fallocate, two_setup,
+							 two_teardown, (void *)&pages64),
+		cmocka_unit_test_prestate_setup_teardown(test_unseen_writes, two_setup,
+							 two_teardown, (void *)&pages16),
 		cmocka_unit_test(test_utimens),
 		cmocka_unit_test(test_huge),
 		cmocka_unit_test(test_enomem),
