@@ -61,7 +61,7 @@ static void fill(struct stat *st, fuse_ino_t n, off_t size)
 static void ff_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	/* As segfs: passthrough, and no splice reads (see fs/ops.c). */
+	/* As segfs: passthrough, and no splice reads (see server/ops.c). */
 	fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
 	fuse_unset_feature_flag(conn, FUSE_CAP_SPLICE_READ);
 }

@@ -680,7 +680,7 @@ static void test_lists_creator(void **state)
 	done(ns);
 }
 
-/* An attach callback that installs the sync hook, as fs/ does on EPERM. */
+/* An attach callback that installs the sync hook, as server/ does on EPERM. */
 static int attach_installs_sync(void *arg, int memfd, bool privs)
 {
 	(void)privs;

@@ -5,7 +5,7 @@
  * file itself; read and write come here only in the fallback, and go to
  * the backing file, which is stable while the segment is open.
  */
-#include "fs/node.h"
+#include "server/node.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * out, the kernel may forget it, and a FORGET on another thread free it:
  * nothing here looks at an inode after replying.
  */
-#include "fs/node.h"
+#include "server/node.h"
 
 #include <errno.h>
 #include <stdlib.h>

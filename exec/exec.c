@@ -7,10 +7,10 @@
  * In a new private mount namespace, segfs is mounted on /dev/shm, so the
  * command's shm_open(), sem_open() and Python's multiprocessing all use it
  * unmodified.  The command runs in a PID namespace of its own under a
- * reaper (fs/exec_reaper.c): when the command exits, the processes it left
+ * reaper (exec/exec_reaper.c): when the command exits, the processes it left
  * (Python's resource tracker, helpers, daemons) get a grace period to end,
  * then SIGTERM, then SIGKILL.  Only when none is left does segfs-exec say
- * what they left in /dev/shm (fs/exec_report.c) and stop the daemon, which
+ * what they left in /dev/shm (exec/exec_report.c) and stop the daemon, which
  * unmounts and frees every segment: no process of the tree ever finds
  * /dev/shm gone.
  *
@@ -24,7 +24,7 @@
  * SIGKILL (PR_SET_PDEATHSIG), and with the reaper the kernel kills the
  * whole tree: nothing is left behind.
  */
-#include "fs/exec.h"
+#include "exec/exec.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,8 +6,8 @@
  * in the foreground; mounts; serves until unmount or SIGINT/SIGTERM/SIGHUP;
  * then frees every segment and exits 0.
  */
-#include "fs/segfs.h"
-#include "fs/node.h"
+#include "server/segfs.h"
+#include "server/node.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 		goto out_ns;
 	}
 	/*
-	 * The kinds and their tables (fs/node.h): by type, and lists/ its own,
+	 * The kinds and their tables (server/node.h): by type, and lists/ its own,
 	 * set on its inode as the layer above does.
 	 */
 	seg_ns_set_data_path(fs.ns, passthrough_attach, passthrough_detach, &fs);
@@ -233,7 +233,7 @@ int main(int argc, char **argv)
 	/* libfuse prints its own one-line reason when it refuses an option. */
 	/*
 	 * -o noxattr: no attribute requests at all, so libfuse answers ENOSYS
-	 * and the kernel stops asking (fs/xattr.c: the cost).
+	 * and the kernel stops asking (server/xattr.c: the cost).
 	 */
 	ops = segfs_ops;
 	if (o.xattr == XATTR_OFF) {

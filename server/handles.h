@@ -1,5 +1,5 @@
 /*
- * Open handles the kernel may never release (fs/handles.c).
+ * Open handles the kernel may never release (server/handles.c).
  */
 #ifndef SEGFS_FS_HANDLES_H
 #define SEGFS_FS_HANDLES_H

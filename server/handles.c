@@ -9,7 +9,7 @@
  * released then.  Segment handles hold nothing of their own: the
  * namespace frees their inodes, opens and all.
  */
-#include "fs/handles.h"
+#include "server/handles.h"
 
 #include <stddef.h>
 

@@ -15,8 +15,8 @@
  * file sees what processes write through mappings only when the pages are
  * written back; lists/ has them written back before it reads.
  */
-#include "fs/segfs.h"
-#include "fs/node.h"
+#include "server/segfs.h"
+#include "server/node.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -117,7 +117,7 @@ int passthrough_attach(void *arg, int fd, bool privs)
 	/*
 	 * A setuid or setgid file, or one with file capabilities, is served by
 	 * the cached path until its last close.  With FUSE_HANDLE_KILLPRIV_V2
-	 * (fs/init.c) the kernel leaves taking those away at a write by one
+	 * (server/init.c) the kernel leaves taking those away at a write by one
 	 * without CAP_FSETID to us, and a passthrough write never reaches us:
 	 * a cached one comes with FUSE_WRITE_KILL_SUIDGID.  Such files are
 	 * rare in a /dev/shm; this keeps them exact, as on tmpfs.

@@ -2,7 +2,7 @@
  * What every inode of the namespace shares, whatever its kind: entry
  * replies, forget, getattr and setattr.
  */
-#include "fs/node.h"
+#include "server/node.h"
 
 #include <errno.h>
 #include <linux/capability.h>

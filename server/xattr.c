@@ -15,13 +15,13 @@
  * Other names are EOPNOTSUPP, as on tmpfs.  The kernel refuses names over
  * 255 bytes (ERANGE) and values over 64 KiB (E2BIG) before we see them.
  * With -o xattr the read-only inspection attributes user.segfs.*
- * (fs/inspect.c) come first; without, such names are user.* like any
+ * (server/inspect.c) come first; without, such names are user.* like any
  * other.  lists/ entries (views) have no attributes of their own.
  *
  * The cost.  A filesystem that answers getxattr is asked, by the kernel's
  * do_truncate and file_remove_privs, for security.capability before a
  * truncate and before a write, unless the inode is known to have none
- * (S_NOSEC).  With FUSE_HANDLE_KILLPRIV_V2 (fs/init.c) a write sets that
+ * (S_NOSEC).  With FUSE_HANDLE_KILLPRIV_V2 (server/init.c) a write sets that
  * flag until the inode's attributes are next refreshed, but a truncate
  * never does: the first ftruncate of every new segment costs one more
  * round trip (7 requests in a create-ftruncate-unlink lifecycle instead
@@ -29,8 +29,8 @@
  * libfuse answers ENOSYS once and the kernel stops asking, with no
  * extended attributes and no ACLs.
  */
-#include "fs/node.h"
-#include "fs/inspect.h"
+#include "server/node.h"
+#include "server/inspect.h"
 
 #include "core/acl.h"
 #include "core/xattr.h"

@@ -1,5 +1,5 @@
 /*
- * The reaper: PID 1 of the command's own PID namespace (fs/exec.h).
+ * The reaper: PID 1 of the command's own PID namespace (exec/exec.h).
  *
  * Why a PID namespace.  segfs-exec must not unmount /dev/shm while any
  * process the command started still runs: Python's resource tracker, for
@@ -17,7 +17,7 @@
  * outside both: FUSE tells it callers' PIDs in its own namespace, which
  * the outer /proc it keeps reading numbers alike.
  */
-#include "fs/exec.h"
+#include "exec/exec.h"
 
 #include <errno.h>
 #include <fcntl.h>

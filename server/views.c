@@ -12,7 +12,7 @@
  * list, and neither their names nor their attributes, which any process
  * may change by writing to a segment through a mapping, unseen by us.
  */
-#include "fs/node.h"
+#include "server/node.h"
 
 #include "core/sltext.h"
 
@@ -210,7 +210,7 @@ static void vfile_free(struct vfile *vf)
 	free(vf);
 }
 
-/* fs/handles.c: a release that never came.  Its text is not stored. */
+/* server/handles.c: a release that never came.  Its text is not stored. */
 static void vfile_drop(struct segfs *fs, struct handle *h)
 {
 	struct vfile *vf = (struct vfile *)h;

@@ -1,11 +1,11 @@
 /*
- * Inspection: the read-only user.segfs.* attributes (fs/inspect.c), shown
+ * Inspection: the read-only user.segfs.* attributes (server/inspect.c), shown
  * with -o xattr.
  */
 #ifndef SEGFS_FS_INSPECT_H
 #define SEGFS_FS_INSPECT_H
 
-#include "fs/node.h"
+#include "server/node.h"
 
 /* Big enough for every value; stats is the longest, at about 300 bytes. */
 #define INSPECT_VALUE_MAX 512

@@ -1,7 +1,7 @@
 /*
  * The connection: what segfs asks the kernel for, and refuses, at INIT.
  */
-#include "fs/segfs.h"
+#include "server/segfs.h"
 
 #include <stdio.h>
 
@@ -36,7 +36,7 @@ void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	struct segfs *fs = userdata;
 	const char *why;
 
-	/* chattr on directories too (fs/inode.c: inode_ioctl). */
+	/* chattr on directories too (server/inode.c: inode_ioctl). */
 	want(conn, FUSE_CAP_IOCTL_DIR);
 	/*
 	 * POSIX ACLs, enforced by the kernel (which keeps default_permissions
@@ -53,21 +53,21 @@ void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	 * each here); with it the kernel asks once per inode until its
 	 * attributes are next refreshed (S_NOSEC), and tells us when a write,
 	 * truncate or chown by one without CAP_FSETID must drop setuid and
-	 * setgid (fs/file.c: the passthrough writes it cannot tell us of).
+	 * setgid (server/file.c: the passthrough writes it cannot tell us of).
 	 */
 	fs->killpriv = want(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 #endif
 	/*
 	 * FUSE_NOTIFY_INC_EPOCH (protocol 7.44, Linux 6.16): the kernel
 	 * revalidates every name it caches at its next use, and takes no lock
-	 * to be told so (fs/views.c: why that matters, and how a libfuse
+	 * to be told so (server/views.c: why that matters, and how a libfuse
 	 * older than 3.18 sends it).  proto_minor is the kernel's own.
 	 */
 	fs->epoch = conn->proto_major > 7 || (conn->proto_major == 7 && conn->proto_minor >= 44);
 	/*
 	 * O_TRUNC arrives with OPEN instead of costing a SETATTR first (and
 	 * lists/ needs it so: the kernel's separate truncate would not say
-	 * which handle it is for).  fs/file.c drops setuid and setgid then.
+	 * which handle it is for).  server/file.c drops setuid and setgid then.
 	 */
 	want(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	/*

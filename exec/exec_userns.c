@@ -1,5 +1,5 @@
 /*
- * segfs-exec without root (fs/exec.h): a user namespace of its own, as
+ * segfs-exec without root (exec/exec.h): a user namespace of its own, as
  * rootless container tools make one.
  *
  * The caller's uid and gid are mapped to themselves, the one mapping an
@@ -12,7 +12,7 @@
  * may not have is CAP_SYS_ADMIN in the initial namespace, which FUSE
  * passthrough needs: the daemon serves the cached path, and says so.
  */
-#include "fs/exec.h"
+#include "exec/exec.h"
 
 #include <errno.h>
 #include <fcntl.h>

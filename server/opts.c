@@ -4,7 +4,7 @@
  * out here; everything else (allow_other, auto_unmount, fsname=, ro, dev,
  * suid, ...) goes on to libfuse, which refuses what it does not know.
  */
-#include "fs/segfs.h"
+#include "server/segfs.h"
 
 #include "core/name.h"
 

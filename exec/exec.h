@@ -1,7 +1,7 @@
 /*
- * segfs-exec's parts (fs/exec*.c): the reaper that runs the command's
+ * segfs-exec's parts (exec/exec*.c): the reaper that runs the command's
  * whole process tree in a PID namespace of its own, and the report of
- * what the tree left in /dev/shm.  See fs/exec.c for how they fit.
+ * what the tree left in /dev/shm.  See exec/exec.c for how they fit.
  */
 #ifndef SEGFS_FS_EXEC_H
 #define SEGFS_FS_EXEC_H
@@ -38,7 +38,7 @@ pid_t reaper_start(char **argv, double grace, int status_fd);
 void report_leaks(const char *dir, const char *lists, bool verbose);
 
 /*
- * Without root (fs/exec_userns.c).  userns_enter makes a user namespace in
+ * Without root (exec/exec_userns.c).  userns_enter makes a user namespace in
  * which we hold every capability, with our uid and gid mapped to
  * themselves, and a mount namespace it owns: 0 or -errno.  userns_hint
  * says what a user who may not do that can do about it.

@@ -1,10 +1,10 @@
 /*
- * The leak report (fs/exec.h): what the command's tree left in /dev/shm,
+ * The leak report (exec/exec.h): what the command's tree left in /dev/shm,
  * said the way a leak checker says it, once the tree is gone and before
  * the daemon releases it all.  A program that cleans up after itself
  * hears nothing.
  */
-#include "fs/exec.h"
+#include "exec/exec.h"
 
 #include <dirent.h>
 #include <errno.h>

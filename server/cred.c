@@ -4,10 +4,10 @@
  * kernel gives the caller's thread id in our pid namespace), which costs
  * a file read, so they are asked for only on paths that need them and
  * are rare: listing trusted.* attributes, setting an ACL on a setgid
- * file, and dropping setuid or setgid (fs/inode.c) from a file that has
+ * file, and dropping setuid or setgid (server/inode.c) from a file that has
  * them.
  */
-#include "fs/node.h"
+#include "server/node.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * Node ids: what each names, and the kind that serves it.  See node.h.
  */
-#include "fs/node.h"
+#include "server/node.h"
 
 #include <assert.h>
 #include <stdint.h>

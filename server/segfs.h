@@ -1,5 +1,5 @@
 /*
- * The FUSE side of segfs: what the files of fs/ share.  Only fs/ includes
+ * The FUSE side of segfs: what the files of server/ share.  Only server/ includes
  * libfuse; core/ knows nothing of FUSE.
  *
  *   main.c         main(): options, the namespace and the view, the session
@@ -34,7 +34,7 @@
 
 #include "core/lists.h"
 #include "core/ns.h"
-#include "fs/handles.h"
+#include "server/handles.h"
 
 enum { XATTR_ON, XATTR_INSPECT, XATTR_OFF };
 
@@ -95,7 +95,7 @@ struct segfs {
 	struct seg_ns *ns;
 	struct lv *lists;                /* the lists/ view */
 	/*
-	 * The tables of the kinds node ids name by default (fs/node.h), set by
+	 * The tables of the kinds node ids name by default (server/node.h), set by
 	 * main() before the session starts.
 	 */
 	const struct node_ops *dir_ops, *file_ops, *symlink_ops, *special_ops, *view_ops;
@@ -113,14 +113,14 @@ struct segfs {
 	bool epoch;                      /* names are dropped by FUSE_NOTIFY_INC_EPOCH */
 	/* Set in init, read after: why -o io_uring is not in use, if known. */
 	char uring_reason[160];
-	/* Directory streams and lists/ files, until released (fs/handles.c). */
+	/* Directory streams and lists/ files, until released (server/handles.c). */
 	struct handles handles;
 };
 
 extern const struct fuse_lowlevel_ops segfs_ops;
 
 /*
- * fs/passthrough.c.  passthrough_why_not says why passthrough cannot be
+ * server/passthrough.c.  passthrough_why_not says why passthrough cannot be
  * had whatever the kernel offers (NULL: it may be), and passthrough_off
  * settles the fallback, with the reason, before any open.
  * segfs_probe_passthrough decides the data path once the connection is
@@ -135,7 +135,7 @@ int passthrough_attach(void *arg, int fd, bool privs);
 void passthrough_detach(void *arg, int id);
 
 /*
- * fs/init.c: INIT, and asking for a feature (true if the kernel offers
+ * server/init.c: INIT, and asking for a feature (true if the kernel offers
  * it) or refusing one.
  */
 void segfs_init(void *userdata, struct fuse_conn_info *conn);

@@ -1,15 +1,15 @@
 /*
  * The one dispatch point: every FUSE request, routed once by the kind of
- * the node it is about to that kind's table (fs/node.h).  What a kind has
+ * the node it is about to that kind's table (server/node.h).  What a kind has
  * not is answered here with the errno the kernel gives for it; what
  * concerns the whole mount (INIT, statfs) is answered here too.
  *
  * Data path: with passthrough, read, write and mmap of a segment go from
  * the kernel straight to its backing file and never reach the daemon; the
  * tables' read and write serve the cached fallback and lists/.  INIT is
- * fs/init.c's.
+ * server/init.c's.
  */
-#include "fs/node.h"
+#include "server/node.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -17,8 +17,8 @@
  * other than the root, and lists/ entries (views, not segments), have
  * none.
  */
-#include "fs/node.h"
-#include "fs/inspect.h"
+#include "server/node.h"
+#include "server/inspect.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -11,7 +11,7 @@
  * Every object has one kind and every kind one table (struct node_ops), as
  * every inode of the kernel's VFS has its inode_operations: a directory of
  * the namespace, a segment, the lists/ directory, an entry of lists/.
- * fs/ops.c routes each request once, by the kind of the node it is about,
+ * server/ops.c routes each request once, by the kind of the node it is about,
  * to that kind's function; an operation a kind has not gets the errno the
  * kernel would give for it.  Adding a kind is adding its table.
  *
@@ -21,7 +21,7 @@
 #ifndef SEGFS_FS_NODE_H
 #define SEGFS_FS_NODE_H
 
-#include "fs/segfs.h"
+#include "server/segfs.h"
 
 struct lv_node;
 struct node_ops;
@@ -76,10 +76,10 @@ struct node_ops {
 			  struct fuse_file_info *fi);
 	void (*lseek)(fuse_req_t req, struct node *n, off_t off, int whence,
 		      struct fuse_file_info *fi);
-	/* ioctl: the inode flags of chattr(1) (fs/inode.c). */
+	/* ioctl: the inode flags of chattr(1) (server/inode.c). */
 	void (*ioctl)(fuse_req_t req, struct node *n, unsigned cmd, struct fuse_file_info *fi,
 		      const void *in_buf, size_t in_bufsz, size_t out_bufsz);
-	/* Extended attributes (fs/xattr.c). */
+	/* Extended attributes (server/xattr.c). */
 	void (*getxattr)(fuse_req_t req, struct node *n, const char *name, size_t size);
 	void (*listxattr)(fuse_req_t req, struct node *n, size_t size);
 	void (*setxattr)(fuse_req_t req, struct node *n, const char *name, const char *value,
@@ -87,7 +87,7 @@ struct node_ops {
 	void (*removexattr)(fuse_req_t req, struct node *n, const char *name);
 };
 
-/* The tables (fs/dir.c, fs/file.c, fs/nodes.c, fs/views.c). */
+/* The tables (server/dir.c, server/file.c, server/nodes.c, server/views.c). */
 extern const struct node_ops dir_ops;
 extern const struct node_ops file_ops;
 extern const struct node_ops symlink_ops;
@@ -124,7 +124,7 @@ void reply_entry(fuse_req_t req, struct seg_inode *ino, const struct stat *st);
 struct seg_cred cred_of(fuse_req_t req);
 
 /*
- * fs/cred.c: what the header does not say about a caller, from /proc on
+ * server/cred.c: what the header does not say about a caller, from /proc on
  * the rare paths that need it: whether it is in group `gid` (its own or a
  * supplementary one), and its effective capabilities.
  */
@@ -136,7 +136,7 @@ struct caller {
 int caller_query(fuse_req_t req, gid_t gid, struct caller *c);
 bool caller_capable(const struct caller *c, int cap);
 
-/* Shared by the namespace's kinds (fs/dir.c). */
+/* Shared by the namespace's kinds (server/dir.c). */
 void inode_forget(struct segfs *fs, struct node *n, uint64_t nlookup);
 void inode_getattr(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
 void inode_statx(fuse_req_t req, struct node *n, int flags, int mask,
@@ -156,7 +156,7 @@ unsigned setattr_mask(int valid);
 int inode_kill_privs(fuse_req_t req, struct seg_inode *ino);
 
 /*
- * fs/file.c: CREATE in a namespace directory makes a segment and opens it;
+ * server/file.c: CREATE in a namespace directory makes a segment and opens it;
  * TMPFILE makes one with no name.
  */
 void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
@@ -164,7 +164,7 @@ void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode
 void file_tmpfile(fuse_req_t req, struct node *dir, mode_t mode, struct fuse_file_info *fi);
 
 /*
- * fs/xattr.c: the read-only user.segfs.* attributes of segments and of
+ * server/xattr.c: the read-only user.segfs.* attributes of segments and of
  * the root (README: Inspection), for the namespace's kinds.  Without
  * -o xattr main() leaves the attribute requests out of the session, so
  * libfuse replies ENOSYS and the kernel sends no more of them.

@@ -6,7 +6,7 @@
  * device only where the mount allows devices).  What is left is what
  * every inode has.
  */
-#include "fs/node.h"
+#include "server/node.h"
 
 static void symlink_readlink(fuse_req_t req, struct node *n)
 {
