@@ -79,6 +79,21 @@ struct seg_ns_config {
 	 * kernel's default, never.  Nothing with memfds.
 	 */
 	const char *huge;
+	/*
+	 * What outlives the server (see "Restarts" below).  `tmpfs`: the
+	 * private tmpfs of the segments' files to use (the namespace closes
+	 * it), made by the caller or left by a previous server; 0 or -1: the
+	 * namespace makes one (or uses memfds).  `state`: the root of a
+	 * second private tmpfs, the caller's, for the tree of names
+	 * (core/tree.h); 0 or -1: none, and nothing is kept.  `rg`: the
+	 * records (core/region.h), the caller's; NULL: the namespace's own,
+	 * in memory that does not outlive it.  `pins`: what holds the
+	 * segments' files for a next server (core/store.h); NULL: none.
+	 */
+	int tmpfs;
+	int state;
+	struct rg *rg;
+	const struct store_pins *pins;
 };
 
 /* Who asks: the caller of a request, as the kernel reports it. */
@@ -100,7 +115,40 @@ struct seg_cred {
  */
 int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out);
 
-/* Frees every inode and releases every backing file.  NULL: no-op. */
+/*
+ * Restarts.  With a state tmpfs, the namespace keeps its names in the
+ * tmpfs's tree (core/tree.h), its counts and attributes in the records of
+ * the region (core/region.h), and its segments' files with the pin
+ * holder: every change is made there first.  seg_ns_rebuild makes the
+ * namespace a server that died (or stopped for another) left, from
+ * cfg->tmpfs, cfg->state, cfg->rg and cfg->pins: every name, node, link,
+ * attribute, count and open inode, with the same numbers.
+ * What the dead server had half made is finished or undone: a name
+ * appears complete or not at all, and an inode nothing holds any more
+ * (no name, no open handle) is freed, whatever references the kernel
+ * was said to hold: a FORGET the dead server read and never applied
+ * is not sent again.  -EINVAL without the tmpfs, the state and records.
+ */
+int seg_ns_rebuild(const struct seg_ns_config *cfg, struct seg_ns **out);
+
+/* The private tmpfs's root (-1 with memfds), to keep across restarts. */
+int seg_ns_tmpfs(const struct seg_ns *ns);
+
+/* The records the namespace keeps its counts in. */
+struct rg *seg_ns_region(const struct seg_ns *ns);
+
+/*
+ * The live inode numbered `number` (seg_inode_number), or NULL.  Numbers
+ * are never reused: a number the kernel holds names the same inode for
+ * as long as it lives, across restarts.
+ */
+struct seg_inode *seg_ns_find(struct seg_ns *ns, uint64_t number);
+
+/*
+ * Frees the namespace's memory.  What outlives the server is left as it
+ * is (the pinned files, the tree, the records) for a next server, or goes
+ * once their holders let go.  NULL: no-op.
+ */
 void seg_ns_free(struct seg_ns *ns);
 
 /* The backing of the store; see store_backing. */
@@ -109,7 +157,7 @@ enum seg_backing seg_ns_backing(const struct seg_ns *ns, int *why);
 /* The private tmpfs's huge=, NULL with memfds; see store_huge. */
 const char *seg_ns_huge(const struct seg_ns *ns, int *why);
 
-/* The root directory (inode number 1); it is never freed before the ns. */
+/* The root directory (st_ino 1); it is never freed before the ns. */
 struct seg_inode *seg_ns_root(struct seg_ns *ns);
 
 /* Number of live inodes, directories included: for tests and statistics. */

@@ -13,7 +13,10 @@
  *     default ACL too (posix_acl_create); elsewhere the umask applies.
  *
  * Unlike other attributes, ACLs cost no inode space: tmpfs keeps them in
- * the inode (i_acl), outside the simple_xattrs it charges.
+ * the inode (i_acl), outside the simple_xattrs it charges.  With a
+ * private tmpfs they are the tree's own ACLs of the file that stands for
+ * the inode (the server's, which no permission check of its files asks
+ * about): what a next server reads back.
  *
  * As everywhere in the namespace, the attributes a new inode takes are
  * allocated before the lock is taken (ns_acl_prepare) and filled in under
@@ -44,9 +47,9 @@ int seg_set_acl(struct seg_ns *ns, struct seg_inode *ino, bool deflt, const void
 		if (acl_is_empty(value, size))
 			value = NULL;
 	}
-	if (deflt && !S_ISDIR(ino->mode))
+	if (deflt && !S_ISDIR(ino->type))
 		return value != NULL ? -EACCES : 0;
-	if (S_ISLNK(ino->mode))
+	if (S_ISLNK(ino->type))
 		return -EOPNOTSUPP;
 	/* An access ACL a mode says all of is not kept: only its bits are. */
 	if (value != NULL && !deflt)
@@ -60,6 +63,11 @@ int seg_set_acl(struct seg_ns *ns, struct seg_inode *ino, bool deflt, const void
 	rc = -EPERM;
 	if (ns_pinned(ino))
 		goto out;
+	/* The tree first: what a next server will find. */
+	rc = x != NULL ? ns_mirror_xattr(ns, ino, name, value, size)
+		       : ns_unmirror_xattr(ns, ino, name);
+	if (rc < 0)
+		goto out;
 	if (x != NULL) {
 		xa_set(&ino->xattrs, x, 0, &old);
 		x = NULL;
@@ -67,13 +75,15 @@ int seg_set_acl(struct seg_ns *ns, struct seg_inode *ino, bool deflt, const void
 		xa_remove(&ino->xattrs, name, &old);
 	}
 	if (value != NULL && !deflt) {
-		ino->mode = (ino->mode & ~(mode_t)(S_IRWXU | S_IRWXG | S_IRWXO)) |
-			    (mode & (S_IRWXU | S_IRWXG | S_IRWXO));
+		mode_t m = (ns_mode(ino) & ~(mode_t)(S_IRWXU | S_IRWXG | S_IRWXO)) |
+			   (mode & (S_IRWXU | S_IRWXG | S_IRWXO));
+
 		/* The kernel's rule: a setter outside the group loses setgid. */
 		if (kill_sgid)
-			ino->mode &= ~(mode_t)S_ISGID;
+			m &= ~(mode_t)S_ISGID;
+		ns_set(ns, ino, RI_MODE, m);
 	}
-	ns_now(&ino->ctime);
+	ns_touch_ctime(ns, ino);
 	rc = 0;
 out:
 	ns_unlock(ns);
@@ -105,14 +115,15 @@ int ns_acl_prepare(struct seg_ns *ns, struct seg_inode *dir, mode_t type,
 	return 0;
 }
 
-int ns_acl_inherit(struct seg_inode *dir, struct seg_inode *ino,
+int ns_acl_inherit(struct seg_ns *ns, struct seg_inode *dir, struct seg_inode *ino,
 		   mode_t umask, struct ns_acl_prep *p)
 {
 	size_t size = 0;
 	const uint8_t *d;
 	struct seg_xattr *unused;
+	mode_t mode = ns_mode(ino);
 
-	if (S_ISLNK(ino->mode))
+	if (S_ISLNK(ino->type))
 		return 0;
 	d = xa_value(dir->xattrs, ACL_XATTR_DEFAULT, &size);
 	if (d == NULL)
@@ -120,14 +131,15 @@ int ns_acl_inherit(struct seg_inode *dir, struct seg_inode *ino,
 	if (size != p->size)
 		return -EAGAIN;
 	if (size == 0) {
-		ino->mode &= ~(umask & 0777);
+		ns_set(ns, ino, RI_MODE, mode & ~(umask & 0777));
 		return 0;
 	}
 	memcpy(xa_data(p->access), d, size);
-	if (acl_create_masq(xa_data(p->access), size, &ino->mode)) {
+	if (acl_create_masq(xa_data(p->access), size, &mode)) {
 		xa_set(&ino->xattrs, p->access, 0, &unused);
 		p->access = NULL;
 	}
+	ns_set(ns, ino, RI_MODE, mode);
 	if (p->deflt != NULL) {
 		memcpy(xa_data(p->deflt), d, size);
 		xa_set(&ino->xattrs, p->deflt, 0, &unused);

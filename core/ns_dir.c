@@ -14,7 +14,7 @@ int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
 {
 	struct seg_dirh *dh;
 
-	if (!S_ISDIR(dir->mode))
+	if (!S_ISDIR(dir->type))
 		return -ENOTDIR;
 	dh = seg_calloc(1, sizeof(*dh));
 	if (dh == NULL)
@@ -22,7 +22,7 @@ int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
 	dh->dir = dir;
 	dc_cursor_init(&dh->cursor);
 	ns_lock(ns);
-	dir->nopen++;
+	ns_add(ns, dir, RI_NOPEN, 1);
 	ns_unlock(ns);
 	*out = dh;
 	return 0;
@@ -38,7 +38,7 @@ void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh)
 	dir = dh->dir;
 	if (dh->linked)
 		dc_unpark(&dh->cursor);
-	dir->nopen--;
+	ns_add(ns, dir, RI_NOPEN, -1);
 	ns_maybe_free(ns, dir);
 	ns_unlock(ns);
 	seg_free(dh);
@@ -51,8 +51,8 @@ static int fill_dot(seg_fill_fn fill, void *arg, const char *name,
 	struct stat st;
 
 	memset(&st, 0, sizeof(st));
-	st.st_ino = ino->ino;
-	st.st_mode = ino->mode;
+	st.st_ino = ino->u.dir.parent == ino ? 1 : ino->ino;
+	st.st_mode = ns_mode(ino);
 	return fill(arg, name, ino, &st, next);
 }
 
@@ -87,12 +87,12 @@ int seg_readdir(struct seg_ns *ns, struct seg_dirh *dh, uint64_t off, bool plus,
 		} else {
 			memset(&st, 0, sizeof(st));
 			st.st_ino = ino->ino;
-			st.st_mode = ino->mode;
+			st.st_mode = ns_mode(ino);
 		}
 		if (fill(arg, e->name, ino, &st, e->cookie))
 			break;
 		if (plus)
-			ino->nlookup++;
+			ns_add(ns, ino, RI_NLOOKUP, 1);
 		off = e->cookie;
 	}
 	/* Park the cursor before the first entry not handed out. */

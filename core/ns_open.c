@@ -37,15 +37,15 @@ static int get_handle(struct seg_ns *ns, struct seg_inode *ino)
 {
 	int fd, rc;
 
-	if (ino->nopen == UINT32_MAX)
+	if (ns_nopen(ino) >= UINT32_MAX)
 		return -EMFILE;
-	if (ino->nopen == 0) {
+	if (ns_nopen(ino) == 0) {
 		rc = store_hold(ns->store, &ino->u.seg.file, &fd);
 		if (rc < 0)
 			return rc;
 		ino->u.seg.held = true;
 	}
-	ino->nopen++;
+	ns_add(ns, ino, RI_NOPEN, 1);
 	return 0;
 }
 
@@ -59,7 +59,7 @@ static void unpin(struct seg_ns *ns, struct seg_inode *ino)
 	 * A memfd cannot be opened again, and the store settles the unseen
 	 * writes of held files only: memfds stay held.
 	 */
-	if (ino->u.seg.held && ino->u.seg.backing > 0 && store_reopens(ns->store)) {
+	if (ino->u.seg.held && (int64_t)ino->w[RI_BACKING] > 0 && store_reopens(ns->store)) {
 		ino->u.seg.held = false;
 		store_drop(ns->store, &ino->u.seg.file);
 	}
@@ -72,11 +72,12 @@ static void unpin(struct seg_ns *ns, struct seg_inode *ino)
 static int put_handle(struct seg_ns *ns, struct seg_inode *ino)
 {
 	struct store_file *f = &ino->u.seg.file;
-	int id = ino->u.seg.backing;
+	int id = (int)(int64_t)ino->w[RI_BACKING];
 
-	if (--ino->nopen > 0)
+	ns_add(ns, ino, RI_NOPEN, -1);
+	if (ns_nopen(ino) > 0)
 		return 0;
-	ino->u.seg.backing = 0;
+	ns_set(ns, ino, RI_BACKING, 0);
 	if (id == FALLBACK)
 		id = 0;
 	/* Unopened, it can be written by nobody: what it grew to is settled. */
@@ -105,9 +106,9 @@ static int may_open(const struct seg_inode *ino, int flags)
 {
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 
-	if ((ino->flags & SEG_FL_IMMUTABLE) && writes)
+	if ((ns_flags(ino) & SEG_FL_IMMUTABLE) && writes)
 		return -EPERM;
-	if ((ino->flags & SEG_FL_APPEND) && writes && (!(flags & O_APPEND) || (flags & O_TRUNC)))
+	if ((ns_flags(ino) & SEG_FL_APPEND) && writes && (!(flags & O_APPEND) || (flags & O_TRUNC)))
 		return -EPERM;
 	return 0;
 }
@@ -119,7 +120,7 @@ static int may_open(const struct seg_inode *ino, int flags)
  */
 static int hold(struct seg_ns *ns, struct seg_inode *ino, int *fd)
 {
-	if (!S_ISREG(ino->mode))
+	if (!S_ISREG(ino->type))
 		return -EINVAL;
 	return store_hold(ns->store, &ino->u.seg.file, fd);
 }
@@ -138,6 +139,8 @@ static int truncate_held(struct seg_ns *ns, struct seg_inode *ino)
 		return rc;
 	rc = store_resize(ns->store, &ino->u.seg.file, 0);
 	drop(ns, ino);
+	if (rc == 0)
+		ns_keep_reserved(ns, ino);
 	return rc;
 }
 
@@ -149,17 +152,17 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 	mode_t mode;
 	int rc, id;
 
-	if (S_ISDIR(ino->mode))
+	if (S_ISDIR(ino->type))
 		return -EISDIR;
-	if (!S_ISREG(ino->mode))
+	if (!S_ISREG(ino->type))
 		return -EINVAL;
 	pthread_mutex_lock(&ino->u.seg.lock);
 	ns_lock(ns);
 	rc = may_open(ino, flags);
 	if (rc == 0)
 		rc = get_handle(ns, ino);
-	id = ino->u.seg.backing;
-	mode = ino->mode;
+	id = (int)(int64_t)ino->w[RI_BACKING];
+	mode = ns_mode(ino);
 	privs = (mode & (S_ISUID | S_ISGID)) ||
 		xa_value(ino->xattrs, "security.capability", &capsize) != NULL;
 	ns_unlock(ns);
@@ -177,7 +180,7 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 			goto undo;
 		}
 		ns_lock(ns);
-		ino->u.seg.backing = id > 0 ? id : FALLBACK;
+		ns_set(ns, ino, RI_BACKING, (uint64_t)(int64_t)(id > 0 ? id : FALLBACK));
 		ns_unlock(ns);
 	}
 	if (id > 0)
@@ -212,7 +215,7 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 {
 	int fd, rc;
 
-	if (!S_ISREG(ino->mode))
+	if (!S_ISREG(ino->type))
 		return -EINVAL;
 	pthread_mutex_lock(&ino->u.seg.lock);
 	rc = hold(ns, ino, &fd);
@@ -220,6 +223,8 @@ int seg_reserve(struct seg_ns *ns, struct seg_inode *ino, uint64_t end)
 		rc = store_reserve(ns->store, &ino->u.seg.file, end);
 		drop(ns, ino);
 	}
+	if (rc == 0)
+		ns_keep_reserved(ns, ino);
 	pthread_mutex_unlock(&ino->u.seg.lock);
 	return rc;
 }
@@ -228,7 +233,7 @@ int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off,
 {
 	int fd, rc;
 
-	if (!S_ISREG(ino->mode))
+	if (!S_ISREG(ino->type))
 		return -EINVAL;
 	/* Only allocating (KEEP_SIZE or not) is allowed on an append-only file. */
 	rc = seg_may_fallocate(ns, ino, (mode & ~FALLOC_FL_KEEP_SIZE) == 0);
@@ -240,6 +245,8 @@ int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off,
 		rc = store_fallocate(ns->store, &ino->u.seg.file, mode, off, len);
 		drop(ns, ino);
 	}
+	if (rc == 0)
+		ns_keep_reserved(ns, ino);
 	pthread_mutex_unlock(&ino->u.seg.lock);
 	return rc;
 }
@@ -262,7 +269,7 @@ int seg_may_fallocate(struct seg_ns *ns, struct seg_inode *ino, bool allocate_on
 	int rc = 0;
 
 	ns_lock(ns);
-	if ((ino->flags & SEG_FL_IMMUTABLE) || ((ino->flags & SEG_FL_APPEND) && !allocate_only))
+	if ((ns_flags(ino) & SEG_FL_IMMUTABLE) || ((ns_flags(ino) & SEG_FL_APPEND) && !allocate_only))
 		rc = -EPERM;
 	ns_unlock(ns);
 	return rc;
@@ -303,7 +310,7 @@ int seg_pwrite(struct seg_ns *ns, struct seg_inode *ino, const void *buf, size_t
 	size_t done = 0;
 	int fd, rc;
 
-	if (!S_ISREG(ino->mode))
+	if (!S_ISREG(ino->type))
 		return -EINVAL;
 	/* Under the segment's lock, no truncate through us can move its end. */
 	pthread_mutex_lock(&ino->u.seg.lock);

@@ -31,6 +31,7 @@ struct seg_store {
 	pthread_mutex_t lock;
 	/* Set at creation, then read-only. */
 	int tmpfs;                 /* root of the private tmpfs, or -1: memfds */
+	struct store_pins pins;    /* pin holder; pins.pin NULL: none */
 	int tmpfs_err;             /* memfds: 0 if asked for, else why not the tmpfs */
 	const char *huge;          /* the tmpfs's huge=, one of huge_values */
 	int huge_err;              /* why not the huge= asked for, or 0 */
@@ -153,8 +154,11 @@ int store_new(const struct store_config *cfg, struct seg_store **out)
 					 : (uint64_t)pages * (uint64_t)psize / 2;
 	st->fd_budget = cfg->fd_budget;
 	st->tmpfs = -1;
-	st->tmpfs_err = cfg->memfd ? 0 : tmpfs_open(st->size_limit, huge, &st->huge_err,
-						      &st->tmpfs);
+	if (cfg->tmpfs > 0)
+		st->tmpfs = cfg->tmpfs;
+	else
+		st->tmpfs_err = cfg->memfd ? 0 : tmpfs_open(st->size_limit, huge, &st->huge_err,
+							      &st->tmpfs);
 	st->huge = huge == NULL || st->huge_err != 0 ? huge_values[0] : huge;
 	list_init(&st->idle);
 	list_init(&st->busy);
@@ -170,6 +174,16 @@ void store_free(struct seg_store *st)
 		close(st->tmpfs);
 	pthread_mutex_destroy(&st->lock);
 	seg_free(st);
+}
+
+int store_tmpfs(const struct seg_store *st)
+{
+	return st->tmpfs;
+}
+
+void store_set_pins(struct seg_store *st, const struct store_pins *pins)
+{
+	st->pins = *pins;
 }
 
 const char *store_huge(const struct seg_store *st, int *why)
@@ -203,24 +217,53 @@ uint64_t store_nfds(struct seg_store *st)
 
 /* ---- descriptors ------------------------------------------------------ */
 
+/* Names a file in the tmpfs, so that it can be opened again by its id. */
+static int name_file(struct seg_store *st, struct store_file *f)
+{
+	char name[24];
+
+	file_name(f, name);
+	/* O_TMPFILE without O_EXCL: the file may be given a name. */
+	if (linkat(f->fd, "", st->tmpfs, name, AT_EMPTY_PATH) < 0)
+		return -errno;
+	f->named = true;
+	return 0;
+}
+
+/*
+ * Where an evicted file is opened again: its pin's path, or its name in
+ * the tmpfs (dirfd set to the tmpfs).
+ */
+static const char *reopen_path(struct seg_store *st, const struct store_file *f, char buf[64],
+			       int *dirfd)
+{
+	*dirfd = st->tmpfs;
+	if (f->pinned) {
+		st->pins.path(st->pins.arg, f->pin, buf);
+		*dirfd = AT_FDCWD;
+		return buf;
+	}
+	file_name(f, buf);
+	return buf;
+}
+
 /*
  * Closes the descriptor of an idle file, naming it in the tmpfs first
- * (once) so that it can be opened again.  The name holds the file, so this
- * close is never its last.  Under st->lock.
+ * (once) unless its pin holder has it, so that it can be opened again.
+ * The pin or the name holds the file, so this close is never its last.
+ * Under st->lock.
  */
 static int evict(struct seg_store *st, struct store_file *f)
 {
-	char name[24];
 	struct stat m;
+	int rc;
 
 	if (fstat(f->fd, &m) < 0)
 		return -errno;
-	if (!f->named) {
-		file_name(f, name);
-		/* O_TMPFILE without O_EXCL: the file may be given a name. */
-		if (linkat(f->fd, "", st->tmpfs, name, AT_EMPTY_PATH) < 0)
-			return -errno;
-		f->named = true;
+	if (!f->named && !f->pinned) {
+		rc = name_file(st, f);
+		if (rc < 0)
+			return rc;
 	}
 	f->snap.size = m.st_size;
 	f->snap.blocks = m.st_blocks;
@@ -241,11 +284,18 @@ static int evict(struct seg_store *st, struct store_file *f)
  */
 static void make_room(struct seg_store *st)
 {
-	if (st->tmpfs < 0 || st->fd_budget == 0)
+	struct store_file *f = st->idle.next;
+
+	if ((st->tmpfs < 0 && st->pins.pin == NULL) || st->fd_budget == 0)
 		return;
-	while (st->nfds >= st->fd_budget && st->idle.next != &st->idle)
-		if (evict(st, st->idle.next) < 0)
+	/* A memfd its holder does not have cannot be opened again: it stays. */
+	while (st->nfds >= st->fd_budget && f != &st->idle) {
+		struct store_file *next = f->next;
+
+		if ((f->pinned || st->tmpfs >= 0) && evict(st, f) < 0)
 			return;
+		f = next;
+	}
 }
 
 int store_create(struct seg_store *st, struct store_file *f, uint64_t id, const char *name)
@@ -265,6 +315,22 @@ int store_create(struct seg_store *st, struct store_file *f, uint64_t id, const 
 	memset(f, 0, sizeof(*f));
 	f->id = id;
 	f->fd = fd;
+	/*
+	 * Held by the pin holder from the start, or named where it is full,
+	 * so that the file outlives this process; a memfd that can be neither
+	 * is one segment too many.
+	 */
+	if (st->pins.pin != NULL) {
+		int rc = st->pins.pin(st->pins.arg, fd, &f->pin);
+
+		f->pinned = rc == 0;
+		if (rc == -ENOSPC && st->tmpfs >= 0)
+			rc = name_file(st, f);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+	}
 	pthread_mutex_lock(&st->lock);
 	/*
 	 * Made first, counted after: concurrent creators may pass the budget
@@ -296,20 +362,94 @@ void store_destroy(struct seg_store *st, struct store_file *f)
 		file_name(f, name);
 		unlinkat(st->tmpfs, name, 0);
 	}
+	if (f->pinned)
+		st->pins.unpin(st->pins.arg, f->pin);
 	if (fd >= 0)
 		close(fd);
 }
 
+void store_forsake(struct seg_store *st, struct store_file *f)
+{
+	int fd;
+
+	pthread_mutex_lock(&st->lock);
+	fd = f->fd;
+	if (fd >= 0) {
+		list_del(f);
+		st->nfds--;
+		f->fd = -1;
+	}
+	st->reserved -= f->reserved;
+	pthread_mutex_unlock(&st->lock);
+	if (fd >= 0)
+		close(fd);
+}
+
+bool store_pin_key(struct seg_store *st, const struct store_file *f, uint64_t *key)
+{
+	bool pinned;
+
+	pthread_mutex_lock(&st->lock);
+	pinned = f->pinned;
+	*key = f->pin;
+	pthread_mutex_unlock(&st->lock);
+	return pinned;
+}
+
+uint64_t store_reserved(struct seg_store *st, const struct store_file *f)
+{
+	uint64_t r;
+
+	pthread_mutex_lock(&st->lock);
+	r = f->reserved;
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_adopt(struct seg_store *st, struct store_file *f, uint64_t id, bool pinned,
+		uint64_t key, uint64_t reserved)
+{
+	char buf[64];
+	const char *path;
+	struct stat m;
+	int dirfd;
+
+	memset(f, 0, sizeof(*f));
+	f->id = id;
+	f->fd = -1;
+	f->pinned = pinned;
+	f->pin = key;
+	f->named = !pinned;
+	if ((pinned && st->pins.pin == NULL) || (!pinned && st->tmpfs < 0))
+		return -EUCLEAN;
+	path = reopen_path(st, f, buf, &dirfd);
+	if (fstatat(dirfd, path, &m, 0) < 0)
+		return -errno;
+	f->snap.size = m.st_size;
+	f->snap.blocks = m.st_blocks;
+	f->snap.atime = m.st_atim;
+	f->snap.mtime = m.st_mtim;
+	f->snap.ctime = m.st_ctim;
+	f->reserved = reserved;
+	pthread_mutex_lock(&st->lock);
+	st->reserved += reserved;
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
 int store_hold(struct seg_store *st, struct store_file *f, int *fd)
 {
-	char name[24];
+	char name[64];
 	int rc = 0;
 
 	pthread_mutex_lock(&st->lock);
 	if (f->fd < 0) {
+		const char *path;
+		int dirfd;
+
 		make_room(st);
-		file_name(f, name);
-		f->fd = openat(st->tmpfs, name, O_RDWR | O_CLOEXEC);
+		path = reopen_path(st, f, name, &dirfd);
+		f->fd = openat(dirfd, path, O_RDWR | O_CLOEXEC);
 		if (f->fd < 0) {
 			/* Out of descriptors: as the client sees it, the system is. */
 			rc = errno == EMFILE ? -ENFILE : -errno;
@@ -345,9 +485,10 @@ int store_fd(const struct store_file *f)
 
 int store_stat(struct seg_store *st, struct store_file *f, struct store_stat *out)
 {
-	char name[24];
+	char name[64];
+	const char *path = name;
 	struct stat m;
-	int rc = 0;
+	int dirfd = -1, rc = 0;
 
 	pthread_mutex_lock(&st->lock);
 	/*
@@ -356,9 +497,9 @@ int store_stat(struct seg_store *st, struct store_file *f, struct store_stat *ou
 	 * holds no descriptor of ours: that one is asked by name.
 	 */
 	if (f->fd < 0 && f->unseen)
-		file_name(f, name);
+		path = reopen_path(st, f, name, &dirfd);
 	if (f->fd >= 0 || f->unseen) {
-		if (f->fd >= 0 ? fstat(f->fd, &m) == 0 : fstatat(st->tmpfs, name, &m, 0) == 0) {
+		if (f->fd >= 0 ? fstat(f->fd, &m) == 0 : fstatat(dirfd, path, &m, 0) == 0) {
 			out->size = m.st_size;
 			out->blocks = m.st_blocks;
 			out->atime = m.st_atim;
@@ -555,17 +696,19 @@ int store_utimens(struct seg_store *st, struct store_file *f, const struct times
 
 void store_set_unseen(struct seg_store *st, struct store_file *f, bool unseen)
 {
-	char name[24];
+	char name[64];
+	const char *path;
 	struct stat m;
+	int dirfd;
 
 	pthread_mutex_lock(&st->lock);
 	/* What it grew to meanwhile; the tmpfs counts by itself. */
 	if (f->unseen && !unseen && st->tmpfs < 0)
 		settle(st, f);
 	/* Evicted while written unseen: its snapshot is taken again. */
-	if (f->unseen && !unseen && f->fd < 0 && f->named) {
-		file_name(f, name);
-		if (fstatat(st->tmpfs, name, &m, 0) == 0) {
+	if (f->unseen && !unseen && f->fd < 0 && (f->named || f->pinned)) {
+		path = reopen_path(st, f, name, &dirfd);
+		if (fstatat(dirfd, path, &m, 0) == 0) {
 			f->snap.size = m.st_size;
 			f->snap.blocks = m.st_blocks;
 			f->snap.atime = m.st_atim;
@@ -579,7 +722,7 @@ void store_set_unseen(struct seg_store *st, struct store_file *f, bool unseen)
 
 bool store_reopens(const struct seg_store *st)
 {
-	return st->tmpfs >= 0;
+	return st->tmpfs >= 0 || st->pins.pin != NULL;
 }
 
 void store_usage(struct seg_store *st, uint64_t *used, uint64_t *total)

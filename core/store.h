@@ -10,6 +10,17 @@
  * the daemon never sees.  Making it needs CAP_SYS_ADMIN; without it (or
  * when asked to) each segment is a memfd, whose growth only we can bound.
  *
+ * Outliving the server.  A file's descriptor dies with the process that
+ * holds it, and with it the file, unless something else holds it.  A
+ * pin holder (store_set_pins: the supervisor, which outlives the server)
+ * takes a descriptor of every file at its making, so that a new server
+ * finds every segment, and so that the death of both processes still
+ * frees every segment no client maps.  Names would not do: any file a
+ * client maps holds the whole tmpfs, and every file named in it.  When
+ * the holder can take no more (its own file limit) a file is named in
+ * the tmpfs instead, as eviction names it (below), and lives as long as
+ * the tmpfs does.
+ *
  * The store also keeps:
  *
  *   - the descriptor budget.  Every file is held open by a descriptor
@@ -60,6 +71,12 @@ struct store_config {
 	uint64_t size_limit;   /* bytes the files may hold (0: half of RAM) */
 	bool memfd;            /* memfds even where the tmpfs could be made */
 	/*
+	 * A private tmpfs to use rather than make one (a previous server's:
+	 * its size and huge= are what it was made with); the store closes it
+	 * with store_free.  0 or -1: make one.
+	 */
+	int tmpfs;
+	/*
 	 * The private tmpfs's huge= ("never", "always", "within_size",
 	 * "advise", else store_new is -EINVAL; NULL: the kernel's default,
 	 * never).  A kernel that refuses it (no transparent huge pages for
@@ -82,6 +99,8 @@ struct store_file {
 	int fd;                         /* -1 while evicted (then named) */
 	uint32_t holds;
 	bool named;                     /* linked in the tmpfs under id */
+	bool pinned;                    /* the pin holder has it, as pin */
+	uint64_t pin;
 	bool unseen;                    /* writes may reach it unseen */
 	/*
 	 * While evicted: what fstat said when its descriptor was closed.
@@ -112,6 +131,24 @@ int store_new(const struct store_config *cfg, struct seg_store **out);
 /* store_free(NULL) does nothing. */
 void store_free(struct seg_store *st);
 
+/* The private tmpfs's root (-1 with memfds), to keep across restarts. */
+int store_tmpfs(const struct seg_store *st);
+
+/*
+ * The pin holder.  pin() takes a descriptor of a new file for good and
+ * names it with *key, or says -ENOSPC when it can take no more; unpin()
+ * lets it go; path() writes a path that opens it again (at most 64
+ * bytes: /proc/PID/fd/N).  Set once, before the store is shared.
+ */
+struct store_pins {
+	int (*pin)(void *arg, int fd, uint64_t *key);
+	void (*unpin)(void *arg, uint64_t key);
+	void (*path)(void *arg, uint64_t key, char buf[64]);
+	void *arg;
+};
+
+void store_set_pins(struct seg_store *st, const struct store_pins *pins);
+
 /*
  * The backing in use.  For SEG_BACKING_MEMFD, *why (if not NULL) is 0 when
  * memfds were asked for, else the -errno that refused the tmpfs.
@@ -129,20 +166,42 @@ const char *store_huge(const struct seg_store *st, int *why);
 uint64_t store_size_limit(const struct seg_store *st);
 
 /*
- * Makes `f` a new, empty backing file, idle (not held).  `id` names it in
- * the tmpfs should it ever be evicted: unique in this store, never reused.
- * `name` (may be NULL) is what /proc shows of a memfd.  Running out of
- * descriptors is -ENOSPC: out of inodes, as tmpfs would say.
+ * Makes `f` a new, empty backing file, idle (not held), pinned when there
+ * is a pin holder (else named `id`, if the holder is full).  `id` names
+ * it in the tmpfs should it ever be named: unique in this store, never
+ * reused.  `name` (may be NULL) is what /proc shows of a memfd.  Running
+ * out of descriptors is -ENOSPC: out of inodes, as tmpfs would say.
  */
 int store_create(struct seg_store *st, struct store_file *f, uint64_t id, const char *name);
 
 /*
- * Releases a file that is not held: its reservation and descriptor go
- * back, and its pages with the last reference to it (ours, or a client's
- * mapping).  Makes syscalls that may take long (the last close frees the
- * pages): call it with no lock of the caller's held.
+ * How a new server finds `f` again: pinned (*key set) or named (false).
+ * For the caller to keep, with store_reserved's count, across restarts.
+ */
+bool store_pin_key(struct seg_store *st, const struct store_file *f, uint64_t *key);
+uint64_t store_reserved(struct seg_store *st, const struct store_file *f);
+
+/*
+ * Makes `f` the file of a segment a previous server left: pinned as `key`
+ * (pinned true) or named `id`, holding `reserved` bytes against the limit.
+ * It starts evicted, its snapshot taken through its pin or name.
+ */
+int store_adopt(struct seg_store *st, struct store_file *f, uint64_t id, bool pinned,
+		uint64_t key, uint64_t reserved);
+
+/*
+ * Releases a file that is not held: its reservation, descriptor, pin and
+ * name go, and its pages with the last reference to it (ours, or a
+ * client's mapping).  Makes syscalls that may take long (the last close
+ * frees the pages): call it with no lock of the caller's held.
  */
 void store_destroy(struct seg_store *st, struct store_file *f);
+
+/*
+ * Lets `f`'s memory go without freeing the file: for a server that stops
+ * for another, which adopts it (its pin and name stay).
+ */
+void store_forsake(struct seg_store *st, struct store_file *f);
 
 /*
  * Holds `f` and gives its descriptor, opened again by name if it was

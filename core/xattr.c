@@ -171,3 +171,23 @@ size_t xa_space_all(const struct seg_xattr *head, bool (*charged)(const char *na
 			n += xa_size(head);
 	return n;
 }
+
+const struct seg_xattr *xa_next(const struct seg_xattr *x)
+{
+	return x != NULL ? x->next : NULL;
+}
+
+const char *xa_name(const struct seg_xattr *x)
+{
+	return x->name;
+}
+
+const void *xa_bytes(const struct seg_xattr *x)
+{
+	return x->value;
+}
+
+size_t xa_value_size(const struct seg_xattr *x)
+{
+	return x->size;
+}

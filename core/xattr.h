@@ -72,6 +72,12 @@ int xa_get(const struct seg_xattr *head, const char *name, void *buf, size_t siz
 int xa_list(const struct seg_xattr *head, char *buf, size_t size, size_t *len,
 	    bool (*show)(const char *name, void *arg), void *arg);
 
+/* Walking a list: xa_next(NULL) is NULL. */
+const struct seg_xattr *xa_next(const struct seg_xattr *x);
+const char *xa_name(const struct seg_xattr *x);
+const void *xa_bytes(const struct seg_xattr *x);
+size_t xa_value_size(const struct seg_xattr *x);
+
 /* Takes the whole list, to free with xa_free_all once unlocked. */
 struct seg_xattr *xa_take_all(struct seg_xattr **head);
 void xa_free_all(struct seg_xattr *head);

@@ -22,6 +22,7 @@
 #include "core/lists.h"
 #include "core/ns.h"
 #include "core/sltext.h"
+#include "keep.h"
 
 #define VIEW_BIT (UINT64_C(1) << 62)
 
@@ -31,11 +32,34 @@
 /* The view of the namespace the test runs on. */
 static struct lv *lv;
 
-static struct seg_ns *new_ns_with(const struct seg_ns_config *cfg)
+/*
+ * The second run keeps what a next server needs (keep.h): each namespace
+ * gets a state tmpfs, records and a pin holder, freed with it.
+ */
+static bool keep_run;
+static struct keep keep;
+
+static void ns_new(struct seg_ns_config *cfg, struct seg_ns **ns)
+{
+	if (keep_run) {
+		assert_true(keep_new(&keep));
+		keep_apply(&keep, cfg);
+	}
+	assert_int_equal(seg_ns_new(cfg, ns), 0);
+}
+
+static void ns_free(struct seg_ns *ns)
+{
+	seg_ns_free(ns);
+	if (keep_run)
+		keep_free(&keep);
+}
+
+static struct seg_ns *new_ns_with(struct seg_ns_config *cfg)
 {
 	struct seg_ns *ns = NULL;
 
-	assert_int_equal(seg_ns_new(cfg, &ns), 0);
+	ns_new(cfg, &ns);
 	assert_int_equal(lv_new(ns, "lists", &lv), 0);
 	return ns;
 }
@@ -51,7 +75,7 @@ static void done(struct seg_ns *ns)
 {
 	lv_free(lv);
 	lv = NULL;
-	seg_ns_free(ns);
+	ns_free(ns);
 }
 
 /* seg_open with `attach` as the namespace's data path. */
@@ -855,19 +879,19 @@ static void test_enomem(void **state)
 		struct lv *view = NULL;
 		int rc;
 
-		assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+		ns_new(&cfg, &ns);
 		seg_alloc_fail_after(n);
 		rc = lv_new(ns, "lists", &view);
 		seg_alloc_fail_reset();
 		if (rc == 0) {
 			lv_free(view);
-			seg_ns_free(ns);
+			ns_free(ns);
 			break;
 		}
 		assert_int_equal(rc, -ENOMEM);
 		assert_null(view);
 		assert_int_equal(seg_ns_inode_count(ns), 1);
-		seg_ns_free(ns);
+		ns_free(ns);
 	}
 }
 
@@ -934,7 +958,7 @@ static void test_lists_name_option(void **state)
 	struct stat st;
 
 	(void)state;
-	assert_int_equal(seg_ns_new(&cfg, &ns), 0);
+	ns_new(&cfg, &ns);
 	assert_int_equal(lv_new(ns, "ShareableLists", &view), 0);
 	assert_int_equal(seg_lookup(ns, seg_ns_root(ns), "ShareableLists", &d, &st), 0);
 	seg_forget(ns, d, 1);
@@ -944,7 +968,7 @@ static void test_lists_name_option(void **state)
 	view = NULL;
 	assert_int_equal(lv_new(ns, "a/b", &view), -EINVAL);
 	assert_null(view);
-	seg_ns_free(ns);
+	ns_free(ns);
 }
 
 int main(void)
@@ -969,5 +993,15 @@ int main(void)
 		cmocka_unit_test(test_lists_name_option),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("tmpfs", tests, NULL, NULL);
+	struct keep probe;
+
+	/* Keeping needs a state tmpfs, which only a privileged process makes. */
+	if (keep_new(&probe)) {
+		keep_free(&probe);
+		keep_run = true;
+		failed += cmocka_run_group_tests_name("tmpfs, kept for a next server", tests,
+						      NULL, NULL);
+	}
+	return failed;
 }
