@@ -591,7 +591,14 @@ static struct seg_inode *parent_of(const struct seg_dentry *d)
 	return (struct seg_inode *)((char *)d->parent - offsetof(struct seg_inode, u.dir.d));
 }
 
-static int rename_exchange(struct seg_ns *ns, struct seg_dentry *a, struct seg_dentry *b)
+/*
+ * Exchanges the inodes of names `a` and `b`.  Each name is then its
+ * directory's newest, b's newer still, as tmpfs orders them (the
+ * kernel's d_exchange puts both first, b's name in front): `na` and `nb`
+ * are their new dentries, a's name and b's.
+ */
+static int rename_exchange(struct seg_ns *ns, struct seg_dentry *a, struct seg_dentry *b,
+			   struct seg_dentry *na, struct seg_dentry *nb)
 {
 	struct seg_inode *ia = a->inode, *ib = b->inode;
 	struct seg_inode *pa = parent_of(a), *pb = parent_of(b);
@@ -621,19 +628,13 @@ static int rename_exchange(struct seg_ns *ns, struct seg_dentry *a, struct seg_d
 	}
 	reparent(ia, pa, pb);
 	reparent(ib, pb, pa);
-	a->inode = ib;
-	b->inode = ia;
-	if (S_ISDIR(ia->type))
-		ia->u.dir.name = b;
-	if (S_ISDIR(ib->type))
-		ib->u.dir.name = a;
+	ns_drop_dentry(ns, a);
+	ns_drop_dentry(ns, b);
+	add_name(ns, pa, na, ib);
+	add_name(ns, pb, nb, ia);
 	ns_now(&now);
 	ns_set_time(ns, ia, RI_CTIME, &now);
 	ns_set_time(ns, ib, RI_CTIME, &now);
-	ns_dir_touch(ns, pa);
-	ns_dir_touch(ns, pb);
-	ns_changed(ns, SEG_CHANGE_NAME, pa, a->name, a->len, ib);
-	ns_changed(ns, SEG_CHANGE_NAME, pb, b->name, b->len, ia);
 	return 0;
 }
 
@@ -719,19 +720,23 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	    ((flags & SEG_RENAME_WHITEOUT) && who == NULL))
 		return -EINVAL;
 	rc = check_dir_name(newdir, newname, &len);
-	if (rc == 0 && (flags & SEG_RENAME_WHITEOUT))
+	if (rc == 0 && (flags & (SEG_RENAME_WHITEOUT | SEG_RENAME_EXCHANGE)))
 		rc = check_dir_name(dir, name, &wlen);
 	if (rc < 0)
 		return rc;
-	/* The new name's dentry, should it be needed, and a whiteout's. */
+	/*
+	 * The new name's dentry, and the old name's again for a whiteout or
+	 * an exchange.
+	 */
 	nd = dc_alloc(newname, len);
 	rc = nd == NULL ? -ENOMEM : 0;
-	if (rc == 0 && (flags & SEG_RENAME_WHITEOUT)) {
+	if (rc == 0 && (flags & (SEG_RENAME_WHITEOUT | SEG_RENAME_EXCHANGE))) {
 		wd = dc_alloc(name, wlen);
-		rc = wd == NULL ? -ENOMEM
-		     : ns_prepare(ns, S_IFCHR | SEG_WHITEOUT_MODE, SEG_WHITEOUT_DEV, NULL, who,
-				  NULL, &wo);
+		rc = wd == NULL ? -ENOMEM : 0;
 	}
+	if (rc == 0 && (flags & SEG_RENAME_WHITEOUT))
+		rc = ns_prepare(ns, S_IFCHR | SEG_WHITEOUT_MODE, SEG_WHITEOUT_DEV, NULL, who,
+				NULL, &wo);
 	if (rc < 0)
 		goto free;
 	ns_lock(ns);
@@ -740,7 +745,9 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		goto out;
 	dst = find(ns, newdir, newname, len);
 	if (flags & SEG_RENAME_EXCHANGE) {
-		rc = dst != NULL ? rename_exchange(ns, src, dst) : -ENOENT;
+		rc = dst != NULL ? rename_exchange(ns, src, dst, wd, nd) : -ENOENT;
+		if (rc == 0 && src->inode != dst->inode)
+			wd = nd = NULL;   /* named now (two links to one inode: nothing done) */
 		goto out;
 	}
 	rc = rename_check(dir, src, newdir, dst, flags);
@@ -765,20 +772,19 @@ int seg_rename(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 		goto out;
 	}
 
-	/* Nothing can fail from here on. */
+	/*
+	 * Nothing can fail from here on.  The new name is the directory's
+	 * newest, over an old one or not, as tmpfs makes it (and so the tree:
+	 * a restarted server lists what the dead one did, in its order).  No
+	 * lookup sees the name missing: they wait for ns->lock.
+	 */
 	ino = src->inode;
 	if (dst != NULL) {
-		/* Repoint the existing entry: the new name never disappears. */
 		victim = dst->inode;
-		dst->inode = ino;
-		if (S_ISDIR(ino->type))
-			ino->u.dir.name = dst;
-		ns_dir_touch(ns, newdir);
-		ns_changed(ns, SEG_CHANGE_NAME, newdir, dst->name, dst->len, ino);
-	} else {
-		add_name(ns, newdir, nd, ino);
-		nd = NULL;
+		ns_drop_dentry(ns, dst);
 	}
+	add_name(ns, newdir, nd, ino);
+	nd = NULL;
 	remove_name(ns, src, dir);
 	reparent(ino, dir, newdir);
 	ns_touch_ctime(ns, ino);

@@ -478,6 +478,79 @@ static void test_order(void **state)
 	seg_ns_free(ns);
 }
 
+/* A directory's names, in the order readdir gives them, as one string. */
+static char *names_of(struct seg_ns *ns, struct seg_inode *dir)
+{
+	struct listing l = { 0 };
+	struct seg_dirh *dh;
+	size_t cap = 1;
+	char *out;
+
+	assert_int_equal(seg_opendir(ns, dir, &dh), 0);
+	assert_int_equal(seg_readdir(ns, dh, 0, false, collect, &l), 0);
+	seg_releasedir(ns, dh);
+	for (size_t i = 0; i < l.n; i++)
+		cap += strlen(l.e[i].name) + 1;
+	out = calloc(1, cap);
+	assert_non_null(out);
+	for (size_t i = 0; i < l.n; i++) {
+		strcat(out, l.e[i].name);
+		strcat(out, " ");
+	}
+	free(l.e);
+	return out;
+}
+
+/*
+ * Renames (plain, over a name, across directories, exchanges, with a
+ * whiteout) and links leave the order the tree gives a restarted server:
+ * the new name is its directory's newest, as on tmpfs, so a stream that
+ * resumes by name after a restart neither repeats nor skips an entry.
+ */
+static void test_order_after_renames(void **state)
+{
+	struct seg_ns *ns = new_ns();
+	struct seg_inode *root = seg_ns_root(ns), *d, *x;
+	struct seg_cred *who = WHO(0, 0, 0);
+	struct stat st;
+	char *before[2], *after[2];
+	char name[16];
+
+	(void)state;
+	assert_int_equal(seg_mkdir(ns, root, "d", 0700, who, &d, &st), 0);
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		mk(ns, root, name, 0600, who);
+		snprintf(name, sizeof(name), "m%d", i);
+		mk(ns, d, name, 0600, who);
+	}
+	assert_int_equal(seg_rename(ns, root, "n2", root, "n9", 0, NULL), 0);       /* over */
+	assert_int_equal(seg_rename(ns, root, "n3", root, "new", 0, NULL), 0);      /* plain */
+	assert_int_equal(seg_rename(ns, root, "n4", d, "m1", 0, NULL), 0);          /* across, over */
+	assert_int_equal(seg_rename(ns, d, "m5", root, "n0", 0, NULL), 0);          /* back, over */
+	assert_int_equal(seg_rename(ns, root, "n6", root, "n1", SEG_RENAME_EXCHANGE, NULL), 0);
+	assert_int_equal(seg_rename(ns, root, "n7", d, "m8", SEG_RENAME_EXCHANGE, NULL), 0);
+	assert_int_equal(seg_rename(ns, d, "m9", d, "w", SEG_RENAME_WHITEOUT, who), 0);
+	assert_int_equal(seg_lookup(ns, root, "n10", &x, &st), 0);
+	assert_int_equal(seg_link(ns, x, d, "l10", &st), 0);
+	seg_forget(ns, x, 2);
+	assert_int_equal(seg_rename(ns, root, "n10", d, "l10", 0, NULL), 0);       /* same inode */
+	before[0] = names_of(ns, root);
+	before[1] = names_of(ns, d);
+	ns = restart(ns);
+	root = seg_ns_root(ns);
+	assert_int_equal(seg_lookup(ns, root, "d", &d, &st), 0);
+	after[0] = names_of(ns, root);
+	after[1] = names_of(ns, d);
+	seg_forget(ns, d, 1);
+	for (int i = 0; i < 2; i++) {
+		assert_string_equal(after[i], before[i]);
+		free(before[i]);
+		free(after[i]);
+	}
+	seg_ns_free(ns);
+}
+
 /* A pin holder that is full: files are named in the data tmpfs, and still found. */
 static void test_pins_full(void **state)
 {
@@ -586,6 +659,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_everything_survives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unheld_freed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_after_renames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pins_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_region_deaths, setup, teardown),
 	};
