@@ -27,6 +27,7 @@
 
 #include "core/alloc.h"
 #include "core/name.h"
+#include "core/region.h"
 #include "core/sltext.h"
 
 #include <errno.h>
@@ -59,11 +60,18 @@ struct lv_text {
 	size_t len;
 };
 
+/*
+ * An entry.  Its counts (the kernel's references, open handles) and its
+ * name are words of its record in the region (core/region.h), so that a
+ * next server finds every entry the kernel holds, under the same node
+ * id (the record's index: lv_node_index); they change under lv->lock.
+ */
 struct lv_node {
 	struct lv_node *hnext;
+	uint64_t rec;
+	uint64_t *w;                   /* the record's words (RV_*) */
+	bool published;                /* the record is the entry's (its key set) */
 	/* Protected by lv->lock. */
-	uint64_t nlookup;
-	uint32_t nopen;
 	struct lv_text *cache;
 	bool stale;                    /* the hook says: render again */
 	size_t len;
@@ -72,6 +80,8 @@ struct lv_node {
 
 struct lv {
 	struct seg_ns *ns;
+	struct rg *rg;
+	struct lv_node **by_index;     /* by record index; under lock */
 	struct seg_inode *root;
 	struct seg_inode *dir;         /* lists/: we hold a reference */
 	_Atomic(lv_sync_fn) sync;
@@ -189,8 +199,11 @@ static struct lv_node *node_get(struct lv *lv, const char *name, size_t len,
 		lv->nnodes++;
 		if (lv->nnodes > lv->nbuckets)
 			grow = lv->nbuckets * 2;
+		rg_set(lv->rg, RG_VIEWS, v->rec, RV_KEY, len + 1);
+		v->published = true;
+		lv->by_index[v->rec] = v;
 	}
-	v->nlookup++;
+	rg_add(lv->rg, RG_VIEWS, v->rec, RV_NLOOKUP, 1);
 	pthread_mutex_unlock(&lv->lock);
 	if (grow != 0) {
 		struct lv_node **b = seg_calloc(grow, sizeof(*b));
@@ -205,25 +218,48 @@ static struct lv_node *node_get(struct lv *lv, const char *name, size_t len,
 	return v;
 }
 
-static struct lv_node *node_alloc(const char *name, size_t len)
+/* A new entry with a record of its own, not yet published (node_get does). */
+static struct lv_node *node_alloc(struct lv *lv, const char *name, size_t len)
 {
 	struct lv_node *v = seg_calloc(1, sizeof(*v) + len + 1);
 
 	if (v == NULL)
 		return NULL;
+	if (rg_alloc(lv->rg, RG_VIEWS, &v->rec) < 0) {
+		seg_free(v);
+		return NULL;
+	}
+	v->w = rg_rec(lv->rg, RG_VIEWS, v->rec);
+	memset(v->w, 0, RV_WORDS * sizeof(uint64_t));
+	rg_init_bytes(lv->rg, RG_VIEWS, v->rec, RV_NAME, name, len);
 	memcpy(v->name, name, len);
 	v->name[len] = '\0';
 	v->len = len;
 	return v;
 }
 
-/* Frees an entry nothing refers to any more.  Under lv->lock; returns it to free. */
+/* Frees an entry node_get did not take. */
+static void node_discard(struct lv *lv, struct lv_node *v)
+{
+	if (v == NULL)
+		return;
+	rg_unreserve(lv->rg, RG_VIEWS, v->rec);
+	seg_free(v);
+}
+
+/*
+ * Takes out an entry nothing refers to any more, its record freed.  Under
+ * lv->lock; returns it, for the caller to free.
+ */
 static struct lv_node *node_maybe_unhash(struct lv *lv, struct lv_node *v)
 {
-	if (v->nlookup != 0 || v->nopen != 0)
+	if (v->w[RV_NLOOKUP] != 0 || v->w[RV_NOPEN] != 0)
 		return NULL;
 	*slot_of(lv, v->name, v->len) = v->hnext;
 	lv->nnodes--;
+	lv->by_index[v->rec] = NULL;
+	rg_set(lv->rg, RG_VIEWS, v->rec, RV_KEY, 0);
+	rg_free_index(lv->rg, RG_VIEWS, v->rec);
 	return v;
 }
 
@@ -238,7 +274,8 @@ void lv_forget(struct lv *lv, struct lv_node *v, uint64_t n)
 	struct lv_text *t = NULL;
 
 	pthread_mutex_lock(&lv->lock);
-	v->nlookup = v->nlookup > n ? v->nlookup - n : 0;
+	rg_set(lv->rg, RG_VIEWS, v->rec, RV_NLOOKUP,
+	       v->w[RV_NLOOKUP] > n ? v->w[RV_NLOOKUP] - n : 0);
 	v = node_maybe_unhash(lv, v);
 	if (v != NULL)
 		t = text_put_locked(v->cache);
@@ -293,11 +330,10 @@ static void hook(void *arg, const struct seg_change *c)
 
 /* ---- the view --------------------------------------------------------- */
 
-int lv_new(struct seg_ns *ns, const char *name, struct lv **out)
+/* The parts of a view on `ns`, without its directory. */
+static int view_alloc(struct seg_ns *ns, const char *name, struct lv **out)
 {
-	struct seg_cred self = { .uid = getuid(), .gid = getgid() };
 	struct lv *lv;
-	struct stat st;
 	int rc;
 
 	rc = seg_name_check(name, NULL);
@@ -312,32 +348,129 @@ int lv_new(struct seg_ns *ns, const char *name, struct lv **out)
 	rc = -ENOMEM;
 	lv->nbuckets = 64;
 	lv->buckets = seg_calloc(lv->nbuckets, sizeof(*lv->buckets));
-	if (lv->buckets == NULL)
+	lv->rg = seg_ns_region(ns);
+	lv->by_index = seg_calloc(rg_capacity(lv->rg, RG_VIEWS), sizeof(*lv->by_index));
+	if (lv->buckets == NULL || lv->by_index == NULL)
 		goto fail_buckets;
 	lv->ns = ns;
 	lv->root = seg_ns_root(ns);
-	rc = seg_mkdir(ns, lv->root, name, 0755, &self, &lv->dir, &st);
-	if (rc < 0)
-		goto fail_dir;
-	seg_inode_fix(ns, lv->dir);
-	seg_ns_set_hook(ns, hook, lv);
 	*out = lv;
 	return 0;
 
-fail_dir:
-	seg_free(lv->buckets);
 fail_buckets:
+	seg_free(lv->buckets);
+	seg_free(lv->by_index);
 	pthread_mutex_destroy(&lv->lock);
 fail_mutex:
 	seg_free(lv);
 	return rc;
 }
 
+static void view_free(struct lv *lv)
+{
+	seg_free(lv->buckets);
+	seg_free(lv->by_index);
+	pthread_mutex_destroy(&lv->lock);
+	seg_free(lv);
+}
+
+int lv_new(struct seg_ns *ns, const char *name, struct lv **out)
+{
+	struct seg_cred self = { .uid = getuid(), .gid = getgid() };
+	struct lv *lv;
+	struct stat st;
+	int rc = view_alloc(ns, name, &lv);
+
+	if (rc < 0)
+		return rc;
+	rc = seg_mkdir(ns, lv->root, name, 0755, &self, &lv->dir, &st);
+	if (rc < 0) {
+		view_free(lv);
+		return rc;
+	}
+	/*
+	 * Fixed, the directory keeps its name for as long as the namespace
+	 * lives: the view needs no reference on it.
+	 */
+	seg_inode_fix(ns, lv->dir);
+	seg_forget(ns, lv->dir, 1);
+	seg_ns_set_hook(ns, hook, lv);
+	*out = lv;
+	return 0;
+}
+
+/* Puts back the entry that record `rec` keeps.  Under no lock (not yet shared). */
+static int adopt_entry(struct lv *lv, uint64_t rec)
+{
+	uint64_t *w = rg_rec(lv->rg, RG_VIEWS, rec);
+	size_t len = (size_t)w[RV_KEY] - 1;
+	struct lv_node *v;
+
+	if (len == 0 || len > RV_NAME_WORDS * sizeof(uint64_t) - 1)
+		return -EUCLEAN;
+	v = seg_calloc(1, sizeof(*v) + len + 1);
+	if (v == NULL)
+		return -ENOMEM;
+	v->rec = rec;
+	v->w = w;
+	v->published = true;
+	memcpy(v->name, &w[RV_NAME], len);
+	v->name[len] = '\0';
+	v->len = len;
+	v->stale = true;
+	v->hnext = *slot_of(lv, v->name, len);
+	*slot_of(lv, v->name, len) = v;
+	lv->by_index[rec] = v;
+	lv->nnodes++;
+	return 0;
+}
+
+int lv_adopt(struct seg_ns *ns, const char *name, struct lv **out)
+{
+	struct lv *lv;
+	struct stat st;
+	uint64_t used;
+	int rc = view_alloc(ns, name, &lv);
+
+	if (rc < 0)
+		return rc;
+	rc = seg_lookup(ns, lv->root, name, &lv->dir, &st);
+	if (rc == 0) {
+		seg_forget(ns, lv->dir, 1);
+		rc = S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	}
+	used = rg_used(lv->rg, RG_VIEWS);
+	for (uint64_t r = 0; rc == 0 && r < used; r++) {
+		if (rg_rec(lv->rg, RG_VIEWS, r)[RV_KEY] == 0)
+			continue;
+		/* The table grows here, before the view is shared. */
+		if (lv->nnodes >= lv->nbuckets) {
+			struct lv_node **b = seg_calloc(lv->nbuckets * 2, sizeof(*b));
+
+			if (b == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			seg_free(rehash(lv, b, lv->nbuckets * 2));
+		}
+		rc = adopt_entry(lv, r);
+	}
+	if (rc < 0) {
+		lv_free(lv);
+		return rc;
+	}
+	seg_ns_set_hook(ns, hook, lv);
+	*out = lv;
+	return 0;
+}
+
 void lv_free(struct lv *lv)
 {
 	if (lv == NULL)
 		return;
-	seg_ns_set_hook(lv->ns, NULL, NULL);
+	if (lv->dir != NULL)
+		seg_ns_set_hook(lv->ns, NULL, NULL);
+	/* Memory only: the records stay for a next server's lv_adopt. */
 	for (size_t i = 0; i < lv->nbuckets; i++) {
 		struct lv_node *v = lv->buckets[i], *next;
 
@@ -346,11 +479,24 @@ void lv_free(struct lv *lv)
 			node_free(v, v->cache);
 		}
 	}
-	/* The directory stays in the namespace, which frees it. */
-	seg_forget(lv->ns, lv->dir, 1);
-	seg_free(lv->buckets);
-	pthread_mutex_destroy(&lv->lock);
-	seg_free(lv);
+	view_free(lv);
+}
+
+uint64_t lv_node_index(const struct lv_node *v)
+{
+	return v->rec;
+}
+
+struct lv_node *lv_node_at(struct lv *lv, uint64_t index)
+{
+	struct lv_node *v;
+
+	if (index >= rg_capacity(lv->rg, RG_VIEWS))
+		return NULL;
+	pthread_mutex_lock(&lv->lock);
+	v = lv->by_index[index];
+	pthread_mutex_unlock(&lv->lock);
+	return v;
 }
 
 struct seg_inode *lv_dir(const struct lv *lv)
@@ -599,14 +745,14 @@ static int current(struct lv *lv, struct lv_node *v, const char *name,
 static int lookup(struct lv *lv, const char *name, size_t len, struct lv_node **out,
 		  struct stat *st)
 {
-	struct lv_node *nv = node_alloc(name, len), *v;
+	struct lv_node *nv = node_alloc(lv, name, len), *v;
 	struct lv_text *t;
 	int rc;
 
 	if (nv == NULL)
 		return -ENOMEM;
 	v = node_get(lv, name, len, &nv);
-	seg_free(nv);
+	node_discard(lv, nv);
 	rc = current(lv, v, name, &t, st);
 	if (rc < 0) {
 		lv_forget(lv, v, 1);
@@ -655,7 +801,7 @@ static int build(struct lv *lv, mode_t mode, const struct seg_cred *who,
 static int create_new(struct lv *lv, const char *name, size_t len, mode_t mode,
 		      const struct seg_cred *who, struct lv_node **out, struct stat *st)
 {
-	struct lv_node *nv = node_alloc(name, len);
+	struct lv_node *nv = node_alloc(lv, name, len);
 	struct seg_inode *seg;
 	int rc;
 
@@ -673,7 +819,7 @@ static int create_new(struct lv *lv, const char *name, size_t len, mode_t mode,
 	}
 	seg_forget(lv->ns, seg, 1);
 out:
-	seg_free(nv);
+	node_discard(lv, nv);
 	return rc;
 }
 
@@ -823,7 +969,7 @@ int lv_open(struct lv *lv, struct lv_node *v, lv_take_fn take, void *arg)
 			return rc;
 	}
 	pthread_mutex_lock(&lv->lock);
-	v->nopen++;
+	rg_add(lv->rg, RG_VIEWS, v->rec, RV_NOPEN, 1);
 	pthread_mutex_unlock(&lv->lock);
 	return 0;
 }
@@ -833,7 +979,7 @@ void lv_release(struct lv *lv, struct lv_node *v)
 	struct lv_text *t = NULL;
 
 	pthread_mutex_lock(&lv->lock);
-	v->nopen--;
+	rg_add(lv->rg, RG_VIEWS, v->rec, RV_NOPEN, -1);
 	v = node_maybe_unhash(lv, v);
 	if (v != NULL)
 		t = text_put_locked(v->cache);

@@ -52,10 +52,22 @@ struct lv_dirh;
 /*
  * Makes the view: the directory `name` in the root, fixed there, and the
  * namespace's hook.  *out is the caller's, freed with lv_free before the
- * namespace.
+ * namespace.  lv_adopt makes the view a previous server left on a
+ * rebuilt namespace (core/ns.h: seg_ns_rebuild): its directory, and every
+ * entry the kernel holds, from the region's records.  lv_free frees the
+ * view's memory only: the records stay for a next server.
  */
 int lv_new(struct seg_ns *ns, const char *name, struct lv **out);
+int lv_adopt(struct seg_ns *ns, const char *name, struct lv **out);
 void lv_free(struct lv *lv);
+
+/*
+ * An entry's index among the region's view records: its number, the
+ * same for every server for as long as the kernel holds it.  lv_node_at
+ * finds the entry again (NULL: none).
+ */
+uint64_t lv_node_index(const struct lv_node *v);
+struct lv_node *lv_node_at(struct lv *lv, uint64_t index);
 
 /* The view's directory, a namespace inode; lives as long as the view. */
 struct seg_inode *lv_dir(const struct lv *lv);

@@ -654,7 +654,8 @@ int ns_alloc(const struct seg_ns_config *cfg, bool rebuild, struct seg_ns **out)
 		ns->rg = cfg->rg;
 	} else {
 		/* Records in anonymous memory: nothing to keep without a tmpfs. */
-		struct rg_params p = { .inodes = ns->inode_limit + 16, .views = 16, .handles = 16 };
+		struct rg_params p = { .inodes = ns->inode_limit + 16, .views = 1 << 16,
+				     .handles = 1 << 16 };
 
 		rc = rg_create(-1, &p, &ns->rg);
 		if (rc < 0)
@@ -824,6 +825,21 @@ mode_t seg_inode_type(const struct seg_inode *ino)
 uint64_t seg_inode_number(const struct seg_inode *ino)
 {
 	return ino->ino;
+}
+
+uint64_t seg_inode_record(const struct seg_inode *ino)
+{
+	return ino->rec;
+}
+
+int seg_inode_backing(struct seg_ns *ns, const struct seg_inode *ino)
+{
+	int64_t id;
+
+	ns_lock(ns);
+	id = (int64_t)ino->w[RI_BACKING];
+	ns_unlock(ns);
+	return id > 0 ? (int)id : 0;
 }
 
 bool seg_inode_is_dir(const struct seg_inode *ino)

@@ -169,6 +169,9 @@ uint64_t seg_ns_inode_count(struct seg_ns *ns);
  */
 mode_t seg_inode_type(const struct seg_inode *ino);
 uint64_t seg_inode_number(const struct seg_inode *ino);
+/* Its record in the region (core/region.h), and its data-path id (0: none). */
+uint64_t seg_inode_record(const struct seg_inode *ino);
+int seg_inode_backing(struct seg_ns *ns, const struct seg_inode *ino);
 bool seg_inode_is_dir(const struct seg_inode *ino);
 bool seg_inode_is_segment(const struct seg_inode *ino);
 
@@ -400,6 +403,21 @@ int seg_pwrite(struct seg_ns *ns, struct seg_inode *ino, const void *buf, size_t
  */
 int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out);
 void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh);
+
+/*
+ * A stream a previous server opened, whose count the directory's record
+ * holds already: seg_opendir_adopt counts nothing, and
+ * seg_releasedir_adopted gives the count back only if `counted`.
+ */
+int seg_opendir_adopt(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out);
+void seg_releasedir_adopted(struct seg_ns *ns, struct seg_dirh *dh, bool counted);
+
+/*
+ * The offset that follows entry `name` of `dir` (seg_readdir's `next`),
+ * for a stream to go on after it: -ENOENT if there is none.
+ */
+int seg_dir_cookie(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		   uint64_t *cookie);
 
 /*
  * Called, under the namespace lock, for each entry from offset `off` on:

@@ -10,7 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
-int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
+static int opendir_counting(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out,
+			    bool count)
 {
 	struct seg_dirh *dh;
 
@@ -21,11 +22,59 @@ int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
 		return -ENOMEM;
 	dh->dir = dir;
 	dc_cursor_init(&dh->cursor);
-	ns_lock(ns);
-	ns_add(ns, dir, RI_NOPEN, 1);
-	ns_unlock(ns);
+	if (count) {
+		ns_lock(ns);
+		ns_add(ns, dir, RI_NOPEN, 1);
+		ns_unlock(ns);
+	}
 	*out = dh;
 	return 0;
+}
+
+int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
+{
+	return opendir_counting(ns, dir, out, true);
+}
+
+int seg_opendir_adopt(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out)
+{
+	return opendir_counting(ns, dir, out, false);
+}
+
+void seg_releasedir_adopted(struct seg_ns *ns, struct seg_dirh *dh, bool counted)
+{
+	struct seg_inode *dir;
+
+	if (dh == NULL)
+		return;
+	ns_lock(ns);
+	dir = dh->dir;
+	if (dh->linked)
+		dc_unpark(&dh->cursor);
+	if (counted) {
+		ns_add(ns, dir, RI_NOPEN, -1);
+		ns_maybe_free(ns, dir);
+	}
+	ns_unlock(ns);
+	seg_free(dh);
+}
+
+int seg_dir_cookie(struct seg_ns *ns, struct seg_inode *dir, const char *name,
+		   uint64_t *cookie)
+{
+	struct seg_dentry *d;
+	int rc = -ENOENT;
+
+	if (!S_ISDIR(dir->type))
+		return -ENOTDIR;
+	ns_lock(ns);
+	d = dc_find(&ns->dc, &dir->u.dir.d, name, strlen(name));
+	if (d != NULL) {
+		*cookie = d->cookie;
+		rc = 0;
+	}
+	ns_unlock(ns);
+	return rc;
 }
 
 void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh)

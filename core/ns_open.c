@@ -77,6 +77,9 @@ static int put_handle(struct seg_ns *ns, struct seg_inode *ino)
 	ns_add(ns, ino, RI_NOPEN, -1);
 	if (ns_nopen(ino) > 0)
 		return 0;
+	/* Recorded first: a restart closes an id a dead server let go of. */
+	if (id > 0)
+		rg_intent(ns->rg, RG_INTENT_DETACH, (uint64_t)id, 0);
 	ns_set(ns, ino, RI_BACKING, 0);
 	if (id == FALLBACK)
 		id = 0;
@@ -174,7 +177,14 @@ int seg_open(struct seg_ns *ns, struct seg_inode *ino, int flags, int *backing)
 	 * away while our handle is counted.
 	 */
 	if (id == 0 && ns->attach != NULL) {
+		/*
+		 * An id the kernel gave a dead server before it could record
+		 * it would hold the file for good: a restart looks for it.
+		 */
+		rg_intent(ns->rg, RG_INTENT_ATTACH, 0, 0);
 		id = ns->attach(ns->data_arg, store_fd(f), privs);
+		if (id > 0)
+			rg_intent(ns->rg, RG_INTENT_ATTACH, (uint64_t)id, 0);
 		if (id < 0) {
 			rc = id;
 			goto undo;

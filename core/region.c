@@ -34,6 +34,13 @@
  */
 #define FORMAT 1
 #define PAGE 4096u
+
+static uint64_t format = FORMAT;
+
+void rg_test_format(uint64_t f)
+{
+	format = f;
+}
 #define FILE_NAME "region"
 
 static const unsigned table_words[RG_NTABLES] = { RI_WORDS, RV_WORDS, RH_WORDS };
@@ -68,8 +75,11 @@ struct slot {
 	uint64_t unique;                     /* 0: unused */
 	uint64_t opcode;
 	uint64_t ndeltas;
-	uint64_t intent_kind, intent_a, intent_b;
-	uint64_t pad[2];
+	uint64_t nintents;
+	struct { uint64_t kind, a, b; } intent[RG_MAX_INTENTS];
+	uint64_t result_set, result_a, result_b;
+	uint64_t nodeid;
+	char name[RG_SLOT_NAME];
 	struct rg_delta d[RG_MAX_DELTAS];
 };
 
@@ -206,7 +216,7 @@ int rg_create(int dirfd, const struct rg_params *p, struct rg **out)
 	fd = -1;
 	*rg->h = plan_h;
 	rg->h->size = size;
-	rg->h->format = FORMAT;
+	rg->h->format = format;
 	rg->h->generation = 1;
 	rg->area = 0;
 	rc = build_pools(rg);
@@ -233,9 +243,9 @@ static int check_header(const struct header *h, size_t size, char *why, size_t w
 		snprintf(why, whylen, "the saved state is not a segfs region");
 		return -EPROTO;
 	}
-	if (h->format != FORMAT) {
+	if (h->format != format) {
 		snprintf(why, whylen, "the saved state has format %llu, this server reads "
-			 "format %d", (unsigned long long)h->format, FORMAT);
+			 "format %llu", (unsigned long long)h->format, (unsigned long long)format);
 		return -EPROTO;
 	}
 	if (h->size != size) {
@@ -328,7 +338,8 @@ int rg_open(int dirfd, struct rg **out, char *why, size_t whylen)
 
 		s->unique = 0;
 		s->ndeltas = 0;
-		s->intent_kind = RG_INTENT_NONE;
+		s->nintents = 0;
+		s->result_set = 0;
 	}
 	rc = build_pools(rg);
 	if (rc < 0)
@@ -338,6 +349,35 @@ int rg_open(int dirfd, struct rg **out, char *why, size_t whylen)
 fail:
 	rg_close(rg);
 	return rc;
+}
+
+int rg_open_readonly(int dirfd, struct rg **out, char *why, size_t whylen)
+{
+	struct rg *rg;
+	size_t size;
+	int fd, rc = rg_check(dirfd, why, whylen);
+
+	if (rc < 0)
+		return rc;
+	fd = open_file(dirfd, &size);
+	if (fd < 0)
+		return fd;
+	rg = rg_alloc_struct();
+	rc = -ENOMEM;
+	if (rg != NULL) {
+		rg->base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		rc = rg->base == MAP_FAILED ? -errno : 0;
+	}
+	close(fd);
+	if (rc < 0) {
+		rg_close(rg);
+		return rc;
+	}
+	rg->size = size;
+	rg->h = rg->base;
+	rg->durable = true;
+	*out = rg;
+	return 0;
 }
 
 bool rg_durable(const struct rg *rg)
@@ -483,7 +523,8 @@ void rg_unbind(struct rg *rg)
 	cur_slot = NULL;
 }
 
-void rg_begin(struct rg *rg, uint64_t unique, uint32_t opcode)
+void rg_begin(struct rg *rg, uint64_t unique, uint32_t opcode, uint64_t nodeid,
+	      const char *name)
 {
 	struct slot *s = cur_slot;
 
@@ -493,21 +534,40 @@ void rg_begin(struct rg *rg, uint64_t unique, uint32_t opcode)
 	/* Emptied before it names the new request. */
 	__atomic_store_n(&s->unique, 0, __ATOMIC_RELEASE);
 	s->ndeltas = 0;
-	s->intent_kind = RG_INTENT_NONE;
+	s->nintents = 0;
+	s->result_set = 0;
 	s->opcode = opcode;
+	s->nodeid = nodeid;
+	snprintf(s->name, sizeof(s->name), "%s", name != NULL ? name : "");
 	__atomic_store_n(&s->unique, unique, __ATOMIC_RELEASE);
 }
 
-void rg_intent(struct rg *rg, enum rg_intent_kind kind, uint64_t a, uint64_t b)
+void rg_result(struct rg *rg, uint64_t a, uint64_t b)
 {
 	struct slot *s = cur_slot;
 
 	(void)rg;
 	if (s == NULL)
 		return;
-	s->intent_a = a;
-	s->intent_b = b;
-	__atomic_store_n(&s->intent_kind, kind, __ATOMIC_RELEASE);
+	s->result_a = a;
+	s->result_b = b;
+	__atomic_store_n(&s->result_set, 1, __ATOMIC_RELEASE);
+}
+
+void rg_intent(struct rg *rg, enum rg_intent_kind kind, uint64_t a, uint64_t b)
+{
+	struct slot *s = cur_slot;
+	uint64_t n;
+
+	(void)rg;
+	if (s == NULL)
+		return;
+	/* Written, then counted: a dead server's half-written one is not seen. */
+	n = s->nintents < RG_MAX_INTENTS ? s->nintents : RG_MAX_INTENTS - 1;
+	s->intent[n].kind = kind;
+	s->intent[n].a = a;
+	s->intent[n].b = b;
+	__atomic_store_n(&s->nintents, n + 1, __ATOMIC_RELEASE);
 }
 
 int rg_find_unique(struct rg *rg, uint64_t unique,
@@ -533,9 +593,18 @@ int rg_find_unique(struct rg *rg, uint64_t unique,
 			n = s->ndeltas < RG_MAX_DELTAS ? s->ndeltas : RG_MAX_DELTAS;
 			for (uint64_t j = 0; each != NULL && j < n; j++)
 				each(arg, &s->d[j]);
-			if (intent != NULL && s->intent_kind != RG_INTENT_NONE) {
-				struct rg_found f = { .kind = (enum rg_intent_kind)s->intent_kind,
-						      .a = s->intent_a, .b = s->intent_b };
+			for (uint64_t j = 0; intent != NULL && j < s->nintents &&
+					    j < RG_MAX_INTENTS; j++) {
+				struct rg_found f = {
+					.kind = (enum rg_intent_kind)s->intent[j].kind,
+					.a = s->intent[j].a, .b = s->intent[j].b,
+				};
+
+				intent(arg, &f);
+			}
+			if (intent != NULL && s->result_set) {
+				struct rg_found f = { .kind = RG_RESULT, .a = s->result_a,
+						      .b = s->result_b };
 
 				intent(arg, &f);
 			}
@@ -544,8 +613,25 @@ int rg_find_unique(struct rg *rg, uint64_t unique,
 	return found;
 }
 
+void rg_each_intent(struct rg *rg, void (*fn)(void *arg, const struct rg_found *f), void *arg)
+{
+	for (uint64_t i = 0; i < (uint64_t)RG_AREAS * RG_SLOTS_PER_AREA; i++) {
+		struct slot *s = slot_at(rg, i);
+
+		if (s->unique == 0)
+			continue;
+		for (uint64_t j = 0; j < s->nintents && j < RG_MAX_INTENTS; j++) {
+			struct rg_found f = { .kind = (enum rg_intent_kind)s->intent[j].kind,
+					      .a = s->intent[j].a, .b = s->intent[j].b };
+
+			fn(arg, &f);
+		}
+	}
+}
+
 void rg_last_requests(struct rg *rg, void (*each)(void *arg, uint64_t unique,
-						  uint32_t opcode), void *arg)
+						  uint32_t opcode, uint64_t nodeid,
+						  const char *name), void *arg)
 {
 	unsigned area = (rg->area + RG_AREAS - 1) % RG_AREAS;
 
@@ -554,8 +640,12 @@ void rg_last_requests(struct rg *rg, void (*each)(void *arg, uint64_t unique,
 	for (unsigned i = 0; i < RG_SLOTS_PER_AREA; i++) {
 		struct slot *s = slot_at(rg, (uint64_t)area * RG_SLOTS_PER_AREA + i);
 
-		if (s->unique != 0)
-			each(arg, s->unique, (uint32_t)s->opcode);
+		if (s->unique != 0 && !s->result_set) {
+			char name[RG_SLOT_NAME];
+
+			snprintf(name, sizeof(name), "%.*s", RG_SLOT_NAME - 1, s->name);
+			each(arg, s->unique, (uint32_t)s->opcode, s->nodeid, name);
+		}
 	}
 }
 
@@ -593,6 +683,15 @@ uint64_t rg_kv_get(struct rg *rg, enum rg_kv key)
 void rg_kv_set(struct rg *rg, enum rg_kv key, uint64_t value)
 {
 	__atomic_store_n(&rg->h->kv[key], value, __ATOMIC_RELEASE);
+}
+
+void rg_kv_max(struct rg *rg, enum rg_kv key, uint64_t value)
+{
+	uint64_t cur = __atomic_load_n(&rg->h->kv[key], __ATOMIC_ACQUIRE);
+
+	while (value > cur && !__atomic_compare_exchange_n(&rg->h->kv[key], &cur, value, false,
+							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
 }
 
 void rg_pt_reason_set(struct rg *rg, const char *why)

@@ -107,11 +107,11 @@ enum {
 enum {
 	RH_KIND,
 	RH_NODE,         /* the node id it is about */
-	RH_POS,          /* readdir: the offset handed out last */
 	RH_FLAGS,
-	RH_NAMELEN,
-	RH_NAME,         /* RV_NAME_WORDS words of name bytes */
-	RH_WORDS = RH_NAME + RV_NAME_WORDS
+	RH_A, RH_B, RH_C,  /* the kind's (a stream: offsets handed out) */
+	RH_NAME,         /* RV_NAME_WORDS words: a name the kind keeps */
+	RH_NAME2 = RH_NAME + RV_NAME_WORDS,
+	RH_WORDS = RH_NAME2 + RV_NAME_WORDS
 };
 
 /* What a request may be about to do to the tree (rg_intent). */
@@ -123,6 +123,13 @@ enum rg_intent_kind {
 	RG_INTENT_LINK,      /* add a name for inode (a) */
 	RG_INTENT_REPLACE,   /* lists/: name the rebuilt segment (a) instead of (b) */
 	RG_INTENT_XATTR,     /* set or remove an attribute of inode (a) */
+	RG_INTENT_DETACH,    /* close backing id (a): it is no inode's any more */
+	RG_INTENT_ATTACH,    /* a backing id is being registered; (a) once known */
+	/*
+	 * Not an intent: what rg_result recorded, the request's answer
+	 * (a, b), made once it had taken effect and before it was sent.
+	 */
+	RG_RESULT,
 };
 
 /* One change a request made to a record word. */
@@ -156,8 +163,16 @@ int rg_open(int dirfd, struct rg **out, char *why, size_t whylen);
 /*
  * What rg_open would say of the region in `dirfd`, without changing it:
  * for an upgrade, before the running server is asked to stop.
+ * rg_open_readonly maps it, as it is, to read (the connection kept).
  */
 int rg_check(int dirfd, char *why, size_t whylen);
+int rg_open_readonly(int dirfd, struct rg **out, char *why, size_t whylen);
+
+/*
+ * The tests' hook: the format this program claims to read and write
+ * (SEGFS_TEST_FORMAT), so that an upgrade to it is refused.
+ */
+void rg_test_format(uint64_t format);
 
 void rg_close(struct rg *rg);
 
@@ -198,23 +213,39 @@ uint64_t rg_add(struct rg *rg, enum rg_table t, uint64_t index, unsigned word, i
  * request (rg_begin: its id, with FUSE's resend bit cleared, and opcode).
  * Every rg_set of the thread then records its delta there.  rg_intent
  * says what the request is about to do to the tree, before it does it.
- * A thread with no slot bound records no deltas.
+ * A thread with no slot bound records no deltas.  A request records up
+ * to RG_MAX_INTENTS intents (more overwrite the last).
  */
 #define RG_SLOTS_PER_AREA 32
 #define RG_AREAS 8
 #define RG_MAX_DELTAS 2048
+#define RG_MAX_INTENTS 4
 
 void rg_bind(struct rg *rg, unsigned slot);
 void rg_unbind(struct rg *rg);
-void rg_begin(struct rg *rg, uint64_t unique, uint32_t opcode);
+/*
+ * `nodeid` and `name` (may be NULL; cut at RG_SLOT_NAME bytes) say what
+ * the request is about, for a crash loop's report (rg_last_requests).
+ */
+#define RG_SLOT_NAME 64
+void rg_begin(struct rg *rg, uint64_t unique, uint32_t opcode, uint64_t nodeid,
+	      const char *name);
 void rg_intent(struct rg *rg, enum rg_intent_kind kind, uint64_t a, uint64_t b);
+/*
+ * The request's answer, recorded before it is sent: a request the kernel
+ * sends again because the answer never reached it is answered the same
+ * (rg_find_unique reports it as RG_RESULT).  An intent recorded after it
+ * does not replace it.
+ */
+void rg_result(struct rg *rg, uint64_t a, uint64_t b);
 
 /*
  * What was done for request `unique` by the servers that died while
  * serving it: every delta of every slot that holds it, in the order made,
- * and the intents they recorded.  `each` is called for every delta, then
- * `intent` for every intent (either may be NULL).  Returns the number of
- * slots that held it (0: none).
+ * and the intents and results they recorded (oldest server first).
+ * `each` is called for every delta, `intent` for every intent and result
+ * (either may be NULL).  Returns the number of slots that held it (0:
+ * none).
  */
 struct rg_found {
 	enum rg_intent_kind kind;
@@ -225,13 +256,17 @@ int rg_find_unique(struct rg *rg, uint64_t unique,
 		   void (*each)(void *arg, const struct rg_delta *d),
 		   void (*intent)(void *arg, const struct rg_found *f), void *arg);
 
+/* Every intent of every slot, of every server kept (a restart's sweep). */
+void rg_each_intent(struct rg *rg, void (*fn)(void *arg, const struct rg_found *f), void *arg);
+
 /*
  * The requests in the slots of the area of the server before this one
  * (the ones that may be sent again): `each` gets each one's id and
  * opcode.  For the supervisor's log of a crash loop.
  */
 void rg_last_requests(struct rg *rg, void (*each)(void *arg, uint64_t unique,
-						  uint32_t opcode), void *arg);
+						  uint32_t opcode, uint64_t nodeid,
+						  const char *name), void *arg);
 
 /*
  * The connection.  rg_conn_set records the kernel's INIT request (its
@@ -259,6 +294,8 @@ enum rg_kv {
 
 uint64_t rg_kv_get(struct rg *rg, enum rg_kv key);
 void rg_kv_set(struct rg *rg, enum rg_kv key, uint64_t value);
+/* Raises a value to `value` if it is below (atomically). */
+void rg_kv_max(struct rg *rg, enum rg_kv key, uint64_t value);
 
 /* The reason for passthrough's absence, kept with RG_KV_PT. */
 void rg_pt_reason_set(struct rg *rg, const char *why);

@@ -288,11 +288,16 @@ static void make_room(struct seg_store *st)
 
 	if ((st->tmpfs < 0 && st->pins.pin == NULL) || st->fd_budget == 0)
 		return;
-	/* A memfd its holder does not have cannot be opened again: it stays. */
+	/*
+	 * A memfd its holder does not have cannot be opened again, nor a file
+	 * its holder has not taken yet: they stay.
+	 */
 	while (st->nfds >= st->fd_budget && f != &st->idle) {
 		struct store_file *next = f->next;
+		bool ready = f->pinned && (st->pins.ready == NULL ||
+					   st->pins.ready(st->pins.arg, f->pin));
 
-		if ((f->pinned || st->tmpfs >= 0) && evict(st, f) < 0)
+		if ((ready || (!f->pinned && st->tmpfs >= 0)) && evict(st, f) < 0)
 			return;
 		f = next;
 	}

@@ -138,12 +138,15 @@ int store_tmpfs(const struct seg_store *st);
  * The pin holder.  pin() takes a descriptor of a new file for good and
  * names it with *key, or says -ENOSPC when it can take no more; unpin()
  * lets it go; path() writes a path that opens it again (at most 64
- * bytes: /proc/PID/fd/N).  Set once, before the store is shared.
+ * bytes: /proc/PID/fd/N), once ready() says so (NULL: at once): till
+ * then the file keeps the store's own descriptor.  Set once, before the
+ * store is shared.
  */
 struct store_pins {
 	int (*pin)(void *arg, int fd, uint64_t *key);
 	void (*unpin)(void *arg, uint64_t key);
 	void (*path)(void *arg, uint64_t key, char buf[64]);
+	bool (*ready)(void *arg, uint64_t key);
 	void *arg;
 };
 

@@ -107,11 +107,69 @@ static void reply_created(fuse_req_t req, struct seg_inode *ino, int rc, int bac
 	}
 	set_open_flags(fs, fi, backing);
 	fill_entry(fs, &e, ino, st);
+	req_result(fs, e.ino, 0);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		/* The opener is gone: no RELEASE or FORGET will come for this. */
 		release_segment(fs, ino);
 		seg_forget(fs->ns, ino, 1);
 	}
+}
+
+/*
+ * A resent create or tmpfile whose first answer was made (its open and
+ * reference stand): the same entry and data path again.
+ */
+static bool create_replayed(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	uint64_t a, b;
+	struct node n;
+	struct stat st;
+
+	if (!req_replayed(&a, &b))
+		return false;
+	n = node_of(fs, a);
+	if (n.ino == NULL || seg_getattr(fs->ns, n.ino, &st) < 0) {
+		reply_err(req, -ESTALE);
+		return true;
+	}
+	set_open_flags(fs, fi, seg_inode_backing(fs->ns, n.ino));
+	fill_entry(fs, &e, n.ino, &st);
+	fuse_reply_create(req, &e, fi);
+	return true;
+}
+
+/*
+ * A resent create whose segment a dead server made (its intent names it,
+ * and the name leads to it): the references and open it took were given
+ * back (server/request.h), so it is looked up and opened as the first
+ * answer would have it.  True if so.
+ */
+static bool created_already(fuse_req_t req, struct node *dir, const char *name,
+			    struct fuse_file_info *fi)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_inode *ino;
+	uint64_t a, b;
+	struct stat st;
+	int rc, backing = 0;
+
+	if (!req_intent(RG_INTENT_NEW, &a, &b))
+		return false;
+	if (seg_lookup(fs->ns, dir->ino, name, &ino, &st) < 0)
+		return false;
+	if (seg_inode_number(ino) != a) {
+		seg_forget(fs->ns, ino, 1);
+		return false;
+	}
+	crash_point("create");
+	/* It was new: nothing to truncate. */
+	rc = seg_open(fs->ns, ino, fi->flags & ~O_TRUNC, &backing);
+	if (rc == 0)
+		rc = seg_getattr(fs->ns, ino, &st);
+	reply_created(req, ino, rc, backing, &st, fi);
+	return true;
 }
 
 void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
@@ -124,12 +182,16 @@ void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode
 	bool created;
 	int rc, backing = 0;
 
+	if (create_replayed(req, fi) || created_already(req, dir, name, fi))
+		return;
 	rc = seg_create(fs->ns, dir->ino, name, mode, &who,
 			(fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0, &ino, &st, &created);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
+	if (created)
+		crash_point("create");
 	/* An existing segment opened with O_TRUNC is truncated by seg_open. */
 	rc = seg_open(fs->ns, ino, created ? fi->flags & ~O_TRUNC : fi->flags, &backing);
 	if (rc == 0 && !created && (fi->flags & O_TRUNC)) {
@@ -144,7 +206,9 @@ void file_create(fuse_req_t req, struct node *dir, const char *name, mode_t mode
 /*
  * open(O_TMPFILE): a segment with no name, open.  The kernel lets it be
  * linked (linkat, /proc/self/fd) unless O_EXCL said otherwise; if nothing
- * names it, it goes with its last close.
+ * names it, it goes with its last close.  A resent one whose answer was
+ * lost made one that nothing holds now (its references were given back):
+ * it is gone, and this makes another.
  */
 void file_tmpfile(fuse_req_t req, struct node *dir, mode_t mode, struct fuse_file_info *fi)
 {
@@ -154,6 +218,8 @@ void file_tmpfile(fuse_req_t req, struct node *dir, mode_t mode, struct fuse_fil
 	struct stat st;
 	int rc, backing = 0;
 
+	if (create_replayed(req, fi))
+		return;
 	rc = seg_tmpfile(fs->ns, dir->ino, mode, &who, &ino, &st);
 	if (rc < 0) {
 		reply_err(req, rc);
@@ -166,23 +232,42 @@ void file_tmpfile(fuse_req_t req, struct node *dir, mode_t mode, struct fuse_fil
 static void file_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	int backing, rc = seg_open(fs->ns, n->ino, fi->flags, &backing);
+	uint64_t a, b;
+	int backing, rc;
 
+	if (req_replayed(&a, &b)) {
+		set_open_flags(fs, fi, seg_inode_backing(fs->ns, n->ino));
+		fuse_reply_open(req, fi);
+		return;
+	}
+	rc = seg_open(fs->ns, n->ino, fi->flags, &backing);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
 	if (fi->flags & O_TRUNC)
 		kill_on_trunc(req, n->ino, fi);
+	crash_point("open");
 	set_open_flags(fs, fi, backing);
+	req_result(fs, 0, 0);
 	if (fuse_reply_open(req, fi) != 0)
 		release_segment(fs, n->ino);
 }
 
 static void file_release(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
+	struct segfs *fs = fs_of(req);
+	uint64_t a, b;
+
 	(void)fi;
-	release_segment(fs_of(req), n->ino);
+	/*
+	 * Released already by a server that died before answering: its
+	 * count shows it (one fewer open), or its answer does.
+	 */
+	if (!req_replayed(&a, &b) &&
+	    req_net(RG_INODES, seg_inode_record(n->ino), RI_NOPEN) >= 0)
+		release_segment(fs, n->ino);
+	req_result(fs, 0, 0);
 	reply_err(req, 0);
 }
 

@@ -36,6 +36,8 @@ void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	struct segfs *fs = userdata;
 	const char *why;
 
+	/* What a server taking over compares its own INIT with (server/takeover.c). */
+	fs->conn = conn;
 	/* chattr on directories too (server/inode.c: inode_ioctl). */
 	want(conn, FUSE_CAP_IOCTL_DIR);
 	/*

@@ -32,6 +32,21 @@ void reply_entry(fuse_req_t req, struct seg_inode *ino, const struct stat *st)
 		seg_forget(fs->ns, ino, 1);
 }
 
+void reply_entry_replayed(fuse_req_t req, fuse_ino_t id)
+{
+	struct segfs *fs = fs_of(req);
+	struct node n = node_of(fs, id);
+	struct fuse_entry_param e;
+	struct stat st;
+
+	if (n.ino == NULL || seg_getattr(fs->ns, n.ino, &st) < 0) {
+		reply_err(req, -ESTALE);
+		return;
+	}
+	fill_entry(fs, &e, n.ino, &st);
+	fuse_reply_entry(req, &e);
+}
+
 void inode_forget(struct segfs *fs, struct node *n, uint64_t nlookup)
 {
 	seg_forget(fs->ns, n->ino, nlookup);
@@ -194,11 +209,18 @@ void inode_setattr(fuse_req_t req, struct node *n, struct stat *attr, int valid,
 	/* ftruncate: an immutable file's open descriptor may still truncate. */
 	if (fi != NULL)
 		mask |= SEG_SET_FH;
+	/*
+	 * Sent again after a crash, it is done again: every value is set as
+	 * the request says, whatever part of it was set before.
+	 */
 	rc = mask ? seg_setattr(fs->ns, n->ino, attr, mask, &st) : seg_getattr(fs->ns, n->ino, &st);
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, rc);
-	else
-		fuse_reply_attr(req, &st, fs->opts->attr_timeout);
+		return;
+	}
+	if (mask != 0)
+		crash_point("setattr");
+	fuse_reply_attr(req, &st, fs->opts->attr_timeout);
 }
 
 /* ---- inode flags ------------------------------------------------------ */

@@ -92,14 +92,18 @@ static int stats_value(struct segfs *fs, char *buf, size_t *len)
 		     "data_path=%s\n"
 		     "backing=%s\n"
 		     "huge=%s\n"
-		     "daemon_pid=%ld\n",
+		     "daemon_pid=%ld\n"
+		     "server_pid=%ld\n"
+		     "servers=%" PRIu64 "\n",
 		     s.segments, s.unlinked, s.open, s.bytes, s.reserved, s.size_limit,
 		     s.inodes, s.inode_limit,
 		     data_path_is_passthrough(fs) ? "passthrough" : "fallback",
 		     seg_ns_backing(fs->ns, NULL) == SEG_BACKING_TMPFS ? "tmpfs" : "memfd",
 		     /* memfds' pages follow the system's shmem_enabled. */
 		     seg_ns_huge(fs->ns, NULL) != NULL ? seg_ns_huge(fs->ns, NULL) : "system",
-		     (long)getpid());
+		     /* The supervisor: the process that stops segfs. */
+		     (long)fs->keeper.pid, (long)getpid(),
+		     fs->rg != NULL ? rg_generation(fs->rg) : 1);
 	*len = (size_t)n;
 	return 0;
 }

@@ -1,25 +1,38 @@
 /*
- * segfs: every regular file of the mount is a shared-memory segment.
+ * segfs-server: the server the supervisor (`segfs`, super/) runs, on a
+ * connection the supervisor mounted (common/proto.h says how it starts).
  *
- * main() checks everything it can before mounting (options, mount point,
- * /dev/fuse) so that mistakes give one line and exit status 1 while still
- * in the foreground; mounts; serves until unmount or SIGINT/SIGTERM/SIGHUP;
- * then frees every segment and exits 0.
+ * Three ways to start: the first server of a mount makes the namespace,
+ * its state tmpfs and records, hands the supervisor what it must hold,
+ * and answers the kernel's INIT; a server after a crash ("restart")
+ * rebuilds the namespace from what the supervisor held, takes the
+ * connection over and has the kernel send again what the dead one had
+ * taken; an upgrade's server ("check") first says whether it can, and
+ * takes over when told.  It serves until the connection ends (unmount),
+ * SIGTERM/SIGINT/SIGHUP, or a handover.
  */
 #include "server/segfs.h"
+#include "server/loop.h"
 #include "server/node.h"
+
+#include "common/proto.h"
+#include "core/lists.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fuse_log.h>
 #include <stdarg.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 /* libfuse's log levels are syslog's, number for number. */
@@ -34,7 +47,7 @@ static void log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap
 
 static void print_version(void)
 {
-	printf("segfs %s\nlibfuse %s (built against %d.%d)\npassthrough: %s\nio-uring: %s\n",
+	printf("segfs-server %s\nlibfuse %s (built against %d.%d)\npassthrough: %s\nio-uring: %s\n",
 	       SEGFS_VERSION, fuse_pkgversion(), FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
 #ifdef FUSE_CAP_PASSTHROUGH
 	       "compiled in",
@@ -47,34 +60,6 @@ static void print_version(void)
 	       "not available (libfuse < 3.18)"
 #endif
 	);
-}
-
-/* Refuses a mount point that is missing or not a directory, in one line. */
-static int check_mountpoint(const char *mnt)
-{
-	struct stat st;
-
-	if (stat(mnt, &st) < 0) {
-		fprintf(stderr, "segfs: mount point %s: %s\n", mnt, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "segfs: mount point %s is not a directory\n", mnt);
-		return -1;
-	}
-	return 0;
-}
-
-static int check_fuse_device(void)
-{
-	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		fprintf(stderr, "segfs: cannot use /dev/fuse: %s\n", strerror(errno));
-		return -1;
-	}
-	close(fd);
-	return 0;
 }
 
 /*
@@ -171,20 +156,214 @@ static void *announce(void *arg)
 	return NULL;
 }
 
+/* ---- what the supervisor says, and signals ---------------------------- */
+
+enum stop_reason { STOP_NONE, STOP_SIGNAL, STOP_HANDOVER };
+
+static atomic_int stop_reason;
+static pthread_mutex_t go_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t go_cond = PTHREAD_COND_INITIALIZER;
+static bool go;
+
+/* keeper_listen's: P_HANDOVER ends serving, P_GO starts it. */
+static void on_message(void *arg, int type)
+{
+	(void)arg;
+	if (type == P_HANDOVER) {
+		atomic_store(&stop_reason, STOP_HANDOVER);
+		loop_stop();
+	} else if (type == P_GO) {
+		pthread_mutex_lock(&go_lock);
+		go = true;
+		pthread_cond_broadcast(&go_cond);
+		pthread_mutex_unlock(&go_lock);
+	}
+}
+
+/*
+ * SIGTERM, SIGINT and SIGHUP are blocked in every thread and taken here:
+ * the loop stops (the supervisor unmounts and releases).
+ */
+static void *signals(void *arg)
+{
+	sigset_t *set = arg;
+	int sig;
+
+	if (sigwait(set, &sig) == 0) {
+		atomic_store(&stop_reason, STOP_SIGNAL);
+		loop_stop();
+	}
+	return NULL;
+}
+
+/* ---- what outlives the server ----------------------------------------- */
+
+/*
+ * The state tmpfs: a private tmpfs of its own for the tree and the
+ * records (not the segments': core/tree.h says why), attached nowhere.
+ */
+static int make_state_tmpfs(int *out)
+{
+	int fs = fsopen("tmpfs", FSOPEN_CLOEXEC), mnt, rc;
+
+	if (fs < 0)
+		return -errno;
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "0", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		goto fail;
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (mnt < 0)
+		goto fail;
+	close(fs);
+	*out = mnt;
+	return 0;
+fail:
+	rc = -errno;
+	close(fs);
+	return rc;
+}
+
+/* How many records: as many inodes as the mount may have, and some. */
+static struct rg_params region_params(const struct segfs_opts *o)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	uint64_t inodes = o->nr_segments ? o->nr_segments
+			  : pages > 1 ? (uint64_t)pages / 2 : 1ULL << 19;
+
+	return (struct rg_params){ .inodes = inodes + 1024, .views = 1 << 16,
+				   .handles = 1 << 16 };
+}
+
+/*
+ * The pins records name, for the supervisor to keep (and close the
+ * others): every live segment's.
+ */
+static int sync_pins(struct segfs *fs)
+{
+	uint64_t used = rg_used(fs->rg, RG_INODES), *keys, n = 0;
+	int rc;
+
+	keys = calloc(used ? used : 1, sizeof(*keys));
+	if (keys == NULL)
+		return -ENOMEM;
+	for (uint64_t r = 0; r < used; r++) {
+		const uint64_t *w = rg_rec(fs->rg, RG_INODES, r);
+
+		if (w[RI_INO] != 0 && S_ISREG(w[RI_MODE]) && w[RI_PIN] != 0)
+			keys[n++] = w[RI_PIN] - 1;
+	}
+	rc = keeper_sync(&fs->keeper, keys, n);
+	free(keys);
+	return rc;
+}
+
+static const char *opcode_name(uint32_t op)
+{
+	static const char *const names[] = {
+		[1] = "LOOKUP", [2] = "FORGET", [3] = "GETATTR", [4] = "SETATTR",
+		[5] = "READLINK", [6] = "SYMLINK", [8] = "MKNOD", [9] = "MKDIR",
+		[10] = "UNLINK", [11] = "RMDIR", [12] = "RENAME", [13] = "LINK", [14] = "OPEN",
+		[15] = "READ", [16] = "WRITE", [17] = "STATFS", [18] = "RELEASE", [20] = "FSYNC",
+		[21] = "SETXATTR", [22] = "GETXATTR", [23] = "LISTXATTR", [24] = "REMOVEXATTR",
+		[25] = "FLUSH", [26] = "INIT", [27] = "OPENDIR", [28] = "READDIR",
+		[29] = "RELEASEDIR", [30] = "FSYNCDIR", [35] = "CREATE", [36] = "INTERRUPT",
+		[39] = "IOCTL", [42] = "BATCH_FORGET", [43] = "FALLOCATE", [44] = "READDIRPLUS",
+		[45] = "RENAME2", [46] = "LSEEK", [51] = "TMPFILE", [52] = "STATX",
+	};
+
+	return op < sizeof(names) / sizeof(names[0]) && names[op] != NULL ? names[op] : "?";
+}
+
+/* Tells the supervisor what the dead server was serving (rg_last_requests). */
+static void report_resent(void *arg, uint64_t unique, uint32_t opcode, uint64_t nodeid,
+			  const char *name)
+{
+	struct segfs *fs = arg;
+	char line[200];
+
+	(void)unique;
+	if (name[0] != '\0')
+		snprintf(line, sizeof(line), "%s '%s' in node %llu", opcode_name(opcode), name,
+			 (unsigned long long)nodeid);
+	else
+		snprintf(line, sizeof(line), "%s of node %llu", opcode_name(opcode),
+			 (unsigned long long)nodeid);
+	keeper_say(&fs->keeper, P_RESENT, line);
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Says why this server cannot go on, to the supervisor and the log. */
+static int refuse(struct segfs *fs, const char *why)
+{
+	fuse_log(FUSE_LOG_ERR, "segfs-server: cannot take over: %s\n", why);
+	keeper_say(&fs->keeper, P_FATAL, why);
+	return PROTO_EXIT_REFUSE;
+}
+
+/* The format a server built for the tests may claim (SEGFS_TEST_FORMAT). */
+static void test_format(void)
+{
+	const char *f = getenv("SEGFS_TEST_FORMAT");
+
+	if (f != NULL && *f != '\0')
+		rg_test_format(strtoul(f, NULL, 10));
+}
+
+/*
+ * A session on the connection the supervisor mounted: libfuse is told
+ * it is mounted already (/dev/fd/N), and the session takes `fd`.
+ */
+static struct fuse_session *start_session(struct segfs *fs, struct segfs_opts *o,
+					  const struct fuse_lowlevel_ops *ops, int fd)
+{
+	struct fuse_session *se;
+	char dev[32];
+
+	if (fd < 0)
+		return NULL;
+	se = fuse_session_new(&o->fuse, ops, sizeof(*ops), fs);
+	if (se == NULL) {
+		close(fd);
+		return NULL;
+	}
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", fd);
+	if (fuse_session_mount(se, dev) != 0) {
+		fuse_session_destroy(se);
+		close(fd);
+		return NULL;
+	}
+	return se;
+}
+
+/* ---- main ----------------------------------------------------------- */
+
 int main(int argc, char **argv)
 {
 	struct segfs_opts o;
-	struct segfs fs = { .opts = &o, .pt_lock = PTHREAD_MUTEX_INITIALIZER };
+	struct segfs fs = { .opts = &o, .pt_lock = PTHREAD_MUTEX_INITIALIZER, .state = -1 };
 	struct seg_ns_config cfg = { 0 };
 	struct fuse_lowlevel_ops ops;
-	pthread_t tid;
-	bool announcing = false;
-	int rc, ret = 1;
+	const char *takeover = getenv("SEGFS_TAKEOVER");
+	bool check = takeover != NULL && strcmp(takeover, "check") == 0;
+	bool announcing = false, kept, own_rg = false;
+	char why[300];
+	double t0 = now_ms();
+	pthread_t tid, sigtid;
+	sigset_t sigs;
+	int fuse_fd, rc, ret = 1;
 
-	if (opts_parse(argc, argv, &o) < 0)
-		return 1;
+	if (opts_parse(argc, argv, &o, getenv("SEGFS_MOUNTPOINT")) < 0)
+		return PROTO_EXIT_USAGE;
 	if (o.show_help) {
-		opts_help(argv[0]);
+		opts_help("segfs");
 		opts_free(&o);
 		return 0;
 	}
@@ -193,10 +372,34 @@ int main(int argc, char **argv)
 		opts_free(&o);
 		return 0;
 	}
-	if (check_mountpoint(o.mountpoint) < 0 || check_fuse_device() < 0)
+	fuse_fd = proto_env_fd("fuse");
+	kept = keeper_init(&fs.keeper);
+	if (fuse_fd < 0 || !kept) {
+		fprintf(stderr, "segfs-server: run by segfs, which mounts and keeps what it "
+			"needs (SEGFS_FDS and SEGFS_PINS are not set)\n");
+		opts_free(&o);
+		return PROTO_EXIT_USAGE;
+	}
+	fs.takeover = takeover != NULL && *takeover != '\0';
+	/* Whatever happens to the supervisor happens to us. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != fs.keeper.pid)
+		return 1;
+	if (getenv("SEGFS_SYSLOG") != NULL) {
+		openlog("segfs", LOG_PID, LOG_DAEMON);
+		fuse_set_log_func(log_to_syslog);
+	}
+	test_format();
+	crash_init(!fs.takeover);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	rc = keeper_listen(&fs.keeper, on_message, &fs);
+	if (rc < 0)
 		goto out_opts;
 
-	handles_init(&fs.handles);
 	cfg.size_limit = o.size;
 	cfg.root_mode = o.root_mode;
 	cfg.memfd = o.memfd;
@@ -209,19 +412,134 @@ int main(int argc, char **argv)
 	/* 0: as tmpfs, and with memfds no more than the budget (core/ns.h). */
 	cfg.nr_segments = o.nr_segments;
 	cfg.fd_budget = raise_fd_limit();
-	rc = seg_ns_new(&cfg, &fs.ns);
-	if (rc < 0) {
-		fprintf(stderr, "segfs: %s\n", strerror(-rc));
-		goto out_opts;
+
+	if (check) {
+		/* An upgrade: first whether the saved state is ours to read. */
+		fs.state = proto_env_fd("state");
+		rc = fs.state < 0 ? -ENOENT : rg_check(fs.state, why, sizeof(why));
+		if (rc < 0) {
+			ret = refuse(&fs, fs.state < 0 ? "no saved state" : why);
+			goto out_opts;
+		}
 	}
-	rc = lv_new(fs.ns, o.lists_name != NULL ? o.lists_name : "lists", &fs.lists);
+	if (fs.takeover) {
+		fs.state = proto_env_fd("state");
+		cfg.tmpfs = proto_env_fd("data");
+		if (fs.state < 0 || (cfg.tmpfs < 0 && !o.memfd)) {
+			ret = refuse(&fs, "the supervisor kept no state for a server to take over");
+			goto out_opts;
+		}
+	} else if (make_state_tmpfs(&fs.state) < 0) {
+		fs.state = -1;
+	} else if (mkdirat(fs.state, "h", 0700) < 0) {
+		/* h/: the texts of lists/'s open files (server/views.c). */
+		close(fs.state);
+		fs.state = -1;
+	}
+	if (fs.state >= 0) {
+		cfg.state = fs.state;
+		cfg.pins = &fs.keeper.pins;
+	}
+	ops = segfs_ops;
+	/*
+	 * -o noxattr: no attribute requests at all, so libfuse answers ENOSYS
+	 * and the kernel stops asking (server/xattr.c: the cost).
+	 */
+	if (o.xattr == XATTR_OFF) {
+		ops.getxattr = NULL;
+		ops.listxattr = NULL;
+		ops.setxattr = NULL;
+		ops.removexattr = NULL;
+	}
+	if (check) {
+		/*
+		 * The INIT answered again, in a session of this process's own on
+		 * a duplicate of the descriptor: what it agrees on is checked
+		 * before the running server is asked to go.
+		 */
+		struct rg *probe = NULL;
+
+		rc = rg_open_readonly(fs.state, &probe, why, sizeof(why));
+		if (rc == 0) {
+			fs.rg = probe;
+			fs.probing = true;
+			fs.se = start_session(&fs, &o, &ops, dup(fuse_fd));
+			rc = fs.se != NULL ? takeover_init(&fs, why, sizeof(why)) : -EIO;
+			fs.probing = false;
+			if (fs.se == NULL)
+				snprintf(why, sizeof(why), "libfuse refused the options");
+			fuse_session_destroy(fs.se);
+			fs.se = NULL;
+			fs.rg = NULL;
+			fs.conn = NULL;
+			rg_close(probe);
+		}
+		if (rc < 0) {
+			ret = refuse(&fs, why);
+			goto out_opts;
+		}
+		keeper_say(&fs.keeper, P_COMPATIBLE, NULL);
+		pthread_mutex_lock(&go_lock);
+		while (!go && !fs.keeper.gone)
+			pthread_cond_wait(&go_cond, &go_lock);
+		pthread_mutex_unlock(&go_lock);
+		if (!go)
+			goto out_opts;
+		t0 = now_ms();
+	}
+	fs.se = start_session(&fs, &o, &ops, fuse_fd);
+	if (fs.se == NULL)
+		goto out_opts;
+
+	if (fs.takeover) {
+		rc = rg_open(fs.state, &fs.rg, why, sizeof(why));
+		if (rc < 0) {
+			ret = refuse(&fs, why);
+			goto out_session;
+		}
+		own_rg = true;
+		cfg.rg = fs.rg;
+		rc = seg_ns_rebuild(&cfg, &fs.ns);
+		if (rc < 0) {
+			snprintf(why, sizeof(why), "rebuilding the namespace: %s", strerror(-rc));
+			ret = refuse(&fs, why);
+			goto out_rg;
+		}
+		rc = lv_adopt(fs.ns, o.lists_name != NULL ? o.lists_name : "lists", &fs.lists);
+	} else {
+		if (fs.state >= 0) {
+			struct rg_params p = region_params(&o);
+
+			rc = rg_create(fs.state, &p, &fs.rg);
+			if (rc < 0) {
+				fprintf(stderr, "segfs-server: the region: %s\n", strerror(-rc));
+				goto out_session;
+			}
+			own_rg = true;
+			cfg.rg = fs.rg;
+		}
+		rc = seg_ns_new(&cfg, &fs.ns);
+		if (rc < 0) {
+			fprintf(stderr, "segfs-server: %s\n", strerror(-rc));
+			goto out_rg;
+		}
+		if (fs.rg == NULL)
+			fs.rg = seg_ns_region(fs.ns);
+		rc = lv_new(fs.ns, o.lists_name != NULL ? o.lists_name : "lists", &fs.lists);
+	}
 	if (rc < 0) {
-		fprintf(stderr, "segfs: lists/: %s\n", strerror(-rc));
+		fprintf(stderr, "segfs-server: lists/: %s\n", strerror(-rc));
 		goto out_ns;
 	}
+	rc = handles_init(&fs.handles, fs.rg);
+	if (rc < 0)
+		goto out_lists;
+	handles_set_adopt(&fs.handles, HK_DIR, dir_handle_adopt);
+	handles_set_adopt(&fs.handles, HK_VFILE, vfile_adopt);
+	handles_set_adopt(&fs.handles, HK_LISTS_DIR, lists_handle_adopt);
 	/*
-	 * The kinds and their tables (server/node.h): by type, and lists/ its own,
-	 * set on its inode as the layer above does.
+	 * The kinds and their tables (server/node.h): by type, and lists/ its
+	 * own, set on its inode as the layer above does.
 	 */
 	seg_ns_set_data_path(fs.ns, passthrough_attach, passthrough_detach, &fs);
 	fs.dir_ops = &dir_ops;
@@ -230,64 +548,80 @@ int main(int argc, char **argv)
 	fs.special_ops = &special_ops;
 	fs.view_ops = &view_ops;
 	seg_inode_set_private(lv_dir(fs.lists), &lists_dir_ops);
-	/* libfuse prints its own one-line reason when it refuses an option. */
-	/*
-	 * -o noxattr: no attribute requests at all, so libfuse answers ENOSYS
-	 * and the kernel stops asking (server/xattr.c: the cost).
-	 */
-	ops = segfs_ops;
-	if (o.xattr == XATTR_OFF) {
-		ops.getxattr = NULL;
-		ops.listxattr = NULL;
-		ops.setxattr = NULL;
-		ops.removexattr = NULL;
-	}
-	fs.se = fuse_session_new(&o.fuse, &ops, sizeof(ops), &fs);
-	if (fs.se == NULL)
-		goto out_lists;
-	if (fuse_set_signal_handlers(fs.se) != 0)
-		goto out_session;
-	if (fuse_session_mount(fs.se, o.mountpoint) != 0)
-		goto out_signals;
-	if (fuse_daemonize(o.foreground) != 0)
-		goto out_unmount;
-	if (!o.foreground) {
-		/* stderr is /dev/null now: what the daemon says goes to syslog. */
-		openlog("segfs", LOG_PID, LOG_DAEMON);
-		fuse_set_log_func(log_to_syslog);
-	}
 
-	announcing = pthread_create(&tid, NULL, announce, &fs) == 0;
+	if (!fs.takeover && fs.state >= 0) {
+		/* Held by the supervisor from here on: a crash loses none of it. */
+		rc = keeper_keep(&fs.keeper, PROTO_KEEP_STATE, fs.state);
+		if (rc == 0 && seg_ns_tmpfs(fs.ns) >= 0)
+			rc = keeper_keep(&fs.keeper, PROTO_KEEP_DATA, seg_ns_tmpfs(fs.ns));
+		if (rc < 0)
+			goto out_handles;
+	}
+	if (fs.state < 0)
+		keeper_say(&fs.keeper, P_FRAGILE, "no state tmpfs (the server cannot make a "
+			   "tmpfs): segments are memfds only it holds");
+	else if (o.io_uring)
+		keeper_say(&fs.keeper, P_FRAGILE, "-o io_uring: the rings die with the "
+			   "server that registered them");
 
-	if (o.singlethread) {
-		rc = fuse_session_loop(fs.se);
+	if (fs.takeover) {
+		rc = takeover_init(&fs, why, sizeof(why));
+		if (rc < 0) {
+			ret = refuse(&fs, why);
+			goto out_handles;
+		}
+		passthrough_resume(&fs);
+		takeover_sweep(&fs);
+		rc = sync_pins(&fs);
+		if (rc == 0) {
+			rg_last_requests(fs.rg, report_resent, &fs);
+			rc = takeover_resend(&fs);
+		}
+		if (rc < 0) {
+			fprintf(stderr, "segfs-server: taking over: %s\n", strerror(-rc));
+			goto out_handles;
+		}
+		snprintf(why, sizeof(why), "segfs: server %d took over %s (server %llu) in "
+			 "%.1f ms: %llu inodes", (int)getpid(), o.mountpoint,
+			 (unsigned long long)rg_generation(fs.rg), now_ms() - t0,
+			 (unsigned long long)seg_ns_inode_count(fs.ns));
+		fuse_log(FUSE_LOG_NOTICE, "%s\n", why);
+		keeper_say(&fs.keeper, P_READY, why);
 	} else {
-		struct fuse_loop_config *lc = fuse_loop_cfg_create();
-
-		if (lc == NULL)
-			goto out_unmount;
-		rc = fuse_session_loop_mt(fs.se, lc);
-		fuse_loop_cfg_destroy(lc);
+		announcing = pthread_create(&tid, NULL, announce, &fs) == 0;
 	}
-	/* libfuse >= 3.17 returns the signal number after a signal: a clean stop. */
-	ret = rc < 0 ? 1 : 0;
+	if (pthread_create(&sigtid, NULL, signals, &sigs) != 0)
+		goto out_handles;
+	pthread_detach(sigtid);
 
-out_unmount:
-	fuse_session_unmount(fs.se);
-	/* After the unmount its stat() returns at once; it uses fs.se. */
+	rc = loop_run(&fs, o.singlethread);
+	if (atomic_load(&stop_reason) == STOP_HANDOVER) {
+		/*
+		 * Every request read is answered, and the next server takes all
+		 * of it as it is: nothing here may change a record now.
+		 */
+		keeper_say(&fs.keeper, P_STOPPED, NULL);
+		_exit(0);
+	}
+	ret = rc < 0 ? 1 : 0;
+	/* The end: what the kernel never released, we do. */
+	handles_drop_all(&fs.handles, &fs);
+out_handles:
+	/* After the loop its stat() returns at once (the mount is going). */
 	if (announcing)
 		pthread_join(tid, NULL);
-out_signals:
-	fuse_remove_signal_handlers(fs.se);
-out_session:
-	fuse_session_destroy(fs.se);
+	handles_destroy(&fs.handles);
 out_lists:
-	/* The session is over: what the kernel did not release, we do. */
-	handles_drop_all(&fs.handles, &fs);
 	lv_free(fs.lists);
 out_ns:
 	seg_ns_free(fs.ns);
+out_rg:
+	if (own_rg)
+		rg_close(fs.rg);
+out_session:
+	fuse_session_destroy(fs.se);
 out_opts:
+	keeper_destroy(&fs.keeper);
 	opts_free(&o);
 	return ret;
 }

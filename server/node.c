@@ -1,13 +1,57 @@
 /*
  * Node ids: what each names, and the kind that serves it.  See node.h.
+ *
+ * An id is a number that outlives the server, so that the ids the kernel
+ * holds name the same objects for a server that takes over: twice a
+ * namespace inode's number (the tree's inode number, never reused), or
+ * for an entry of lists/ twice its record's index plus three (odd, and
+ * never FUSE_ROOT_ID).
  */
 #include "server/node.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdint.h>
 
 /* The layer bit of a node id: set for an entry of lists/. */
 #define VIEW_BIT 1u
+
+/*
+ * What an id that names nothing (any more) gets: ESTALE for everything
+ * but forget, which has nothing to give back.  After a restart the kernel
+ * may still hold an inode the new server freed (an unlinked file nothing
+ * had open: ns.h, seg_ns_rebuild).
+ */
+static void stale_forget(struct segfs *fs, struct node *n, uint64_t nlookup)
+{
+	(void)fs;
+	(void)n;
+	(void)nlookup;
+}
+
+static void stale_getattr(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+	(void)n;
+	(void)fi;
+	reply_err(req, -ESTALE);
+}
+
+static void stale_setattr(fuse_req_t req, struct node *n, struct stat *attr, int valid,
+			  struct fuse_file_info *fi)
+{
+	(void)n;
+	(void)attr;
+	(void)valid;
+	(void)fi;
+	reply_err(req, -ESTALE);
+}
+
+static const struct node_ops stale_ops = {
+	.kind = "stale",
+	.forget = stale_forget,
+	.getattr = stale_getattr,
+	.setattr = stale_setattr,
+};
 
 struct segfs *fs_of(fuse_req_t req)
 {
@@ -16,14 +60,13 @@ struct segfs *fs_of(fuse_req_t req)
 
 fuse_ino_t node_id(struct segfs *fs, const struct seg_inode *ino)
 {
-	return ino == seg_ns_root(fs->ns) ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)ino;
+	return ino == seg_ns_root(fs->ns) ? FUSE_ROOT_ID
+	       : (fuse_ino_t)(seg_inode_number(ino) << 1);
 }
 
 fuse_ino_t node_view_id(const struct lv_node *v)
 {
-	/* malloc's alignment leaves the bit free. */
-	assert(((uintptr_t)v & VIEW_BIT) == 0);
-	return (fuse_ino_t)(uintptr_t)v | VIEW_BIT;
+	return (fuse_ino_t)((lv_node_index(v) + 1) << 1) | VIEW_BIT;
 }
 
 /* The table of a namespace inode: the one its layer set, or its type's. */
@@ -53,11 +96,11 @@ struct node node_of(struct segfs *fs, fuse_ino_t id)
 		n.ino = seg_ns_root(fs->ns);
 		n.ops = fs->dir_ops;
 	} else if (id & VIEW_BIT) {
-		n.view = (struct lv_node *)(uintptr_t)(id & ~(fuse_ino_t)VIEW_BIT);
-		n.ops = fs->view_ops;
+		n.view = lv_node_at(fs->lists, (id >> 1) - 1);
+		n.ops = n.view != NULL ? fs->view_ops : &stale_ops;
 	} else {
-		n.ino = (struct seg_inode *)(uintptr_t)id;
-		n.ops = ops_of_inode(fs, n.ino);
+		n.ino = seg_ns_find(fs->ns, id >> 1);
+		n.ops = n.ino != NULL ? ops_of_inode(fs, n.ino) : &stale_ops;
 	}
 	return n;
 }

@@ -116,6 +116,20 @@ void reply_err(fuse_req_t req, int rc);
 void fill_entry(struct segfs *fs, struct fuse_entry_param *e, struct seg_inode *ino,
 		const struct stat *st);
 void reply_entry(fuse_req_t req, struct seg_inode *ino, const struct stat *st);
+/*
+ * The entry of node `id` again, for a resent request whose first answer
+ * (and reference) was made: no reference is taken.
+ */
+void reply_entry_replayed(fuse_req_t req, fuse_ino_t id);
+
+/*
+ * Making a handle's memory again from its record, after a restart
+ * (server/handles.h): a directory stream (dir.c), a lists/ file and a
+ * stream of lists/ (views.c).
+ */
+struct handle *dir_handle_adopt(struct segfs *fs, uint64_t index, const uint64_t *words);
+struct handle *vfile_adopt(struct segfs *fs, uint64_t index, const uint64_t *words);
+struct handle *lists_handle_adopt(struct segfs *fs, uint64_t index, const uint64_t *words);
 
 /*
  * seg_cred of a request's caller.  Its umask is the one the daemon must

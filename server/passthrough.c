@@ -91,10 +91,18 @@ static void sync_segment(void *arg, struct seg_inode *seg)
  */
 static void pt_decide(struct segfs *fs, enum pt_state to, const char *why)
 {
+	/* A probe's region is mapped read-only; the decision comes at takeover. */
+	if (fs->probing)
+		return;
 	pthread_mutex_lock(&fs->pt_lock);
 	if (atomic_load(&fs->pt) == PT_UNKNOWN) {
 		if (why != NULL)
 			snprintf(fs->pt_reason, sizeof(fs->pt_reason), "%s", why);
+		/* A server that takes over runs the data path this one chose. */
+		if (fs->rg != NULL) {
+			rg_pt_reason_set(fs->rg, why);
+			rg_kv_set(fs->rg, RG_KV_PT, to == PT_ON ? 1 : 2);
+		}
 		atomic_store(&fs->pt, to);
 		/*
 		 * The fallback needs lists/ to sync segments first; a one-thread
@@ -126,6 +134,8 @@ int passthrough_attach(void *arg, int fd, bool privs)
 		return 0;
 	id = backing_open(fs, fd);
 	if (id > 0) {
+		/* The kernel numbers ids upwards: a restart's sweep starts above it. */
+		rg_kv_max(fs->rg, RG_KV_BACKING_MAX, (uint64_t)id);
 		if (atomic_load(&fs->pt) == PT_UNKNOWN)
 			pt_decide(fs, PT_ON, NULL);
 		return id;
@@ -217,4 +227,26 @@ const char *passthrough_why_not(const struct segfs *fs)
 void passthrough_off(struct segfs *fs, const char *why)
 {
 	pt_decide(fs, PT_OFF, why);
+}
+
+void passthrough_close_id(struct segfs *fs, int id)
+{
+	backing_close(fs, id);
+}
+
+void passthrough_resume(struct segfs *fs)
+{
+	char why[160];
+
+	switch (rg_kv_get(fs->rg, RG_KV_PT)) {
+	case 1:
+		pt_decide(fs, PT_ON, NULL);
+		break;
+	case 2:
+		rg_pt_reason_get(fs->rg, why, sizeof(why));
+		pt_decide(fs, PT_OFF, why);
+		break;
+	default:
+		break;
+	}
 }

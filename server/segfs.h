@@ -3,7 +3,6 @@
  * libfuse; core/ knows nothing of FUSE.
  *
  *   main.c         main(): options, the namespace and the view, the session
- *   opts.c         the command line
  *   init.c         the connection: what INIT asks the kernel for
  *   ops.c          the one dispatch point: every request, routed by kind
  *   node.c         node ids, and the tables of operations by kind (node.h)
@@ -33,47 +32,12 @@
 #include <stdint.h>
 
 #include "core/lists.h"
+#include "common/opts.h"
 #include "core/ns.h"
+#include "core/region.h"
 #include "server/handles.h"
-
-enum { XATTR_ON, XATTR_INSPECT, XATTR_OFF };
-
-/* The command line, parsed.  Strings are owned by the struct (opts_free). */
-struct segfs_opts {
-	char *mountpoint;          /* absolute */
-	char *source;              /* the dummy SOURCE of `segfs SOURCE MNT` */
-	int foreground;
-	int debug;
-	int singlethread;
-	int show_help;
-	int show_version;
-	int nopassthrough;
-	int memfd;                 /* -o memfd: memfds, not the private tmpfs */
-	int io_uring;              /* -o io_uring: ask libfuse for FUSE over io-uring */
-	uint64_t size;             /* 0: default (half of RAM) */
-	uint64_t nr_segments;      /* 0: default (as tmpfs) */
-	unsigned root_mode;        /* -o mode=, octal; 0: 0755 */
-	char *lists_name;          /* -o lists=NAME; NULL: "lists" */
-	char *huge;                /* -o huge=: the private tmpfs's; NULL: within_size */
-	/*
-	 * Extended attributes: XATTR_ON (tmpfs's, the default), XATTR_INSPECT
-	 * (-o xattr: and the read-only user.segfs.* ones), XATTR_OFF
-	 * (-o noxattr: none, and no POSIX ACLs).
-	 */
-	int xattr;
-	double entry_timeout;      /* seconds the kernel may keep a name */
-	double attr_timeout;       /* seconds the kernel may keep attributes */
-	double negative_timeout;   /* seconds the kernel may keep "no such name" */
-	struct fuse_args fuse;     /* what goes on to fuse_session_new */
-};
-
-/*
- * Parses argv.  Returns 0, or -EINVAL after printing one line to stderr.
- * On success the caller owns *o and frees it with opts_free().
- */
-int opts_parse(int argc, char **argv, struct segfs_opts *o);
-void opts_free(struct segfs_opts *o);
-void opts_help(const char *prog);
+#include "server/keeper.h"
+#include "server/request.h"
 
 /* Data-path modes. */
 enum pt_state {
@@ -115,6 +79,22 @@ struct segfs {
 	char uring_reason[160];
 	/* Directory streams and lists/ files, until released (server/handles.c). */
 	struct handles handles;
+	/*
+	 * What outlives this server (core/region.h, server/keeper.c): the
+	 * records, the state tmpfs (its root, -1 without one), and the
+	 * supervisor that holds them.  Set by main() before the session.
+	 */
+	struct rg *rg;
+	int state;
+	struct keeper keeper;
+	bool takeover;                   /* this server took a connection over */
+	/*
+	 * An upgrade's server answering INIT again only to check it agrees
+	 * (server/main.c): nothing is decided or written then.
+	 */
+	bool probing;
+	/* The conn of INIT, for the summary a takeover compares (server/takeover.c). */
+	struct fuse_conn_info *conn;
 };
 
 extern const struct fuse_lowlevel_ops segfs_ops;
@@ -130,6 +110,9 @@ extern const struct fuse_lowlevel_ops segfs_ops;
  */
 const char *passthrough_why_not(const struct segfs *fs);
 void passthrough_off(struct segfs *fs, const char *why);
+/* A server that takes over: the data path the first one chose, and an id to close. */
+void passthrough_resume(struct segfs *fs);
+void passthrough_close_id(struct segfs *fs, int id);
 enum pt_state segfs_probe_passthrough(struct segfs *fs);
 int passthrough_attach(void *arg, int fd, bool privs);
 void passthrough_detach(void *arg, int id);
@@ -139,6 +122,19 @@ void passthrough_detach(void *arg, int id);
  * it) or refusing one.
  */
 void segfs_init(void *userdata, struct fuse_conn_info *conn);
+
+/*
+ * server/takeover.c: taking a connection over from a server that died or
+ * stopped.  conn_summary is what INIT agreed on, as words to compare;
+ * takeover_init answers the kept INIT again in this server's session and
+ * checks it agrees (-EPROTO with why[]); takeover_sweep closes backing ids
+ * a dead server registered and no record names; takeover_resend has the
+ * kernel send again every request the dead server had read.
+ */
+void conn_summary(struct segfs *fs, uint64_t summary[RG_SUMMARY_WORDS]);
+int takeover_init(struct segfs *fs, char *why, size_t len);
+void takeover_sweep(struct segfs *fs);
+int takeover_resend(struct segfs *fs);
 bool want(struct fuse_conn_info *conn, uint64_t flag);
 void unwant(struct fuse_conn_info *conn, uint64_t flag);
 

@@ -24,8 +24,16 @@
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * An open entry.  It is a handle (server/handles.h) whose record keeps
+ * its flags, mode and opener; its text is also kept in a file of the
+ * state tmpfs, h/INDEX, written as the handle's text changes, so that a
+ * server that takes over (vfile_adopt) has the text a process was
+ * writing, and stores it at its close.  Without a state tmpfs the text
+ * is only in memory.
+ */
 struct vfile {
-	struct handle h;        /* on the session's list until released */
+	struct handle h;
 	struct lv_node *v;      /* the entry, for a release that never comes */
 	pthread_mutex_t lock;   /* a handle may be used by threads at once */
 	char *buf;              /* protected by lock, as is everything below */
@@ -36,11 +44,49 @@ struct vfile {
 	bool append;            /* O_APPEND: writes go to the end */
 	mode_t mode;            /* for a list that has to be created */
 	struct seg_cred who;    /* the opener, owner of such a list */
+	int fd;                 /* h/INDEX, or -1 */
 };
 
-static struct vfile *vfile_of(const struct fuse_file_info *fi)
+/* The record's flags beside HF_COUNTED. */
+#define VF_DIRTY  0x10
+#define VF_BAD    0x20
+#define VF_APPEND 0x40
+
+static struct vfile *vfile_of(fuse_req_t req, const struct fuse_file_info *fi)
 {
-	return (struct vfile *)(uintptr_t)fi->fh;
+	struct segfs *fs = fs_of(req);
+
+	return (struct vfile *)handle_get(&fs->handles, fs, fi->fh);
+}
+
+/* Keeps the handle's flags in its record (the lock is held). */
+static void vfile_keep_flags(struct segfs *fs, struct vfile *vf)
+{
+	uint64_t *w = handle_words(&fs->handles, &vf->h);
+	uint64_t f = (w[RH_FLAGS] & HF_COUNTED) | (vf->dirty ? VF_DIRTY : 0) |
+		     (vf->bad ? VF_BAD : 0) | (vf->append ? VF_APPEND : 0);
+
+	if (f != w[RH_FLAGS])
+		handle_set(&fs->handles, &vf->h, RH_FLAGS, f);
+}
+
+/* The name of its text in the state tmpfs. */
+static void vfile_name(const struct vfile *vf, char name[32])
+{
+	snprintf(name, 32, "h/%llu", (unsigned long long)vf->h.index);
+}
+
+/* Writes `len` bytes of its text, at `at`, to its file too (the lock is held). */
+static int vfile_keep_text(struct vfile *vf, size_t at, size_t len)
+{
+	ssize_t w;
+
+	if (vf->fd < 0)
+		return 0;
+	if (ftruncate(vf->fd, (off_t)vf->len) < 0)
+		return -errno;
+	w = len > 0 ? pwrite(vf->fd, vf->buf + at, len, (off_t)at) : 0;
+	return w < 0 ? -errno : (size_t)w == len ? 0 : -EIO;
 }
 
 /* ---- telling the kernel ----------------------------------------------- */
@@ -164,8 +210,29 @@ static void reply_view_entry(fuse_req_t req, struct lv_node *v, const struct sta
 	struct segfs *fs = fs_of(req);
 	struct fuse_entry_param e = { .ino = node_view_id(v), .attr = *st };
 
+	req_result(fs, e.ino, 0);
 	if (fuse_reply_entry(req, &e) != 0)
 		lv_forget(fs->lists, v, 1);
+}
+
+/* A resent request whose entry was answered: the same again, no reference. */
+static bool view_entry_replayed(fuse_req_t req)
+{
+	struct segfs *fs = fs_of(req);
+	struct fuse_entry_param e = { 0 };
+	uint64_t a, b;
+	struct node n;
+
+	if (!req_replayed(&a, &b))
+		return false;
+	n = node_of(fs, a);
+	if (n.view == NULL || lv_getattr(fs->lists, n.view, &e.attr) < 0) {
+		reply_err(req, -ESTALE);
+		return true;
+	}
+	e.ino = a;
+	fuse_reply_entry(req, &e);
+	return true;
 }
 
 /* ---- handles ---------------------------------------------------------- */
@@ -199,24 +266,95 @@ static int take_text(void *arg, const char *text, size_t len)
 	if (rc == 0) {
 		memcpy(vf->buf, text, len);
 		vf->len = vf->checked = len;
+		rc = vfile_keep_text(vf, 0, len);
 	}
 	return rc;
 }
 
-static void vfile_free(struct vfile *vf)
+static void vfile_free(struct segfs *fs, struct vfile *vf)
 {
+	char name[32];
+
+	if (vf->fd >= 0) {
+		close(vf->fd);
+		vfile_name(vf, name);
+		unlinkat(fs->state, name, 0);
+	}
 	free(vf->buf);
 	pthread_mutex_destroy(&vf->lock);
 	free(vf);
 }
 
-/* server/handles.c: a release that never came.  Its text is not stored. */
+/*
+ * server/handles.c: a release, or one that never came.  Its text is not
+ * stored (FLUSH does that).
+ */
 static void vfile_drop(struct segfs *fs, struct handle *h)
 {
 	struct vfile *vf = (struct vfile *)h;
 
-	lv_release(fs->lists, vf->v);
-	vfile_free(vf);
+	if (handle_uncount(&fs->handles, h))
+		lv_release(fs->lists, vf->v);
+	vfile_free(fs, vf);
+}
+
+static struct vfile *vfile_alloc(void)
+{
+	struct vfile *vf = calloc(1, sizeof(*vf));
+
+	if (vf != NULL) {
+		pthread_mutex_init(&vf->lock, NULL);
+		vf->fd = -1;
+	}
+	return vf;
+}
+
+/* Its text's file, made empty (`make`) or opened as a dead server left it. */
+static int vfile_open_text(struct segfs *fs, struct vfile *vf, bool make)
+{
+	char name[32];
+
+	if (fs->state < 0)
+		return 0;
+	vfile_name(vf, name);
+	vf->fd = openat(fs->state, name, O_RDWR | O_CLOEXEC | (make ? O_CREAT | O_TRUNC : 0),
+			0600);
+	return vf->fd < 0 ? -errno : 0;
+}
+
+static int check_lines(struct vfile *vf);
+
+struct handle *vfile_adopt(struct segfs *fs, uint64_t index, const uint64_t *w)
+{
+	struct node n = node_of(fs, w[RH_NODE]);
+	struct vfile *vf;
+	struct stat st;
+
+	if (n.view == NULL)
+		return NULL;
+	vf = vfile_alloc();
+	if (vf == NULL)
+		return NULL;
+	vf->h.index = index;
+	vf->h.drop = vfile_drop;
+	vf->v = n.view;
+	vf->mode = (mode_t)w[RH_A];
+	vf->who.uid = (uid_t)w[RH_B];
+	vf->who.gid = (gid_t)w[RH_C];
+	vf->dirty = (w[RH_FLAGS] & VF_DIRTY) != 0;
+	vf->bad = (w[RH_FLAGS] & VF_BAD) != 0;
+	vf->append = (w[RH_FLAGS] & VF_APPEND) != 0;
+	if (vfile_open_text(fs, vf, false) < 0 || fstat(vf->fd, &st) < 0 ||
+	    vfile_reserve(vf, (size_t)st.st_size + 1) < 0 ||
+	    pread(vf->fd, vf->buf, (size_t)st.st_size, 0) != st.st_size) {
+		vfile_free(fs, vf);
+		return NULL;
+	}
+	vf->len = (size_t)st.st_size;
+	/* Its lines are checked again, from the first. */
+	if (check_lines(vf) < 0)
+		vf->bad = true;
+	return &vf->h;
 }
 
 /*
@@ -227,56 +365,90 @@ static void vfile_drop(struct segfs *fs, struct handle *h)
 static int vfile_open(struct segfs *fs, fuse_req_t req, struct lv_node *v,
 		      struct fuse_file_info *fi, bool created, mode_t mode)
 {
-	struct vfile *vf = calloc(1, sizeof(*vf));
+	struct vfile *vf = vfile_alloc();
 	int rc;
 
 	if (vf == NULL)
 		return -ENOMEM;
-	pthread_mutex_init(&vf->lock, NULL);
 	vf->mode = mode;
 	vf->who = cred_of(req);
 	vf->who.pid = 0;
 	vf->append = (fi->flags & O_APPEND) != 0;
-	if (created || (fi->flags & O_TRUNC)) {
+	vf->v = v;
+	rc = handle_add(&fs->handles, &vf->h, vfile_drop, HK_VFILE, node_view_id(v));
+	if (rc < 0) {
+		pthread_mutex_destroy(&vf->lock);
+		free(vf);
+		return rc;
+	}
+	handle_set(&fs->handles, &vf->h, RH_A, mode);
+	handle_set(&fs->handles, &vf->h, RH_B, vf->who.uid);
+	handle_set(&fs->handles, &vf->h, RH_C, vf->who.gid);
+	rc = vfile_open_text(fs, vf, true);
+	if (rc == 0 && (created || (fi->flags & O_TRUNC))) {
 		/* The new text replaces the list at close, even if it is empty. */
 		vf->dirty = (fi->flags & O_ACCMODE) != O_RDONLY;
 		rc = lv_open(fs->lists, v, NULL, NULL);
-	} else {
+	} else if (rc == 0) {
 		rc = lv_open(fs->lists, v, take_text, vf);
 	}
 	if (rc < 0) {
-		vfile_free(vf);
+		handle_release(fs, &vf->h);
 		return rc;
 	}
-	vf->v = v;
-	handle_add(&fs->handles, &vf->h, vfile_drop);
-	fi->fh = (uint64_t)(uintptr_t)vf;
+	handle_counted(&fs->handles, &vf->h);
+	vfile_keep_flags(fs, vf);
+	fi->fh = handle_fh(&vf->h);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->noflush = 0;
 	return 0;
 }
 
+/* A resent open whose answer was recorded: the same handle again. */
+static bool open_replayed(struct fuse_file_info *fi)
+{
+	uint64_t a, b;
+
+	if (!req_replayed(&a, &b))
+		return false;
+	fi->fh = b;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->noflush = 0;
+	return true;
+}
+
 static void view_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	int rc = vfile_open(fs, req, n->view, fi, false, 0600);
+	int rc;
 
+	if (open_replayed(fi)) {
+		fuse_reply_open(req, fi);
+		return;
+	}
+	rc = vfile_open(fs, req, n->view, fi, false, 0600);
 	if (rc < 0) {
 		reply_err(req, rc);
-	} else if (fuse_reply_open(req, fi) != 0) {
-		handle_del(&fs->handles, &vfile_of(fi)->h);
-		vfile_drop(fs, &vfile_of(fi)->h);
+		return;
 	}
+	req_result(fs, 0, fi->fh);
+	if (fuse_reply_open(req, fi) != 0)
+		handle_release(fs, &vfile_of(req, fi)->h);
 }
 
 static void view_read(fuse_req_t req, struct node *n, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
-	struct vfile *vf = vfile_of(fi);
+	struct vfile *vf = vfile_of(req, fi);
 	size_t len = 0;
 
 	(void)n;
+	if (vf == NULL) {
+		reply_err(req, -EBADF);
+		return;
+	}
 	pthread_mutex_lock(&vf->lock);
 	if (off >= 0 && (size_t)off < vf->len)
 		len = vf->len - (size_t)off < size ? vf->len - (size_t)off : size;
@@ -312,12 +484,14 @@ static int check_lines(struct vfile *vf)
 }
 
 /* Puts `size` bytes of `data` into the handle's text at `off`. */
-static int vfile_write(struct vfile *vf, const char *data, size_t size, off_t off)
+static int vfile_write(struct segfs *fs, struct vfile *vf, const char *data, size_t size,
+		       off_t off)
 {
-	size_t at;
+	size_t at, from;
 	int rc;
 
 	pthread_mutex_lock(&vf->lock);
+	from = vf->len;
 	at = vf->append ? vf->len : (size_t)off;
 	rc = off < 0 || at > SIZE_MAX - size ? -EFBIG : vfile_reserve(vf, at + size);
 	if (rc == 0) {
@@ -337,6 +511,11 @@ static int vfile_write(struct vfile *vf, const char *data, size_t size, off_t of
 		rc = check_lines(vf);
 		if (rc < 0)
 			vf->bad = true;
+		/* The file keeps all of it: a write past the end, its hole too. */
+		if (vfile_keep_text(vf, at > from ? from : at, at + size - (at > from ? from : at))
+		    < 0 && rc == 0)
+			rc = -EIO;
+		vfile_keep_flags(fs, vf);
 	}
 	pthread_mutex_unlock(&vf->lock);
 	return rc;
@@ -351,10 +530,15 @@ static void view_write_buf(fuse_req_t req, struct node *n, struct fuse_bufvec *i
 	ssize_t w;
 	int rc;
 
+	struct vfile *vf = vfile_of(req, fi);
+
 	(void)n;
 	out.buf[0].mem = data;
 	w = data != NULL ? fuse_buf_copy(&out, in, 0) : -ENOMEM;
-	rc = w < 0 ? (int)w : vfile_write(vfile_of(fi), data, (size_t)w, off);
+	if (vf == NULL)
+		w = -EBADF;
+	/* A write sent again writes the same bytes at the same place. */
+	rc = w < 0 ? (int)w : vfile_write(fs_of(req), vf, data, (size_t)w, off);
 	if (rc < 0)
 		reply_err(req, rc);
 	else
@@ -362,17 +546,49 @@ static void view_write_buf(fuse_req_t req, struct node *n, struct fuse_bufvec *i
 	free(data);
 }
 
+/*
+ * A resent store that a dead server made by replacing the segment: the
+ * name leads to the new one its intent names.  (A store in place writes
+ * the same bytes again, which changes nothing.)
+ */
+static bool stored_already(struct segfs *fs, struct node *n)
+{
+	struct seg_inode *seg;
+	uint64_t a, b;
+	struct stat st;
+	bool yes;
+
+	if (!req_intent(RG_INTENT_REPLACE, &a, &b))
+		return false;
+	if (seg_lookup(fs->ns, seg_ns_root(fs->ns), lv_node_name(n->view), &seg, &st) < 0)
+		return false;
+	yes = seg_inode_number(seg) == a;
+	seg_forget(fs->ns, seg, 1);
+	return yes;
+}
+
 /* close() of an entry stores its text, or says why not. */
 static void view_flush(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	struct vfile *vf = vfile_of(fi);
+	struct vfile *vf = vfile_of(req, fi);
 	struct lv_effect eff = { 0 };
 	struct sl_list *l;
+	uint64_t a, b;
 	size_t bad;
 	int rc = 0;
 
+	if (vf == NULL) {
+		reply_err(req, -EBADF);
+		return;
+	}
 	pthread_mutex_lock(&vf->lock);
+	if (vf->dirty && req_replayed(&a, &b)) {
+		vf->dirty = false;
+	} else if (vf->dirty && stored_already(fs, n)) {
+		vf->dirty = false;
+		crash_point("lists-write");
+	}
 	if (vf->bad) {
 		rc = -EINVAL;
 	} else if (vf->dirty) {
@@ -385,23 +601,30 @@ static void view_flush(fuse_req_t req, struct node *n, struct fuse_file_info *fi
 			vf->bad = true;
 		else if (rc == 0)
 			vf->dirty = false;
+		if (rc == 0)
+			crash_point("lists-write");
 	}
+	vfile_keep_flags(fs, vf);
 	pthread_mutex_unlock(&vf->lock);
 	if (eff.in_place != NULL)
 		notify(fs, node_id(fs, eff.in_place), NULL, NULL);
 	else if (eff.replaced)
 		notify(fs, 0, lv_node_name(n->view), NULL);
+	if (rc == 0)
+		req_result(fs, 0, 0);
 	reply_err(req, rc);
 }
 
 static void view_release(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	struct vfile *vf = vfile_of(fi);
+	struct vfile *vf = vfile_of(req, fi);
 
 	(void)n;
-	handle_del(&fs->handles, &vf->h);
-	vfile_drop(fs, &vf->h);
+	/* Released already by a server that died before answering: gone. */
+	if (vf != NULL)
+		handle_release(fs, &vf->h);
+	req_result(fs, 0, 0);
 	reply_err(req, 0);
 }
 
@@ -431,8 +654,8 @@ static void view_setattr(fuse_req_t req, struct node *n, struct stat *attr, int 
 	int rc;
 
 	/* ftruncate() of an open entry cuts the text it is writing. */
-	if ((mask & SEG_SET_SIZE) && fi != NULL) {
-		struct vfile *vf = vfile_of(fi);
+	if ((mask & SEG_SET_SIZE) && fi != NULL && vfile_of(req, fi) != NULL) {
+		struct vfile *vf = vfile_of(req, fi);
 
 		pthread_mutex_lock(&vf->lock);
 		if (attr->st_size >= 0 && (size_t)attr->st_size < vf->len) {
@@ -444,6 +667,8 @@ static void view_setattr(fuse_req_t req, struct node *n, struct stat *attr, int 
 				vf->checked = nl ? (size_t)(nl - vf->buf) + 1 : 0;
 		}
 		vf->dirty = true;
+		vfile_keep_text(vf, vf->len, 0);
+		vfile_keep_flags(fs, vf);
 		pthread_mutex_unlock(&vf->lock);
 		mask &= ~(unsigned)SEG_SET_SIZE;
 	}
@@ -477,9 +702,12 @@ static void lists_lookup(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct lv_node *v;
 	struct stat st;
-	int rc = lv_lookup(fs_of(req)->lists, name, &v, &st);
+	int rc;
 
 	(void)dir;
+	if (view_entry_replayed(req))
+		return;
+	rc = lv_lookup(fs_of(req)->lists, name, &v, &st);
 	if (rc < 0)
 		reply_err(req, rc);
 	else
@@ -497,7 +725,24 @@ static void lists_create(fuse_req_t req, struct node *dir, const char *name, mod
 	int rc;
 
 	(void)dir;
-	rc = lv_create(fs->lists, name, mode, &who, (fi->flags & O_EXCL) ? SEG_CREATE_EXCL : 0,
+	if (open_replayed(fi)) {
+		struct node n = node_of(fs, req_current()->result_a);
+
+		if (n.view == NULL || lv_getattr(fs->lists, n.view, &e.attr) < 0) {
+			reply_err(req, -ESTALE);
+			return;
+		}
+		e.ino = n.id;
+		fuse_reply_create(req, &e, fi);
+		return;
+	}
+	/*
+	 * Sent again after a crash: what the first attempt took was given
+	 * back; a list it made is found, as an existing one, not made again
+	 * (O_EXCL would refuse it).
+	 */
+	rc = lv_create(fs->lists, name, mode, &who,
+		       (fi->flags & O_EXCL) && !req_current()->resent ? SEG_CREATE_EXCL : 0,
 		       &v, &e.attr, &created);
 	if (rc < 0) {
 		reply_err(req, rc);
@@ -510,9 +755,9 @@ static void lists_create(fuse_req_t req, struct node *dir, const char *name, mod
 		return;
 	}
 	e.ino = node_view_id(v);
+	req_result(fs, e.ino, fi->fh);
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		handle_del(&fs->handles, &vfile_of(fi)->h);
-		vfile_drop(fs, &vfile_of(fi)->h);
+		handle_release(fs, &vfile_of(req, fi)->h);
 		lv_forget(fs->lists, v, 1);
 	}
 	if (created)
@@ -536,7 +781,10 @@ static void lists_mknod(fuse_req_t req, struct node *dir, const char *name, mode
 		reply_err(req, -EPERM);
 		return;
 	}
-	rc = lv_create(fs->lists, name, mode, &who, SEG_CREATE_EXCL, &v, &st, &created);
+	if (view_entry_replayed(req))
+		return;
+	rc = lv_create(fs->lists, name, mode, &who,
+		       req_current()->resent ? 0 : SEG_CREATE_EXCL, &v, &st, &created);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -573,12 +821,35 @@ static void lists_refuse_link(fuse_req_t req, struct node *n, struct node *newdi
 	reply_err(req, -EPERM);
 }
 
+/* Whether root/name leads to inode number `number`. */
+static bool root_leads_to(struct segfs *fs, const char *name, uint64_t number)
+{
+	struct seg_inode *seg;
+	struct stat st;
+	bool yes;
+
+	if (seg_lookup(fs->ns, seg_ns_root(fs->ns), name, &seg, &st) < 0)
+		return false;
+	yes = seg_inode_number(seg) == number;
+	seg_forget(fs->ns, seg, 1);
+	return yes;
+}
+
 static void lists_unlink(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct segfs *fs = fs_of(req);
-	int rc = lv_unlink(fs->lists, name);
+	uint64_t a, b;
+	int rc;
 
 	(void)dir;
+	/* Done by a server that died before answering: its intent says. */
+	if (req_replayed(&a, &b) ||
+	    (req_intent(RG_INTENT_REMOVE, &a, &b) && !root_leads_to(fs, name, a)))
+		rc = 0;
+	else
+		rc = lv_unlink(fs->lists, name);
+	if (rc == 0)
+		req_result(fs, 0, 0);
 	reply_err(req, rc);
 	if (rc == 0)
 		notify(fs, 0, name, NULL);
@@ -588,52 +859,98 @@ static void lists_rename(fuse_req_t req, struct node *dir, const char *name,
 			 struct node *newdir, const char *newname, unsigned flags)
 {
 	struct segfs *fs = fs_of(req);
-	int rc = lv_rename(fs->lists, name, newname, flags);
+	uint64_t a, b;
+	int rc;
 
 	(void)dir;
 	(void)newdir;
+	if (req_replayed(&a, &b) ||
+	    (req_intent(RG_INTENT_RENAME, &a, &b) && root_leads_to(fs, newname, a) &&
+	     !root_leads_to(fs, name, a)))
+		rc = 0;
+	else
+		rc = lv_rename(fs->lists, name, newname, flags);
+	if (rc == 0)
+		req_result(fs, 0, 0);
 	reply_err(req, rc);
 	if (rc == 0)
 		notify(fs, 0, name, newname);
 }
 
-/* A stream of lists/, kept on the session's list until released. */
+/*
+ * A stream of lists/: a handle (server/handles.h).  A server that takes
+ * over opens the stream again at its first use, and goes on from the
+ * offset the kernel gives, an offset of the root as the dead server
+ * numbered it.
+ */
 struct lists_handle {
 	struct handle h;
 	struct lv_dirh *dh;
 };
 
-static struct lists_handle *lists_handle_of(const struct fuse_file_info *fi)
+static struct lists_handle *lists_handle_of(fuse_req_t req, const struct fuse_file_info *fi)
 {
-	return (struct lists_handle *)(uintptr_t)fi->fh;
+	struct segfs *fs = fs_of(req);
+
+	return (struct lists_handle *)handle_get(&fs->handles, fs, fi->fh);
 }
 
 static void lists_handle_drop(struct segfs *fs, struct handle *h)
 {
 	struct lists_handle *l = (struct lists_handle *)h;
 
+	handle_uncount(&fs->handles, h);
 	lv_releasedir(fs->lists, l->dh);
 	free(l);
+}
+
+struct handle *lists_handle_adopt(struct segfs *fs, uint64_t index, const uint64_t *w)
+{
+	struct lists_handle *l = malloc(sizeof(*l));
+
+	(void)index;
+	(void)w;
+	if (l == NULL)
+		return NULL;
+	if (lv_opendir(fs->lists, &l->dh) < 0) {
+		free(l);
+		return NULL;
+	}
+	l->h.drop = lists_handle_drop;
+	return &l->h;
 }
 
 static void lists_opendir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	struct lists_handle *l = malloc(sizeof(*l));
-	int rc = l != NULL ? lv_opendir(fs->lists, &l->dh) : -ENOMEM;
+	struct lists_handle *l;
+	uint64_t a, b;
+	int rc;
 
-	(void)n;
+	if (req_replayed(&a, &b)) {
+		fi->fh = a;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	l = malloc(sizeof(*l));
+	rc = l != NULL ? handle_add(&fs->handles, &l->h, lists_handle_drop, HK_LISTS_DIR, n->id)
+		       : -ENOMEM;
 	if (rc < 0) {
 		free(l);
 		reply_err(req, rc);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)l;
-	handle_add(&fs->handles, &l->h, lists_handle_drop);
-	if (fuse_reply_open(req, fi) != 0) {
-		handle_del(&fs->handles, &l->h);
-		lists_handle_drop(fs, &l->h);
+	rc = lv_opendir(fs->lists, &l->dh);
+	if (rc < 0) {
+		handle_forget_index(&fs->handles, l->h.index);
+		free(l);
+		reply_err(req, rc);
+		return;
 	}
+	fi->fh = handle_fh(&l->h);
+	req_result(fs, fi->fh, 0);
+	if (fuse_reply_open(req, fi) != 0)
+		handle_release(fs, &l->h);
 }
 
 struct dirbuf {
@@ -675,8 +992,10 @@ static void lists_readdir(fuse_req_t req, struct node *n, size_t size, off_t off
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	rc = lv_readdir(fs_of(req)->lists, lists_handle_of(fi)->dh, (uint64_t)off,
-			lists_fill, &b);
+	struct lists_handle *l = lists_handle_of(req, fi);
+
+	rc = l != NULL ? lv_readdir(fs_of(req)->lists, l->dh, (uint64_t)off, lists_fill, &b)
+		       : -EBADF;
 	/* What was listed before an error is still worth its reply. */
 	if (rc < 0 && b.used == 0)
 		reply_err(req, rc);
@@ -688,11 +1007,12 @@ static void lists_readdir(fuse_req_t req, struct node *n, size_t size, off_t off
 static void lists_releasedir(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	struct lists_handle *l = lists_handle_of(fi);
+	struct lists_handle *l = lists_handle_of(req, fi);
 
 	(void)n;
-	handle_del(&fs->handles, &l->h);
-	lists_handle_drop(fs, &l->h);
+	if (l != NULL)
+		handle_release(fs, &l->h);
+	req_result(fs, 0, 0);
 	reply_err(req, 0);
 }
 

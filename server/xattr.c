@@ -207,6 +207,42 @@ static bool acl_kills_sgid(fuse_req_t req, struct node *n)
 	return !c.in_group && !caller_capable(&c, CAP_FSETID);
 }
 
+/*
+ * A resent set or removal that a dead server made (its answer recorded,
+ * or its intent recorded and the attribute now as asked): done.  Without
+ * that, XATTR_CREATE would be EEXIST the second time, and a removal
+ * ENODATA.
+ */
+static bool set_already(struct segfs *fs, struct node *n, const char *name, const char *value,
+			size_t size)
+{
+	uint64_t a, b;
+	size_t len;
+	char *have;
+	bool same;
+
+	if (req_replayed(&a, &b))
+		return true;
+	if (!req_intent(RG_INTENT_XATTR, &a, &b) || a != seg_inode_number(n->ino))
+		return false;
+	have = malloc(size ? size : 1);
+	same = have != NULL && seg_getxattr(fs->ns, n->ino, name, have, size, &len) == 0 &&
+	       len == size && memcmp(have, value, size) == 0;
+	free(have);
+	return same;
+}
+
+static bool removed_already(struct segfs *fs, struct node *n, const char *name)
+{
+	uint64_t a, b;
+	size_t len;
+
+	if (req_replayed(&a, &b))
+		return true;
+	return req_intent(RG_INTENT_XATTR, &a, &b) && a == seg_inode_number(n->ino) &&
+	       seg_getxattr(fs->ns, n->ino, name, NULL, 0, &len) == -ENODATA;
+}
+
 void xattr_set(fuse_req_t req, struct node *n, const char *name, const char *value,
 	       size_t size, int flags)
 {
@@ -221,12 +257,18 @@ void xattr_set(fuse_req_t req, struct node *n, const char *name, const char *val
 		reply_err(req, -EOPNOTSUPP);
 		return;
 	}
+	if (set_already(fs, n, name, value, size)) {
+		reply_err(req, 0);
+		return;
+	}
 	if (is_acl(name))
 		rc = seg_set_acl(fs->ns, n->ino, strcmp(name, ACL_XATTR_DEFAULT) == 0, value,
 				 size, strcmp(name, ACL_XATTR_ACCESS) == 0 &&
 				 acl_kills_sgid(req, n));
 	else
 		rc = seg_setxattr(fs->ns, n->ino, name, value, size, flags);
+	if (rc == 0)
+		req_result(fs, 0, 0);
 	reply_err(req, rc);
 }
 
@@ -243,6 +285,10 @@ void xattr_remove(fuse_req_t req, struct node *n, const char *name)
 		reply_err(req, n->ino == NULL ? -ENODATA : -EOPNOTSUPP);
 		return;
 	}
+	if (removed_already(fs, n, name)) {
+		reply_err(req, 0);
+		return;
+	}
 	if (is_acl(name)) {
 		size_t len;
 
@@ -254,5 +300,7 @@ void xattr_remove(fuse_req_t req, struct node *n, const char *name)
 	} else {
 		rc = seg_removexattr(fs->ns, n->ino, name);
 	}
+	if (rc == 0)
+		req_result(fs, 0, 0);
 	reply_err(req, rc);
 }

@@ -285,14 +285,14 @@ def _opts_for(request):
     return h.SEGFS_OPTS + extra
 
 
-def _start(guard, opts, reference_ok=True, args=(), nofile=None):
+def _start(guard, opts, reference_ok=True, args=(), nofile=None, env=None):
     base = _base()
     mnt = h.make_tempdir(base, "mnt-")
     if h.IS_TMPFS and reference_ok:
         m = h.TmpfsMount(mnt, opts)
     else:
         m = h.Daemon(mnt, opts, log=base / (mnt.name + ".log"), args=args,
-                     nofile=nofile)
+                     nofile=nofile, env=env)
     guard.add_mount(m)
     try:
         m.start()
@@ -368,12 +368,13 @@ def passthrough_only(segfs_only):
 @pytest.fixture
 def start_segfs(guard, segfs_only):
     """Factory for extra daemons a test manages itself (lifecycle tests):
-    start_segfs(opts, args, nofile) -> a started harness.Daemon; args are
-    command line words before the mount point, nofile the daemon's file
-    limit.  Leftovers are killed and unmounted at teardown."""
-    def start(opts=(), args=(), nofile=None):
+    start_segfs(opts, args, nofile, env) -> a started harness.Daemon; args
+    are command line words before the mount point, nofile the daemon's
+    file limit, env extra environment variables for it (SEGFS_CRASH).
+    Leftovers are killed and unmounted at teardown."""
+    def start(opts=(), args=(), nofile=None, env=None):
         return _start(guard, h.SEGFS_OPTS + list(opts), reference_ok=False,
-                      args=args, nofile=nofile)
+                      args=args, nofile=nofile, env=env)
     return start
 
 

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -239,6 +240,108 @@ def backing_of(pid, size):
     return found[0] if found else None
 
 
+def proc_stat(pid):
+    """(comm, state, ppid, starttime) of a process from /proc/PID/stat, or
+    None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    head, _, rest = text.rpartition(")")
+    comm = head.partition("(")[2]
+    fields = rest.split()
+    # fields[0] is field 3 (state); starttime is field 22.
+    return comm, fields[0], int(fields[1]), int(fields[19])
+
+
+def children_of(pid):
+    """Pids of pid's live children, scanning /proc (this kernel may lack
+    /proc/PID/task/TID/children)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(name)
+            if st is not None and st[2] == pid and st[1] != "Z":
+                out.append(int(name))
+    return out
+
+
+def descendants(pid, depth=8):
+    """Pids of pid's live descendants, at most depth generations down,
+    parents before their children."""
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(name)
+            if st is not None and st[1] != "Z":
+                kids.setdefault(st[2], []).append(int(name))
+    out, level = [], [pid]
+    for _ in range(depth):
+        nxt = []
+        for p in level:
+            nxt += kids.get(p, [])
+        if not nxt:
+            break
+        out += nxt
+        level = nxt
+    return out
+
+
+def servers_under(pid, depth=8):
+    """Live processes named segfs-server among pid's descendants (at most
+    depth generations down), oldest first."""
+    found = []
+    for c in descendants(pid, depth):
+        st = proc_stat(c)
+        if st is not None and st[0] == "segfs-server":
+            found.append((st[3], c))
+    return [p for _, p in sorted(found)]
+
+
+def group_alive(pgid):
+    """Pids of the processes left in process group pgid (a daemon's, whose
+    group is its pid: start_new_session) that have not finished exiting.
+    A zombie has, unless some thread of it still runs: a thread group's
+    leader shows as a zombie while its other threads exit, and the
+    process's descriptors (a /dev/fuse one among them) close only with
+    the last thread."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            if int(fields[2]) != pgid:
+                continue
+            states = []
+            for tid in os.listdir(f"/proc/{name}/task"):
+                with open(f"/proc/{name}/task/{tid}/stat") as f:
+                    states.append(f.read().rpartition(")")[2].split()[0])
+        except (OSError, IndexError):
+            continue
+        if any(st not in ("Z", "X") for st in states):
+            out.append(int(name))
+    return out
+
+
+def answers(path, timeout):
+    """Whether a statfs of path succeeds within timeout seconds.  It runs
+    in a thread: on a mount whose server is gone it blocks."""
+    ok = threading.Event()
+
+    def ask():
+        try:
+            os.statvfs(path)
+            ok.set()
+        except OSError:
+            pass
+
+    threading.Thread(target=ask, daemon=True, name="segfs-statfs").start()
+    return ok.wait(timeout)
+
+
 def make_tempdir(base, prefix):
     d = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     # Other uids (the permission tests) must be able to walk into the mount.
@@ -250,11 +353,12 @@ class Daemon:
     """One segfs daemon run in the foreground (-f) on its own mount point,
     its stderr going to a log file."""
 
-    def __init__(self, mnt, opts=(), log=None, args=(), nofile=None):
+    def __init__(self, mnt, opts=(), log=None, args=(), nofile=None, env=None):
         self.mnt = Path(mnt)
         self.opts = list(opts)
         self.args = list(args)      # words before the mount point
         self.nofile = nofile        # the daemon's RLIMIT_NOFILE, if set
+        self.env = dict(env or {})  # extra environment (SEGFS_CRASH, ...)
         self.log = Path(log) if log else self.mnt.with_name(
             self.mnt.name + ".log")
         self.proc = None
@@ -278,7 +382,8 @@ class Daemon:
             self.proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=logf,
                 stderr=logf, start_new_session=True,
-                preexec_fn=self._limit if self.nofile else None)
+                env=dict(os.environ, **self.env) if self.env else None,
+                preexec_fn=self._limit if (self.nofile or self.env) else None)
         finally:
             logf.close()
         deadline = time.monotonic() + timeout
@@ -298,7 +403,12 @@ class Daemon:
             f"(exit status {status}); stderr:\n{self.stderr()}")
 
     def _limit(self):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+        if self.nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (self.nofile, self.nofile))
+        if "SEGFS_CRASH" in self.env:
+            # The server aborts on purpose: no core file in the cwd.
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     def _startup_line(self):
         for line in self.stderr().splitlines():
@@ -320,12 +430,64 @@ class Daemon:
         except OSError:
             return ""
 
+    # -- the server (build/segfs is the supervisor; segfs-server its child) -
+    def server_pids(self):
+        """Live (not zombie) children of the supervisor whose comm is
+        segfs-server, oldest first.  Usually one; during an upgrade the
+        new server runs beside the old one for a moment."""
+        if self.proc is None:
+            return []
+        return servers_under(self.proc.pid, depth=1)
+
+    def server_pid(self):
+        """The server's pid, or None when there is none.  While two run
+        (an upgrade being checked), the older: the one serving."""
+        pids = self.server_pids()
+        return pids[0] if pids else None
+
+    def kill_server(self, sig=signal.SIGKILL):
+        """Send sig to the server; returns its pid (None: no server)."""
+        pid = self.server_pid()
+        if pid is not None:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return pid
+
+    def wait_server_change(self, old_pid, timeout=START_TIMEOUT):
+        """Wait until a server other than old_pid runs, alone, and the
+        mount answers a statfs (which the kernel always sends to the
+        server: no cache answers it).  Returns the new server's pid, or
+        None on timeout."""
+        deadline = time.monotonic() + timeout
+
+        def changed():
+            pids = self.server_pids()
+            return pids[0] if len(pids) == 1 and pids[0] != old_pid else None
+
+        new = wait_until(changed, timeout)
+        if new is None:
+            return None
+        if not answers(self.mnt, max(0.1, deadline - time.monotonic())):
+            return None
+        return new
+
     def wait(self, timeout=EXIT_TIMEOUT):
-        """Exit status (negative: killed by that signal) or None on timeout."""
+        """The supervisor's exit status (negative: killed by that signal),
+        once its server has gone too, or None on timeout.  The server dies
+        with the supervisor (PR_SET_PDEATHSIG), a moment later: until it
+        has, requests already sent end with ECONNABORTED, not ENOTCONN."""
+        deadline = time.monotonic() + timeout
         try:
-            return self.proc.wait(timeout=timeout)
+            status = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+        while group_alive(self.proc.pid):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)
+        return status
 
     # -- stopping ----------------------------------------------------------
     def abort(self):
@@ -335,8 +497,8 @@ class Daemon:
         if TRANSPORT == "io-uring" and self.alive():
             for sig in (signal.SIGKILL, signal.SIGCONT):
                 try:
-                    os.kill(self.proc.pid, sig)
-                except ProcessLookupError:
+                    os.killpg(self.proc.pid, sig)
+                except (ProcessLookupError, PermissionError):
                     pass
 
     def kill_and_clean(self):
@@ -346,6 +508,14 @@ class Daemon:
                 "fuse"):
             self.abort()
         lazy_umount(self.mnt)
+        if self.proc is not None:
+            # The whole process group (start_new_session: its id is the
+            # supervisor's pid): no server may outlive the test, even one
+            # whose supervisor is already gone.
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         if self.proc is not None and self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGKILL)

@@ -189,13 +189,14 @@ def test_bad_command_line(tmp_path, case):
 
 
 def test_harness_abort_unblocks_stuck_syscall(start_segfs):
-    """The harness's escape hatch works: with the daemon stopped (SIGSTOP), a
-    stat on the mount blocks, and aborting the connection through fusectl
-    makes it fail (ECONNABORTED/ENOTCONN).  Over io-uring the kernel ends
+    """The harness's escape hatch works: with the daemon stopped (SIGSTOP to
+    its group: the supervisor and the server), a stat on the mount blocks,
+    and aborting the connection through fusectl makes it fail
+    (ECONNABORTED/ENOTCONN).  Over io-uring the kernel ends
     only the requests the daemon has not taken, so there the stat returns
     once the daemon is killed, which the harness does next."""
     d = start_segfs()
-    os.kill(d.pid, signal.SIGSTOP)
+    os.killpg(d.pid, signal.SIGSTOP)
     result = {}
 
     def stuck():
@@ -210,15 +211,15 @@ def test_harness_abort_unblocks_stuck_syscall(start_segfs):
         t.join(5)
         ended = (errno.ECONNABORTED, errno.ENOTCONN)
         if h.TRANSPORT == "io-uring" and t.is_alive():
-            os.kill(d.pid, signal.SIGKILL)
-            os.kill(d.pid, signal.SIGCONT)
+            os.killpg(d.pid, signal.SIGKILL)
+            os.killpg(d.pid, signal.SIGCONT)
             t.join(5)
             ended += (errno.ECANCELED,)   # the ring's teardown ends it
         assert not t.is_alive(), "stat still blocked after abort"
         # ECONNABORTED for a request in flight, ENOTCONN for new ones.
         assert result["errno"] in ended
     finally:
-        os.kill(d.pid, signal.SIGCONT)
+        os.killpg(d.pid, signal.SIGCONT)
         d.kill_and_clean()
     assert not h.is_mounted(d.mnt)
 

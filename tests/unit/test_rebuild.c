@@ -625,7 +625,7 @@ static void test_region_deaths(void **state)
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			rg_bind(rg, 0);
-			rg_begin(rg, 1000, 1);
+			rg_begin(rg, 1000, 1, 1, NULL);
 			for (int i = 0; i < RG_MAX_DELTAS - 1; i++) {
 				rg_add(rg, RG_INODES, idx, RI_NLOOKUP, 1);
 				for (volatile int spin = 0; spin < 2000; spin++)

@@ -4,7 +4,7 @@
  * out here; everything else (allow_other, auto_unmount, fsname=, ro, dev,
  * suid, ...) goes on to libfuse, which refuses what it does not know.
  */
-#include "server/segfs.h"
+#include "common/opts.h"
 
 #include "core/name.h"
 
@@ -26,6 +26,7 @@ enum {
 	KEY_SINGLE,
 	KEY_SIZE,
 	KEY_NR_SEGMENTS,
+	KEY_CRASH_LOOP,
 };
 
 #define OPT(t, field, v) { t, offsetof(struct segfs_opts, field), v }
@@ -46,6 +47,7 @@ static const struct fuse_opt spec[] = {
 	OPT("xattr", xattr, XATTR_INSPECT),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
 	FUSE_OPT_KEY("nr_segments=", KEY_NR_SEGMENTS),
+	FUSE_OPT_KEY("crash_loop=", KEY_CRASH_LOOP),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -137,17 +139,31 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	case KEY_NR_SEGMENTS:
 		return parse_size(eq + 1, &o->nr_segments) == 0 ? 0
 			: bad("bad nr_segments", arg);
+	case KEY_CRASH_LOOP: {
+		char *end;
+		long n = strtol(eq + 1, &end, 10);
+		double s = *end == '/' ? strtod(end + 1, &end) : 0;
+
+		if (n < 1 || n > 1000 || !(s > 0) || *end != '\0')
+			return bad("bad crash_loop (N/SECONDS)", arg);
+		o->crash_deaths = (int)n;
+		o->crash_window = s;
+		return 0;
+	}
 	default:
 		/* Everything else is libfuse's to accept or refuse. */
 		return 1;
 	}
 }
 
-int opts_parse(int argc, char **argv, struct segfs_opts *o)
+int opts_parse(int argc, char **argv, struct segfs_opts *o, const char *mounted)
 {
 	char *abs, fsname[PATH_MAX + 16];
 
 	memset(o, 0, sizeof(*o));
+	/* A server that dies 5 times in 30 s dies of a request it will always die of. */
+	o->crash_deaths = 5;
+	o->crash_window = 30;
 	o->entry_timeout = 86400;
 	o->attr_timeout = 1;
 	o->negative_timeout = 86400;
@@ -194,7 +210,7 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o)
 	if (o->io_uring && fuse_opt_add_arg(&o->fuse, "-oio_uring") != 0)
 		goto fail;
 #endif
-	abs = realpath(o->mountpoint, NULL);
+	abs = mounted != NULL ? strdup(mounted) : realpath(o->mountpoint, NULL);
 	if (abs == NULL) {
 		fprintf(stderr, "segfs: mount point %s: %s\n", o->mountpoint, strerror(errno));
 		goto fail;
@@ -256,6 +272,9 @@ void opts_help(const char *prog)
 	       "                         instead of a private tmpfs; then a passthrough\n"
 	       "                         write() past size= is not refused (default:\n"
 	       "                         the tmpfs where CAP_SYS_ADMIN allows it)\n"
+	       "  -o crash_loop=N/SECS   after N deaths of the server within SECS\n"
+	       "                         seconds, unmount and release instead of\n"
+	       "                         starting it again (default: 5/30)\n"
 	       "  -o huge=WHEN           huge pages in the private tmpfs: never, always,\n"
 	       "                         within_size (where a segment fills them) or\n"
 	       "                         advise (default: within_size)\n"
