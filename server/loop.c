@@ -22,6 +22,8 @@
 
 #include "server/node.h"
 
+#include "common/proto.h"
+
 #include <errno.h>
 #include <linux/fuse.h>
 #include <pthread.h>
@@ -103,7 +105,27 @@ static const char *request_name(const struct fuse_in_header *h, size_t len)
 	return body + skip;
 }
 
-/* Keeps the kernel's INIT, with what the server answered it. */
+/*
+ * Whether the kernel of this INIT sends a dead server's requests again
+ * when told (FUSE_HAS_RESEND: protocol 7.40, Linux 6.9; bit 39 of the
+ * flags, the 8th of flags2, which Debian 12's <linux/fuse.h> lacks).
+ * SEGFS_TEST_NO_RESEND makes it say no, for the tests of such a kernel.
+ */
+static bool kernel_resends(const char *body, size_t n)
+{
+	uint32_t w[5] = { 0 };
+
+	if (getenv("SEGFS_TEST_NO_RESEND") != NULL)
+		return false;
+	memcpy(w, body, n < sizeof(w) ? n : sizeof(w));
+	return n >= sizeof(w) && w[0] == 7 && w[1] >= 40 && (w[4] & (1U << 7));
+}
+
+/*
+ * Keeps the kernel's INIT, with what the server answered it.  Without
+ * resend a server's death cannot be followed: the requests it had read
+ * would wait for an answer for ever.
+ */
 static void keep_init(struct segfs *fs, const char *buf, size_t len)
 {
 	uint64_t summary[RG_SUMMARY_WORDS];
@@ -113,6 +135,9 @@ static void keep_init(struct segfs *fs, const char *buf, size_t len)
 		n = RG_INIT_MAX;
 	conn_summary(fs, summary);
 	rg_conn_set(fs->rg, buf + sizeof(struct fuse_in_header), n, summary);
+	if (!kernel_resends(buf + sizeof(struct fuse_in_header), n))
+		keeper_say(&fs->keeper, P_FRAGILE, "the kernel cannot send a dead server's "
+			   "requests again (FUSE_HAS_RESEND needs Linux >= 6.9)");
 }
 
 static void *serve(void *arg)

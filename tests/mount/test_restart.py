@@ -490,16 +490,10 @@ def test_crash_loop(start_segfs, restartable):
     assert_released(before, 64 * MiB, "the crash loop")
 
 
-@pytest.mark.deadline(60)
-def test_io_uring_server_death_releases(start_segfs):
-    """With -o io_uring a server's death cannot be followed (its rings
-    are registered to it, and die with it): the supervisor says so in one
-    line, unmounts and exits non-zero, and the segments' memory comes
-    back, as one crash did before segfs outlived its server."""
-    if h.libfuse_built() < (3, 18):
-        pytest.skip("-o io_uring needs a segfs built with libfuse >= 3.18")
-    opts = [] if "io_uring" in h.SEGFS_OPTS else ["io_uring"]
-    d = start_segfs(opts)
+def assert_death_releases(d, why):
+    """Kill d's server: the supervisor says in one line why it cannot run
+    another (why), unmounts, exits non-zero, and the 64 MiB ballast's
+    memory comes back, as one crash did before segfs outlived its server."""
     write_ballast(d.mnt)
     before = shmem()
     server = d.server_pid()
@@ -509,10 +503,34 @@ def test_io_uring_server_death_releases(start_segfs):
     assert status is not None and status != 0, f"the supervisor: {status}"
     assert h.wait_until(lambda: not h.is_mounted(d.mnt), 5), "the mount stayed"
     lines = [line for line in d.stderr().splitlines() if "cannot be followed" in line]
-    assert len(lines) == 1 and "io_uring" in lines[0], d.stderr()
+    assert len(lines) == 1 and why in lines[0], d.stderr()
     assert not restarts(d), "a server was started after all"
     assert_no_server_left(d, [server])
-    assert_released(before, 64 * MiB, "the io_uring server's death")
+    assert_released(before, 64 * MiB, "the server's death")
+
+
+@pytest.mark.deadline(60)
+def test_io_uring_server_death_releases(start_segfs):
+    """With -o io_uring a server's death cannot be followed: its rings are
+    registered to it, and die with it."""
+    if h.libfuse_built() < (3, 18):
+        pytest.skip("-o io_uring needs a segfs built with libfuse >= 3.18")
+    opts = [] if "io_uring" in h.SEGFS_OPTS else ["io_uring"]
+    assert_death_releases(start_segfs(opts), "io_uring")
+
+
+@pytest.mark.deadline(60)
+def test_no_resend_server_death_releases(start_segfs, restartable):
+    """On a kernel without FUSE_NOTIFY_RESEND (Linux < 6.9; faked here by
+    SEGFS_TEST_NO_RESEND, which makes the server read the kernel's INIT as
+    lacking FUSE_HAS_RESEND) the requests a dead server had read could
+    never be answered: its death ends the mount instead, and an upgrade is
+    refused."""
+    d = start_segfs(env={"SEGFS_TEST_NO_RESEND": "1"})
+    assert h.wait_until(lambda: d.server_pid() is not None, 5)
+    status, out = upgrade(d, OWN_SERVER)
+    assert status != 0 and "refused" in out and "resend" in out.lower(), out
+    assert_death_releases(d, "FUSE_HAS_RESEND")
 
 
 # --------------------------------------------------------------------------
