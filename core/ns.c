@@ -158,20 +158,18 @@ void ns_by_ino_del(struct seg_ns *ns, struct seg_inode *i)
 	}
 }
 
-void ns_by_ino_grow(struct seg_ns *ns)
+/* Rehashes the table into `n` buckets (a power of two), if it has fewer. */
+static void by_ino_resize(struct seg_ns *ns, size_t n)
 {
 	struct ns_by_ino *h = &ns->by_ino;
 	struct seg_inode **b, **old;
-	size_t n, oldn;
+	size_t oldn;
 
-	if (__atomic_load_n(&h->n, __ATOMIC_RELAXED) < h->nbuckets)
-		return;
-	n = h->nbuckets * 2;
 	b = seg_calloc(n, sizeof(*b));
 	if (b == NULL)
 		return;
 	pthread_mutex_lock(&ns->lock);
-	if (h->n < h->nbuckets || n <= h->nbuckets) {
+	if (n <= h->nbuckets) {
 		pthread_mutex_unlock(&ns->lock);
 		seg_free(b);
 		return;
@@ -193,6 +191,40 @@ void ns_by_ino_grow(struct seg_ns *ns)
 	}
 	pthread_mutex_unlock(&ns->lock);
 	seg_free(old);
+}
+
+void ns_mark_xattrs(struct seg_ns *ns, struct seg_inode *i)
+{
+	if (!(i->w[RI_STATE] & RI_STATE_XATTRS))
+		ns_set(ns, i, RI_STATE, i->w[RI_STATE] | RI_STATE_XATTRS);
+}
+
+void ns_by_ino_grow(struct seg_ns *ns)
+{
+	struct ns_by_ino *h = &ns->by_ino;
+
+	if (__atomic_load_n(&h->n, __ATOMIC_RELAXED) >= h->nbuckets)
+		by_ino_resize(ns, h->nbuckets * 2);
+}
+
+void ns_by_ino_reserve(struct seg_ns *ns, size_t count)
+{
+	size_t n = 64;
+
+	while (n < count)
+		n *= 2;
+	by_ino_resize(ns, n);
+	/* The names: about one per inode. */
+	if (n > ns->dc.nbuckets) {
+		struct seg_dentry **b = seg_calloc(n, sizeof(*b));
+
+		if (b != NULL) {
+			pthread_mutex_lock(&ns->lock);
+			b = dc_rehash(&ns->dc, b, n);
+			pthread_mutex_unlock(&ns->lock);
+			seg_free(b);
+		}
+	}
 }
 
 /* ---- paths of the tree ---------------------------------------------------- */

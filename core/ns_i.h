@@ -214,6 +214,10 @@ void ns_by_ino_add(struct seg_ns *ns, struct seg_inode *i);
 void ns_by_ino_del(struct seg_ns *ns, struct seg_inode *i);
 /* Grows the hash outside the lock when it is full (ns_unlock). */
 void ns_by_ino_grow(struct seg_ns *ns);
+/* Before an attribute goes onto i's stand-in: RI_STATE_XATTRS. */
+void ns_mark_xattrs(struct seg_ns *ns, struct seg_inode *i);
+/* Sizes the inode and name tables for `count` inodes at once (a rebuild). */
+void ns_by_ino_reserve(struct seg_ns *ns, size_t count);
 
 /* Immutable or append-only: its name and attributes stay (ns.h). */
 static inline bool ns_pinned(const struct seg_inode *ino)

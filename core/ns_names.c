@@ -119,6 +119,8 @@ static int mirror_new_xattrs(struct seg_ns *ns, struct seg_inode *ino)
 		return 0;
 	if (S_ISDIR(ino->type))
 		at.stage = ino->u.dir.stage;
+	if (ino->xattrs != NULL)
+		ns_mark_xattrs(ns, ino);
 	for (x = ino->xattrs; x != NULL && rc == 0; x = xa_next(x))
 		rc = tree_setxattr(ns->tree, &at, xa_name(x), xa_bytes(x), xa_value_size(x));
 	return rc;
@@ -133,8 +135,15 @@ static int commit_new(struct seg_ns *ns, struct seg_inode *dir, const struct seg
 		      struct seg_inode *ino)
 {
 	char path[NS_PATH_MAX];
-	int rc = mirror_new_xattrs(ns, ino);
+	int rc;
 
+	/*
+	 * Its stand-in may have attributes if the directory has any: the
+	 * tmpfs itself gives it the directory's default ACL.
+	 */
+	if (ns_state(dir, RI_STATE_XATTRS))
+		ns_mark_xattrs(ns, ino);
+	rc = mirror_new_xattrs(ns, ino);
 	if (rc == 0)
 		rc = tree_path(ns, dir, path);
 	if (rc < 0)
@@ -256,7 +265,7 @@ int seg_tmpfile(struct seg_ns *ns, struct seg_inode *dir, mode_t mode,
 		if (rc < 0) {
 			ns_give_slot(ns);
 		} else {
-			ns_set(ns, ino, RI_STATE, RI_STATE_LINKABLE);
+			ns_set(ns, ino, RI_STATE, ino->w[RI_STATE] | RI_STATE_LINKABLE);
 			ns_publish(ns, ino);
 			ns_add(ns, ino, RI_NLOOKUP, 1);
 			ns_fill_stat(ns, ino, st);

@@ -145,26 +145,31 @@ static int load_xattrs(struct seg_ns *ns, struct seg_inode *i, char *names)
 }
 
 /*
- * The inode numbered st->st_ino, made from what the tree and its record
- * say; `dir_parent` is a directory's parent (NULL for one that was
- * removed).
+ * The inode numbered e->ino, made from what the tree and its record say;
+ * `dir_parent` is a directory's parent (NULL for one that was removed).
+ * Only an inode without a record (a dead server made it in the tree and
+ * died) costs a stat: its times and size come from its stand-in.
  */
-static int make_inode(struct rebuild *b, const struct stat *st, struct seg_inode *dir_parent,
+static int make_inode(struct rebuild *b, const struct tree_entry *e, struct seg_inode *dir_parent,
 		      struct seg_inode **out)
 {
 	struct seg_ns *ns = b->ns;
 	struct seg_inode *i = seg_calloc(1, sizeof(*i));
-	uint64_t rec = map_get(&b->map, st->st_ino);
+	uint64_t rec = map_get(&b->map, e->ino);
 	int rc;
 
 	if (i == NULL)
 		return -ENOMEM;
-	i->ino = st->st_ino;
+	i->ino = e->ino;
 	if (rec != UINT64_MAX) {
 		i->rec = rec;
 		i->w = rg_rec(ns->rg, RG_INODES, rec);
 	} else {
-		rc = record_default(ns, i, st);
+		struct stat st = { .st_mode = e->type };
+
+		rc = e->dirfd >= 0 ? tree_entry_stat(e, &st) : 0;
+		if (rc == 0)
+			rc = record_default(ns, i, &st);
 		if (rc < 0) {
 			seg_free(i);
 			return rc;
@@ -172,8 +177,8 @@ static int make_inode(struct rebuild *b, const struct stat *st, struct seg_inode
 	}
 	i->type = ns_mode(i) & S_IFMT;
 	/* The tree's kind of file must be what the record says it stands for. */
-	if (S_ISDIR(i->type) != S_ISDIR(st->st_mode) || S_ISLNK(i->type) != S_ISLNK(st->st_mode) ||
-	    (!S_ISDIR(i->type) && !S_ISLNK(i->type) && !S_ISREG(st->st_mode))) {
+	if (S_ISDIR(i->type) != S_ISDIR(e->type) || S_ISLNK(i->type) != S_ISLNK(e->type) ||
+	    (!S_ISDIR(i->type) && !S_ISLNK(i->type) && !S_ISREG(e->type))) {
 		seg_free(i);
 		return -EUCLEAN;
 	}
@@ -214,13 +219,13 @@ static int make_inode(struct rebuild *b, const struct stat *st, struct seg_inode
 }
 
 /* tree_walk's entry(): one name below tree/. */
-static void *entry(void *arg, void *parent, const char *name, const struct stat *st, int *err)
+static void *entry(void *arg, void *parent, const struct tree_entry *e, int *err)
 {
 	struct rebuild *b = arg;
 	struct seg_ns *ns = b->ns;
 	struct seg_inode *dir = parent != NULL ? parent : ns->root;
-	struct seg_inode *i = ns_by_ino_find(ns, st->st_ino);
-	struct seg_dentry *d = dc_alloc(name, strlen(name));
+	struct seg_inode *i = ns_by_ino_find(ns, e->ino);
+	struct seg_dentry *d = dc_alloc(e->name, strlen(e->name));
 	int rc = 0;
 
 	if (d == NULL) {
@@ -228,7 +233,7 @@ static void *entry(void *arg, void *parent, const char *name, const struct stat 
 		return NULL;
 	}
 	if (i == NULL) {
-		rc = make_inode(b, st, dir, &i);
+		rc = make_inode(b, e, dir, &i);
 	} else if (S_ISDIR(i->type)) {
 		rc = -EUCLEAN;   /* a directory with two names */
 	}
@@ -250,10 +255,11 @@ static void *entry(void *arg, void *parent, const char *name, const struct stat 
 }
 
 /* tree_orphans's each(): an ino/N or gone/N. */
-static int orphan(void *arg, uint64_t ino, bool dir, const struct stat *st)
+static int orphan(void *arg, bool dir, const struct tree_entry *e)
 {
 	struct rebuild *b = arg;
 	struct seg_ns *ns = b->ns;
+	uint64_t ino = e->ino;
 	struct seg_inode *i = ns_by_ino_find(ns, ino);
 	uint64_t rec;
 	uint64_t *w;
@@ -281,7 +287,7 @@ static int orphan(void *arg, uint64_t ino, bool dir, const struct stat *st)
 		tree_drop(ns->tree, ino, dir);
 		return 0;
 	}
-	if (make_inode(b, st, NULL, &i) < 0)
+	if (make_inode(b, e, NULL, &i) < 0)
 		return -ENOMEM;
 	i->nlink = 0;
 	return 0;
@@ -314,7 +320,8 @@ static int settle(struct rebuild *b)
 							   offsetof(struct seg_inode, all));
 		int fd;
 
-		rc = load_xattrs(ns, i, b->names);
+		if (i->w[RI_STATE] & RI_STATE_XATTRS)
+			rc = load_xattrs(ns, i, b->names);
 		if (rc < 0 || !S_ISREG(i->type) || ns_nopen(i) == 0)
 			continue;
 		if ((int64_t)i->w[RI_BACKING] > 0) {
@@ -331,7 +338,6 @@ static int settle(struct rebuild *b)
 int seg_ns_rebuild(const struct seg_ns_config *cfg, struct seg_ns **out)
 {
 	struct rebuild b = { 0 };
-	struct stat st = { 0 };
 	struct seg_inode *root = NULL;
 	struct seg_ns *ns;
 	int rc = ns_alloc(cfg, true, &ns);
@@ -346,9 +352,12 @@ int seg_ns_rebuild(const struct seg_ns_config *cfg, struct seg_ns **out)
 	b.names = seg_malloc(XATTR_LIST_BYTES);
 	rc = b.names == NULL ? -ENOMEM : map_build(ns, &b.map);
 	if (rc == 0) {
-		st.st_ino = tree_root_ino(ns->tree);
-		st.st_mode = S_IFDIR | 0755;
-		rc = make_inode(&b, &st, NULL, &root);
+		/* The root's stand-in is tree/ itself; without a record, 0755 at 0. */
+		struct tree_entry e = { .name = ".", .ino = tree_root_ino(ns->tree),
+					.type = S_IFDIR, .dirfd = -1 };
+
+		ns_by_ino_reserve(ns, rg_used(ns->rg, RG_INODES));
+		rc = make_inode(&b, &e, NULL, &root);
 	}
 	if (rc == 0) {
 		ns->root = root;

@@ -30,6 +30,7 @@ int ns_mirror_xattr(struct seg_ns *ns, struct seg_inode *ino, const char *name,
 		return 0;
 	rc = ns_tree_at(ino, &at, path, sizeof(path));
 	if (rc == 0) {
+		ns_mark_xattrs(ns, ino);
 		rg_intent(ns->rg, RG_INTENT_XATTR, ino->ino, 0);
 		rc = tree_setxattr(ns->tree, &at, name, value, size);
 	}

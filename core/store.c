@@ -270,6 +270,7 @@ static int evict(struct seg_store *st, struct store_file *f)
 	f->snap.atime = m.st_atim;
 	f->snap.mtime = m.st_mtim;
 	f->snap.ctime = m.st_ctim;
+	f->snap_due = false;
 	list_del(f);
 	close(f->fd);
 	f->fd = -1;
@@ -414,11 +415,6 @@ uint64_t store_reserved(struct seg_store *st, const struct store_file *f)
 int store_adopt(struct seg_store *st, struct store_file *f, uint64_t id, bool pinned,
 		uint64_t key, uint64_t reserved)
 {
-	char buf[64];
-	const char *path;
-	struct stat m;
-	int dirfd;
-
 	memset(f, 0, sizeof(*f));
 	f->id = id;
 	f->fd = -1;
@@ -427,14 +423,7 @@ int store_adopt(struct seg_store *st, struct store_file *f, uint64_t id, bool pi
 	f->named = !pinned;
 	if ((pinned && st->pins.pin == NULL) || (!pinned && st->tmpfs < 0))
 		return -EUCLEAN;
-	path = reopen_path(st, f, buf, &dirfd);
-	if (fstatat(dirfd, path, &m, 0) < 0)
-		return -errno;
-	f->snap.size = m.st_size;
-	f->snap.blocks = m.st_blocks;
-	f->snap.atime = m.st_atim;
-	f->snap.mtime = m.st_mtim;
-	f->snap.ctime = m.st_ctim;
+	f->snap_due = true;
 	f->reserved = reserved;
 	pthread_mutex_lock(&st->lock);
 	st->reserved += reserved;
@@ -501,15 +490,23 @@ int store_stat(struct seg_store *st, struct store_file *f, struct store_stat *ou
 	 * the kernel may write it meanwhile through a passthrough open, which
 	 * holds no descriptor of ours: that one is asked by name.
 	 */
-	if (f->fd < 0 && f->unseen)
+	if (f->fd < 0 && (f->unseen || f->snap_due))
 		path = reopen_path(st, f, name, &dirfd);
-	if (f->fd >= 0 || f->unseen) {
+	if (f->fd >= 0 || f->unseen || f->snap_due) {
 		if (f->fd >= 0 ? fstat(f->fd, &m) == 0 : fstatat(dirfd, path, &m, 0) == 0) {
 			out->size = m.st_size;
 			out->blocks = m.st_blocks;
 			out->atime = m.st_atim;
 			out->mtime = m.st_mtim;
 			out->ctime = m.st_ctim;
+			if (f->fd < 0 && !f->unseen && f->snap_due) {
+				f->snap_due = false;
+				f->snap.size = m.st_size;
+				f->snap.blocks = m.st_blocks;
+				f->snap.atime = m.st_atim;
+				f->snap.mtime = m.st_mtim;
+				f->snap.ctime = m.st_ctim;
+			}
 		} else {
 			rc = -errno;
 		}
@@ -719,6 +716,7 @@ void store_set_unseen(struct seg_store *st, struct store_file *f, bool unseen)
 			f->snap.atime = m.st_atim;
 			f->snap.mtime = m.st_mtim;
 			f->snap.ctime = m.st_ctim;
+			f->snap_due = false;
 		}
 	}
 	f->unseen = unseen;

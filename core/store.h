@@ -113,6 +113,7 @@ struct store_file {
 		blkcnt_t blocks;
 		struct timespec atime, mtime, ctime;
 	} snap;
+	bool snap_due;                  /* adopted: taken at the first store_stat */
 };
 
 /* What store_stat reports of a file. */
@@ -187,7 +188,9 @@ uint64_t store_reserved(struct seg_store *st, const struct store_file *f);
 /*
  * Makes `f` the file of a segment a previous server left: pinned as `key`
  * (pinned true) or named `id`, holding `reserved` bytes against the limit.
- * It starts evicted, its snapshot taken through its pin or name.
+ * It starts evicted; its snapshot is taken through its pin or name when
+ * first asked for (a rebuild adopts every segment, and a stat of each
+ * would be a third of its time).
  */
 int store_adopt(struct seg_store *st, struct store_file *f, uint64_t id, bool pinned,
 		uint64_t key, uint64_t reserved);

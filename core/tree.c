@@ -555,12 +555,44 @@ static int push(struct pending_dir **stack, size_t *n, size_t *cap, int fd, void
 struct names {
 	char *buf;
 	size_t used, size;
-	size_t *off;
+	struct name_at {
+		size_t off;
+		uint64_t ino;
+		unsigned char type;    /* d_type */
+	} *at;
 	size_t n, cap;
 };
 
-static int names_add(struct names *nm, const char *name)
+int tree_entry_stat(const struct tree_entry *e, struct stat *st)
 {
+	if (fstatat(e->dirfd, e->name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+/* An entry of a directory, as getdents gave it. */
+static int entry_of(int dirfd, const char *name, uint64_t ino, unsigned char type,
+		    struct tree_entry *e)
+{
+	struct stat st;
+
+	e->name = name;
+	e->dirfd = dirfd;
+	e->ino = ino;
+	e->type = DTTOIF(type);
+	/* A filesystem that does not fill d_type (tmpfs does): ask. */
+	if (type == DT_UNKNOWN) {
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		e->ino = st.st_ino;
+		e->type = st.st_mode & S_IFMT;
+	}
+	return 0;
+}
+
+static int names_add(struct names *nm, const struct dirent *de)
+{
+	const char *name = de->d_name;
 	size_t len = strlen(name) + 1;
 
 	if (nm->used + len > nm->size) {
@@ -580,18 +612,19 @@ static int names_add(struct names *nm, const char *name)
 	}
 	if (nm->n == nm->cap) {
 		size_t cap = nm->cap ? nm->cap * 2 : 64;
-		size_t *o = seg_calloc(cap, sizeof(*o));
+		struct name_at *o = seg_calloc(cap, sizeof(*o));
 
 		if (o == NULL)
 			return -ENOMEM;
 		if (nm->n > 0)
-			memcpy(o, nm->off, nm->n * sizeof(*o));
-		seg_free(nm->off);
-		nm->off = o;
+			memcpy(o, nm->at, nm->n * sizeof(*o));
+		seg_free(nm->at);
+		nm->at = o;
 		nm->cap = cap;
 	}
 	memcpy(nm->buf + nm->used, name, len);
-	nm->off[nm->n++] = nm->used;
+	nm->at[nm->n++] = (struct name_at){ .off = nm->used, .ino = de->d_ino,
+					    .type = de->d_type };
 	nm->used += len;
 	return 0;
 }
@@ -615,27 +648,26 @@ static int read_dir(struct seg_tree *t, int fd, void *cookie, tree_entry_fn entr
 	}
 	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL)
 		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			rc = names_add(&nm, e->d_name);
+			rc = names_add(&nm, e);
 	if (rc == 0 && errno != 0)
 		rc = -errno;
 	for (size_t k = 0; rc == 0 && k < nm.n; k++) {
-		const char *name = nm.buf + nm.off[t->newest_first ? nm.n - 1 - k : k];
-		struct stat st;
+		const struct name_at *at = &nm.at[t->newest_first ? nm.n - 1 - k : k];
+		struct tree_entry te;
 		void *made;
 		int err = 0, sub;
 
-		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = -errno;
+		rc = entry_of(dirfd(d), nm.buf + at->off, at->ino, at->type, &te);
+		if (rc < 0)
 			break;
-		}
-		made = entry(arg, cookie, name, &st, &err);
+		made = entry(arg, cookie, &te, &err);
 		if (err < 0) {
 			rc = err;
 			break;
 		}
-		if (!S_ISDIR(st.st_mode))
+		if (!S_ISDIR(te.type))
 			continue;
-		sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		sub = openat(dirfd(d), te.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0) {
 			rc = -errno;
 			break;
@@ -645,7 +677,7 @@ static int read_dir(struct seg_tree *t, int fd, void *cookie, tree_entry_fn entr
 			close(sub);
 	}
 	seg_free(nm.buf);
-	seg_free(nm.off);
+	seg_free(nm.at);
 	closedir(d);
 	return rc;
 }
@@ -671,8 +703,11 @@ int tree_walk(struct seg_tree *t, tree_entry_fn entry, void *arg)
 	return rc;
 }
 
-/* Calls each() for the numbered entries of one of ino/ and gone/. */
-static int numbered(int dfd, bool dir, int (*each)(void *, uint64_t, bool, const struct stat *),
+/*
+ * Calls each() for the numbered entries of one of ino/ and gone/: an
+ * entry's number is its name's (the file's inode number).
+ */
+static int numbered(int dfd, bool dir, int (*each)(void *, bool, const struct tree_entry *),
 		    void *arg)
 {
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
@@ -689,7 +724,7 @@ static int numbered(int dfd, bool dir, int (*each)(void *, uint64_t, bool, const
 	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		uint64_t ino = name_num(e->d_name);
-		struct stat st;
+		struct tree_entry te;
 
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
@@ -698,10 +733,10 @@ static int numbered(int dfd, bool dir, int (*each)(void *, uint64_t, bool, const
 			unlinkat(dfd, e->d_name, dir ? AT_REMOVEDIR : 0);
 			continue;
 		}
-		if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			rc = -errno;
-		else
-			rc = each(arg, ino, dir, &st);
+		rc = entry_of(dfd, e->d_name, e->d_ino, e->d_type, &te);
+		te.ino = ino;
+		if (rc == 0)
+			rc = each(arg, dir, &te);
 	}
 	closedir(d);
 	return rc;
@@ -727,8 +762,8 @@ static void clear_stage(struct seg_tree *t)
 	closedir(d);
 }
 
-int tree_orphans(struct seg_tree *t, int (*each)(void *arg, uint64_t ino, bool dir,
-						 const struct stat *st), void *arg)
+int tree_orphans(struct seg_tree *t, int (*each)(void *arg, bool dir,
+						 const struct tree_entry *e), void *arg)
 {
 	int rc = numbered(t->ino, false, each, arg);
 
