@@ -47,7 +47,7 @@ int proto_send(int sock, enum proto_type type, uint64_t a, const void *text, siz
 	return n < 0 ? -errno : 0;
 }
 
-int proto_recv(int sock, struct proto_msg *m, int *fd)
+int proto_recv(int sock, struct proto_msg *m, int *fd, int flags)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -61,7 +61,7 @@ int proto_recv(int sock, struct proto_msg *m, int *fd)
 
 	*fd = -1;
 	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;

@@ -63,10 +63,18 @@ enum proto_type {
 	P_COMPATIBLE,    /* "check": this server can take over */
 	P_FATAL,         /* text: why it cannot; it exits PROTO_EXIT_REFUSE */
 	P_STOPPED,       /* handed over: no request is being served; it exits 0 */
+	P_ASK,           /* a: how many P_PINs were sent before this; answer P_PINNED a */
 	/* supervisor -> server */
 	P_HANDOVER = 64, /* stop taking requests, finish those taken, P_STOPPED, exit 0 */
 	P_GO,            /* "check": take over now */
-	P_PINNED,        /* descriptor number a holds the file P_PIN gave it */
+	/*
+	 * Every pin of the first a P_PINs is held at its number (the answer
+	 * to P_ASK).  Pins are not answered one by one: a server asks only
+	 * before it closes its own descriptor of a file (a second message
+	 * and a wakeup for every segment made would cost the lifecycle of
+	 * one a tenth more).
+	 */
+	P_PINNED,
 };
 
 #define PROTO_KEEP_DATA 1
@@ -91,9 +99,10 @@ int proto_send(int sock, enum proto_type type, uint64_t a, const void *text, siz
 
 /*
  * Receives one message into *m, and its descriptor into *fd (-1: none;
- * received close-on-exec).  0, -ECONNRESET at the peer's end, or -errno.
+ * received close-on-exec).  0, -ECONNRESET at the peer's end, or -errno
+ * (-EAGAIN with MSG_DONTWAIT in `flags` when none is there).
  */
-int proto_recv(int sock, struct proto_msg *m, int *fd);
+int proto_recv(int sock, struct proto_msg *m, int *fd, int flags);
 
 /* The environment's SEGFS_FDS entry `name`, or -1. */
 int proto_env_fd(const char *name);

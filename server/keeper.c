@@ -28,14 +28,17 @@ static int pin(void *arg, int fd, uint64_t *key)
 		pthread_mutex_unlock(&k->lock);
 		return -ENOSPC;   /* the store names the file instead */
 	}
-	k->ready[n - k->base] = 0;
 	/*
 	 * Sent under the lock: the supervisor sees a number given back (its
-	 * P_UNPIN) before the same number given again.
+	 * P_UNPIN) before the same number given again.  Once sent it is safe:
+	 * a server that dies now leaves the message for the supervisor to
+	 * read (super/server.c: server_drain).
 	 */
 	rc = proto_send(k->ctl, P_PIN, (uint64_t)n, NULL, 0, fd);
 	if (rc < 0)
 		k->free[k->nfree++] = n;
+	else
+		k->seq[n - k->base] = ++k->sent;
 	pthread_mutex_unlock(&k->lock);
 	if (rc < 0)
 		return rc == -ENOSPC ? -EIO : rc;
@@ -52,7 +55,6 @@ static void unpin(void *arg, uint64_t key)
 		return;
 	pthread_mutex_lock(&k->lock);
 	proto_send(k->ctl, P_UNPIN, key, NULL, 0, -1);
-	k->ready[n - k->base] = 0;
 	k->free[k->nfree++] = n;
 	pthread_mutex_unlock(&k->lock);
 }
@@ -64,6 +66,11 @@ static void path(void *arg, uint64_t key, char buf[64])
 	snprintf(buf, 64, "/proc/%d/fd/%d", (int)k->pid, (int)key);
 }
 
+/*
+ * Whether the supervisor holds pin `key`.  Not yet known: it is asked
+ * (once for every pin sent so far), and the store keeps the file's own
+ * descriptor till its answer comes.
+ */
 static bool ready(void *arg, uint64_t key)
 {
 	struct keeper *k = arg;
@@ -73,7 +80,9 @@ static bool ready(void *arg, uint64_t key)
 	if (n < k->base || n >= k->limit)
 		return false;
 	pthread_mutex_lock(&k->lock);
-	r = k->ready[n - k->base] != 0;
+	r = k->seq[n - k->base] <= k->held;
+	if (!r && k->asked < k->sent && proto_send(k->ctl, P_ASK, k->sent, NULL, 0, -1) == 0)
+		k->asked = k->sent;
 	pthread_mutex_unlock(&k->lock);
 	return r;
 }
@@ -88,7 +97,6 @@ bool keeper_init(struct keeper *k)
 	memset(k, 0, sizeof(*k));
 	k->ctl = proto_env_fd("ctl");
 	pthread_mutex_init(&k->lock, NULL);
-	pthread_cond_init(&k->cond, NULL);
 	/* base == limit: the supervisor holds no pins; files are named instead. */
 	if (k->ctl < 0 || s == NULL || sscanf(s, "%d:%d:%d", &pid, &base, &limit) != 3 ||
 	    pid <= 0 || base < 3 || limit < base)
@@ -98,8 +106,8 @@ bool keeper_init(struct keeper *k)
 	k->limit = limit;
 	k->next = base;
 	k->free = calloc((size_t)(limit - base) + 1, sizeof(*k->free));
-	k->ready = calloc((size_t)(limit - base) + 1, 1);
-	if (k->free == NULL || k->ready == NULL)
+	k->seq = calloc((size_t)(limit - base) + 1, sizeof(*k->seq));
+	if (k->free == NULL || k->seq == NULL)
 		return false;
 	k->pins = (struct store_pins){ .pin = pin, .unpin = unpin, .path = path,
 				       .ready = ready, .arg = k };
@@ -114,9 +122,8 @@ void keeper_destroy(struct keeper *k)
 		pthread_join(k->reader, NULL);
 	}
 	free(k->free);
-	free(k->ready);
+	free(k->seq);
 	pthread_mutex_destroy(&k->lock);
-	pthread_cond_destroy(&k->cond);
 }
 
 static void *reader(void *arg)
@@ -125,16 +132,13 @@ static void *reader(void *arg)
 	struct proto_msg m;
 	int fd;
 
-	while (proto_recv(k->ctl, &m, &fd) == 0) {
+	while (proto_recv(k->ctl, &m, &fd, 0) == 0) {
 		if (fd >= 0)
 			close(fd);
 		if (m.type == P_PINNED) {
-			int n = (int)m.a;
-
 			pthread_mutex_lock(&k->lock);
-			if (n >= k->base && n < k->limit)
-				k->ready[n - k->base] = 1;
-			pthread_cond_broadcast(&k->cond);
+			if (m.a > k->held)
+				k->held = m.a;
 			pthread_mutex_unlock(&k->lock);
 		} else if (k->on_message != NULL) {
 			k->on_message(k->arg, (int)m.type);
@@ -142,8 +146,9 @@ static void *reader(void *arg)
 	}
 	pthread_mutex_lock(&k->lock);
 	k->gone = true;
-	pthread_cond_broadcast(&k->cond);
 	pthread_mutex_unlock(&k->lock);
+	if (k->on_message != NULL)
+		k->on_message(k->arg, 0);
 	return NULL;
 }
 
@@ -199,8 +204,8 @@ int keeper_sync(struct keeper *k, const uint64_t *keys, size_t n)
 		if (key < k->base || key >= k->limit)
 			continue;
 		used[key - k->base] = 1;
-		/* The supervisor drained the dead server's pins before this one. */
-		k->ready[key - k->base] = 1;
+		/* The supervisor drained the dead server's pins before this one: held. */
+		k->seq[key - k->base] = 0;
 		batch[nb++] = keys[i];
 		if (nb == sizeof(batch) / sizeof(batch[0])) {
 			rc = proto_send(k->ctl, P_SYNC_LIVE, 0, batch, nb * sizeof(batch[0]), -1);

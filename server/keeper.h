@@ -17,17 +17,19 @@ struct keeper {
 	int ctl;                       /* the socket to the supervisor, or -1 */
 	pid_t pid;                     /* the supervisor's */
 	int base, limit;               /* its descriptor numbers for pins */
-	pthread_mutex_t lock;          /* the numbers; ready; sends */
-	pthread_cond_t cond;           /* ready changed, or the supervisor went */
+	pthread_mutex_t lock;          /* the numbers; seq, sent, held; sends */
 	int *free;                     /* numbers below `next` given back */
 	size_t nfree;
 	int next;                      /* numbers from here on were never used */
 	/*
-	 * Per number: the supervisor holds its file (it said P_PINNED).  Till
-	 * then a file keeps the server's own descriptor (store_pins.ready):
-	 * /proc/PID/fd/N would still name the file the number had before.
+	 * Per number: which P_PIN gave it (a count from 1), and how many the
+	 * supervisor has said it holds (P_PINNED); `asked`, the count a P_ASK
+	 * went out for.  Till a file's pin is held, it keeps the server's own
+	 * descriptor (store_pins.ready): /proc/PID/fd/N would still name the
+	 * file the number had before.
 	 */
-	unsigned char *ready;
+	uint64_t *seq;
+	uint64_t sent, held, asked;
 	bool gone;                     /* the supervisor's end closed */
 	struct store_pins pins;
 	/* P_HANDOVER and P_GO, from the reader thread. */
@@ -46,7 +48,7 @@ void keeper_destroy(struct keeper *k);
 
 /*
  * Reads what the supervisor says, in a thread of its own: P_PINNED here,
- * the rest to `on_message`.
+ * the rest to `on_message`, and type 0 when the supervisor's end closed.
  */
 int keeper_listen(struct keeper *k, void (*on_message)(void *arg, int type), void *arg);
 

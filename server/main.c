@@ -165,16 +165,19 @@ static pthread_mutex_t go_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t go_cond = PTHREAD_COND_INITIALIZER;
 static bool go;
 
-/* keeper_listen's: P_HANDOVER ends serving, P_GO starts it. */
+/*
+ * keeper_listen's: P_HANDOVER ends serving, P_GO starts it; 0, the
+ * supervisor gone, ends the wait for P_GO.
+ */
 static void on_message(void *arg, int type)
 {
 	(void)arg;
 	if (type == P_HANDOVER) {
 		atomic_store(&stop_reason, STOP_HANDOVER);
 		loop_stop();
-	} else if (type == P_GO) {
+	} else if (type == P_GO || type == 0) {
 		pthread_mutex_lock(&go_lock);
-		go = true;
+		go = go || type == P_GO;
 		pthread_cond_broadcast(&go_cond);
 		pthread_mutex_unlock(&go_lock);
 	}

@@ -98,10 +98,11 @@ int server_start(struct super *s, struct server *srv, const char *path, const ch
 	return srv->pidfd < 0 ? -errno : 0;
 }
 
-int server_hear(struct super *s, struct server *srv)
+/* Handles one message of srv's: 0, or -errno from proto_recv. */
+static int hear_one(struct super *s, struct server *srv)
 {
 	struct proto_msg m;
-	int fd, rc = proto_recv(srv->ctl, &m, &fd);
+	int fd, rc = proto_recv(srv->ctl, &m, &fd, MSG_DONTWAIT);
 
 	if (rc < 0)
 		return rc;
@@ -120,8 +121,11 @@ int server_hear(struct super *s, struct server *srv)
 		if (fd >= 0) {
 			pins_hold(s, (int)m.a, fd);
 			fd = -1;
-			proto_send(srv->ctl, P_PINNED, m.a, NULL, 0, -1);
 		}
+		break;
+	case P_ASK:
+		/* Messages are handled in order: every earlier P_PIN is held. */
+		proto_send(srv->ctl, P_PINNED, m.a, NULL, 0, -1);
 		break;
 	case P_UNPIN:
 		pins_drop(s, (int)m.a);
@@ -164,12 +168,21 @@ int server_hear(struct super *s, struct server *srv)
 	return 0;
 }
 
+int server_hear(struct super *s, struct server *srv)
+{
+	int n = 0, rc;
+
+	while ((rc = hear_one(s, srv)) == 0)
+		n++;
+	return rc == -EAGAIN ? n : rc;
+}
+
 void server_drain(struct super *s, struct server *srv)
 {
 	if (srv->ctl < 0)
 		return;
 	/* A dead server's socket holds what it sent: every pin is taken. */
-	while (server_hear(s, srv) == 0)
+	while (server_hear(s, srv) > 0)
 		;
 	close(srv->ctl);
 	srv->ctl = -1;

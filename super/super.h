@@ -56,7 +56,10 @@ struct super {
 /* server.c */
 int server_start(struct super *s, struct server *srv, const char *path, const char *takeover,
 		 char **argv);
-/* Handles one message of srv's; -ECONNRESET once its socket is closed. */
+/*
+ * Handles every message srv's socket holds now: how many, or -ECONNRESET
+ * once its socket is closed (-errno).
+ */
 int server_hear(struct super *s, struct server *srv);
 /* Handles every message left on srv's socket (a dead server's), then closes it. */
 void server_drain(struct super *s, struct server *srv);

@@ -214,22 +214,32 @@ def meminfo(field):
 # Mounts
 
 def backing_files(pid):
-    """The /proc/PID/fd/N paths of a daemon's segment backing files: the
-    files of its private tmpfs (whose root it holds open, a directory that
-    /proc shows as "/" on a device no mount has), or its memfds."""
+    """The /proc/PID/fd/N paths of a daemon's segment backing files, each
+    file once: the files of its private tmpfs (whose root it holds open, a
+    directory that /proc shows as "/" on a device no mount has), or its
+    memfds.  pid is the supervisor's: the files are its server's and its
+    own (the server hands each to it, at its own pace, to keep across a
+    restart)."""
     seen = {}
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        path = f"/proc/{pid}/fd/{fd}"
+    for p in [pid] + servers_under(pid, depth=1):
         try:
-            seen[path] = (os.readlink(path), os.stat(path))
+            fds = os.listdir(f"/proc/{p}/fd")
         except OSError:
             continue
+        for fd in fds:
+            path = f"/proc/{p}/fd/{fd}"
+            try:
+                seen[path] = (os.readlink(path), os.stat(path))
+            except OSError:
+                continue
     root_dev = os.stat("/").st_dev
     stores = {st.st_dev for link, st in seen.values()
               if link == "/" and stat.S_ISDIR(st.st_mode) and st.st_dev != root_dev}
-    return [path for path, (link, st) in seen.items()
-            if stat.S_ISREG(st.st_mode)
-            and (st.st_dev in stores or link.startswith("/memfd:"))]
+    files = {}
+    for path, (link, st) in seen.items():
+        if stat.S_ISREG(st.st_mode) and (st.st_dev in stores or link.startswith("/memfd:")):
+            files.setdefault((st.st_dev, st.st_ino), path)
+    return list(files.values())
 
 
 def backing_of(pid, size):
