@@ -28,6 +28,13 @@ starting with '#' are comments.  Every value is a median over batches.
       (under segfs-exec) a ShareableList of ITEMS ints in /dev/shm; times
       `cat /dev/shm/lists/NAME > /dev/null` against list(ShareableList(
       name=NAME)) (attach + read all).  -> lists_cat, lists_py ms
+  pybench.py restart DIR N --super PID [-k KILLS]
+      N segments of one page each in DIR (a segfs mount whose supervisor
+      is PID, with a crash_loop= that allows KILLS quick deaths), then
+      KILLS times: a client thread calls statvfs(DIR) in a loop (no cache
+      of the kernel answers it) while the server is SIGKILLed; the pause
+      is the longest wait of a call from the kill until a new server
+      answered it.  -> restart_pause@N ms, the median over kills
 """
 import argparse
 import os
@@ -172,6 +179,81 @@ def cmd_scale(a):
         os.rmdir(d)
 
 
+def server_of(sup):
+    """The live segfs-server child of supervisor pid sup, or None."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                comm, _, rest = f.read().rpartition(")")
+            fields = rest.split()
+            if comm.endswith("(segfs-server") and int(fields[1]) == sup and fields[0] != "Z":
+                return int(name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def cmd_restart(a):
+    import signal
+    import threading
+    d = os.path.join(a.dir, f"restart.{os.getpid()}")
+    os.mkdir(d)
+    print(f"# restart N={a.N} kills={a.k}")
+    names = [os.path.join(d, f"seg{i:07d}") for i in range(a.N)]
+    pauses = []
+    try:
+        t0 = time.perf_counter()
+        flags = os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC
+        for p in names:
+            fd = os.open(p, flags, 0o600)
+            os.ftruncate(fd, 4096)
+            os.close(fd)
+        print(f"# {a.N} segments made in {time.perf_counter() - t0:.1f} s")
+        for _ in range(a.k):
+            old = server_of(a.super)
+            if old is None:
+                raise SystemExit("pybench: restart: no segfs-server under the supervisor")
+            calls = []              # (start, end) of each statvfs
+            stop = threading.Event()
+
+            def client():
+                while not stop.is_set():
+                    s = time.perf_counter()
+                    os.statvfs(d)
+                    calls.append((s, time.perf_counter()))
+            th = threading.Thread(target=client)
+            th.start()
+            time.sleep(0.2)
+            kill = time.perf_counter()
+            os.kill(old, signal.SIGKILL)
+            # Until a call that started after the kill has returned.
+            deadline = time.monotonic() + 30
+            while not any(s > kill for s, _ in calls[-3:]):
+                if time.monotonic() > deadline:
+                    stop.set()
+                    raise SystemExit("pybench: restart: no answer 30 s after the kill")
+                time.sleep(0.01)
+            time.sleep(0.1)
+            stop.set()
+            th.join()
+            # The call in flight at the kill, or the first after it, waited
+            # for the new server: from the kill to its end.
+            waited = [e - max(s, kill) for s, e in calls if e > kill]
+            pauses.append(max(waited) * 1e3)
+            time.sleep(0.2)
+        out(f"restart_pause@{a.N}", statistics.median(pauses), "ms")
+        print(f"# pauses (ms): {' '.join(f'{p:.1f}' for p in pauses)}")
+    finally:
+        for p in names:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+        os.rmdir(d)
+
+
 def cmd_lists(a):
     from multiprocessing.shared_memory import ShareableList
     name = f"pyblist{os.getpid()}"
@@ -283,6 +365,26 @@ def cmd_report(a):
         x = statistics.median(over) if over else None
         row("lifecycle_segfs_over_floor", "us", None, s, x, "segfs/floor",
             "<= 0.85", "-" if x is None else ("PASS" if x <= 0.85 else "FAIL"))
+    # Issue #20: keeping the namespace for another server costs the
+    # lifecycle under 5% (dirs tmpfs, segfs, segfs -o norestart).
+    if vals.get(("tree", "lifecycle@2")):
+        t, s, nr = (med("tree", f"lifecycle@{k}") for k in range(3))
+        over = [rounds[("tree", "lifecycle@1")][k] / rounds[("tree", "lifecycle@2")][k]
+                for k in rounds[("tree", "lifecycle@1")]
+                if rounds[("tree", "lifecycle@2")].get(k)]
+        x = statistics.median(over) if over else None
+        row("lifecycle_norestart", "us", t, nr, med("tree", "lifecycle@2/0"),
+            "norestart/tmpfs")
+        row("lifecycle_keeping_the_tree", "us", None, s, x, "segfs/norestart",
+            "<= 1.05", "-" if x is None else ("PASS" if x <= 1.05 else "FAIL"))
+    # Issue #20: the pause a restart costs a client, under 100 ms at 10k.
+    for n in sorted(int(k.split("@")[1]) for (t, k) in vals
+                    if t == "segfs" and k.startswith("restart_pause@")):
+        p = med("segfs", f"restart_pause@{n}")
+        demand, verdict = ("< 100 ms", "PASS" if p < 100 else "FAIL") if n == 10000 \
+            else ("-", "-")
+        row(f"restart_pause_{n}_segments", "ms", None, p, None, "a client's wait",
+            demand, verdict)
     ns = sorted({int(n.split("@")[1]) for (_, n) in vals if n.startswith("scale_")})
     for n in ns:
         for ph in ("create", "ls", "rm"):
@@ -380,6 +482,11 @@ def main():
     s.add_argument("N", type=int)
     s.add_argument("--pid", type=int)
     s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("restart")
+    s.add_argument("dir")
+    s.add_argument("N", type=int)
+    s.add_argument("--super", type=int, required=True)
+    s.add_argument("-k", type=int, default=5)
     s = sub.add_parser("torch")
     s.add_argument("-b", type=int, default=5)
     s.add_argument("-n", type=int, default=2000)
@@ -395,7 +502,7 @@ def main():
     s.add_argument("--items", type=int, default=100000)
     a = ap.parse_args()
     {"shm": cmd_shm, "manager": cmd_manager, "scale": cmd_scale,
-     "lists": cmd_lists, "torch": cmd_torch, "report": cmd_report}[a.cmd](a)
+     "lists": cmd_lists, "torch": cmd_torch, "restart": cmd_restart, "report": cmd_report}[a.cmd](a)
 
 
 if __name__ == "__main__":

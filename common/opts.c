@@ -43,6 +43,8 @@ static const struct fuse_opt spec[] = {
 	OPT("lists=%s", lists_name, 0),
 	OPT("huge=%s", huge, 0),
 	OPT("memfd", memfd, 1),
+	OPT("norestart", norestart, 1),
+	OPT("restart", norestart, 0),
 	OPT("noxattr", xattr, XATTR_OFF),
 	OPT("xattr", xattr, XATTR_INSPECT),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
@@ -275,6 +277,10 @@ void opts_help(const char *prog)
 	       "  -o crash_loop=N/SECS   after N deaths of the server within SECS\n"
 	       "                         seconds, unmount and release instead of\n"
 	       "                         starting it again (default: 5/30)\n"
+	       "  -o norestart           keep nothing for another server: the\n"
+	       "                         server's death ends the mount and releases\n"
+	       "                         everything (default: a new server takes\n"
+	       "                         over, losing nothing)\n"
 	       "  -o huge=WHEN           huge pages in the private tmpfs: never, always,\n"
 	       "                         within_size (where a segment fills them) or\n"
 	       "                         advise (default: within_size)\n"

@@ -432,7 +432,7 @@ int main(int argc, char **argv)
 			ret = refuse(&fs, "the supervisor kept no state for a server to take over");
 			goto out_opts;
 		}
-	} else if (make_state_tmpfs(&fs.state) < 0) {
+	} else if (o.norestart || make_state_tmpfs(&fs.state) < 0) {
 		fs.state = -1;
 	} else if (mkdirat(fs.state, "h", 0700) < 0) {
 		/* h/: the texts of lists/'s open files (server/views.c). */
@@ -561,8 +561,9 @@ int main(int argc, char **argv)
 			goto out_handles;
 	}
 	if (fs.state < 0)
-		keeper_say(&fs.keeper, P_FRAGILE, "no state tmpfs (the server cannot make a "
-			   "tmpfs): segments are memfds only it holds");
+		keeper_say(&fs.keeper, P_FRAGILE, o.norestart ? "-o norestart"
+			   : "no state tmpfs (the server cannot make a tmpfs): segments are "
+			   "memfds only it holds");
 	else if (o.io_uring)
 		keeper_say(&fs.keeper, P_FRAGILE, "-o io_uring: the rings die with the "
 			   "server that registered them");

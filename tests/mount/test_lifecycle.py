@@ -261,7 +261,8 @@ def test_help_and_version():
     res = h.run([h.SEGFS, "-h"], timeout=10)
     assert res.returncode == 0
     for opt in ("nopassthrough", "size=", "nr_segments=", "allow_other",
-                "auto_unmount", "fsname=", "default"):
+                "auto_unmount", "fsname=", "crash_loop=", "norestart",
+                "--upgrade", "default"):
         assert opt in res.stdout
     res = h.run([h.SEGFS, "-V"], timeout=10)
     assert res.returncode == 0

@@ -50,10 +50,8 @@ SEED = int(os.environ.get("SEGFS_TEST_SEED") or random.SystemRandom().randrange(
 # above them and still a limit.
 RELAXED = "crash_loop=100/10"
 KILLS = 50
-# The supervisor's line for each restart, matched loosely: "segfs: server
-# ... restarted", or, as super/main.c words it now, "segfs: the server
-# died (...); starting another, which takes over".
-RESTART_RE = re.compile(r"segfs: .*(restart|starting another)")
+# The supervisor's line for each restart (super/main.c).
+RESTART_RE = re.compile(r"^segfs: the server died \(.*\); starting another")
 SLACK = 32 * MiB      # Shmem moves with the rest of the machine
 OWN_SERVER = Path(h.SEGFS).with_name("segfs-server")
 
@@ -517,6 +515,16 @@ def test_io_uring_server_death_releases(start_segfs):
         pytest.skip("-o io_uring needs a segfs built with libfuse >= 3.18")
     opts = [] if "io_uring" in h.SEGFS_OPTS else ["io_uring"]
     assert_death_releases(start_segfs(opts), "io_uring")
+
+
+@pytest.mark.deadline(60)
+def test_norestart_server_death_releases(start_segfs):
+    """-o norestart keeps nothing for another server: its death ends the
+    mount, and an upgrade is refused."""
+    d = start_segfs(["norestart"])
+    status, out = upgrade(d, OWN_SERVER)
+    assert status != 0 and "refused" in out and "norestart" in out, out
+    assert_death_releases(d, "-o norestart")
 
 
 @pytest.mark.deadline(60)
