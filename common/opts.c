@@ -44,6 +44,7 @@ static const struct fuse_opt spec[] = {
 	OPT("huge=%s", huge, 0),
 	OPT("memfd", memfd, 1),
 	OPT("norestart", norestart, 1),
+	OPT("fdstore", fdstore, 1),
 	OPT("restart", norestart, 0),
 	OPT("noxattr", xattr, XATTR_OFF),
 	OPT("xattr", xattr, XATTR_INSPECT),
@@ -193,6 +194,11 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o, const char *mounted)
 			o->huge);
 		goto fail;
 	}
+	if (o->fdstore && (o->memfd || o->norestart)) {
+		fprintf(stderr, "segfs: -o fdstore keeps the private tmpfs, which -o %s does "
+			"not have\n", o->memfd ? "memfd" : "norestart");
+		goto fail;
+	}
 	if (o->lists_name != NULL && seg_name_check(o->lists_name, NULL) < 0) {
 		fprintf(stderr, "segfs: bad lists name: %s (see segfs --help)\n", o->lists_name);
 		goto fail;
@@ -212,6 +218,13 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o, const char *mounted)
 	if (o->io_uring && fuse_opt_add_arg(&o->fuse, "-oio_uring") != 0)
 		goto fail;
 #endif
+	/*
+	 * Without its trailing slashes: realpath() would stat a directory
+	 * named so, and a mount whose server is gone (one systemd kept, for
+	 * -o fdstore) answers no stat until ours runs.
+	 */
+	for (size_t n = strlen(o->mountpoint); n > 1 && o->mountpoint[n - 1] == '/'; n--)
+		o->mountpoint[n - 1] = '\0';
 	abs = mounted != NULL ? strdup(mounted) : realpath(o->mountpoint, NULL);
 	if (abs == NULL) {
 		fprintf(stderr, "segfs: mount point %s: %s\n", o->mountpoint, strerror(errno));
@@ -277,6 +290,10 @@ void opts_help(const char *prog)
 	       "  -o crash_loop=N/SECS   after N deaths of the server within SECS\n"
 	       "                         seconds, unmount and release instead of\n"
 	       "                         starting it again (default: 5/30)\n"
+	       "  -o fdstore             under systemd (FileDescriptorStoreMax=):\n"
+	       "                         keep the connection and the tmpfses in its\n"
+	       "                         descriptor store, so that segfs itself may\n"
+	       "                         be restarted too (see segfs(8))\n"
 	       "  -o norestart           keep nothing for another server: the\n"
 	       "                         server's death ends the mount and releases\n"
 	       "                         everything (default: a new server takes\n"

@@ -26,6 +26,7 @@ struct segfs_opts {
 	int nopassthrough;
 	int memfd;                 /* -o memfd: memfds, not the private tmpfs */
 	int norestart;             /* -o norestart: no state kept for another server */
+	int fdstore;               /* -o fdstore: systemd's descriptor store keeps it all */
 	int io_uring;              /* -o io_uring: ask libfuse for FUSE over io-uring */
 	uint64_t size;             /* 0: default (half of RAM) */
 	uint64_t nr_segments;      /* 0: default (as tmpfs) */

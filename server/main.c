@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -110,7 +111,7 @@ static void *announce(void *arg)
 	struct segfs *fs = arg;
 	struct stat st;
 	enum pt_state pt;
-	char transport[200], backing[120];
+	char transport[200], backing[120], line[PATH_MAX + 600];
 	int why;
 
 	if (stat(fs->opts->mountpoint, &st) < 0)
@@ -144,12 +145,15 @@ static void *announce(void *arg)
 	 * may hold parentheses.
 	 */
 	if (pt == PT_OFF)
-		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, transport: %s, backing: %s, "
-			 "data path: fallback (%s)\n",
-			 fs->opts->mountpoint, transport, backing, fs->pt_reason);
+		snprintf(line, sizeof(line), "segfs: mounted on %s, transport: %s, backing: %s, "
+			 "data path: fallback (%s)", fs->opts->mountpoint, transport, backing,
+			 fs->pt_reason);
 	else
-		fuse_log(FUSE_LOG_NOTICE, "segfs: mounted on %s, transport: %s, backing: %s, "
-			 "data path: passthrough\n", fs->opts->mountpoint, transport, backing);
+		snprintf(line, sizeof(line), "segfs: mounted on %s, transport: %s, backing: %s, "
+			 "data path: passthrough", fs->opts->mountpoint, transport, backing);
+	fuse_log(FUSE_LOG_NOTICE, "%s\n", line);
+	/* Serving: the supervisor tells systemd (Type=notify). */
+	keeper_say(&fs->keeper, P_READY, line);
 	if (fs->opts->foreground && isatty(STDERR_FILENO))
 		fprintf(stderr, "segfs: stop with Ctrl-C or: fusermount3 -u %s\n",
 			fs->opts->mountpoint);

@@ -35,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -76,7 +78,16 @@ double now_s(void)
 static int check_mountpoint(const char *mnt)
 {
 	struct stat st;
+	unsigned maj, min;
 
+	/*
+	 * A segfs whose every process is gone leaves its mount behind, dead
+	 * (ENOTCONN): one systemd gave up restarting, say.  It is unmounted,
+	 * and the new segfs mounts on the directory beneath.
+	 */
+	if (stat(mnt, &st) < 0 && errno == ENOTCONN && mountinfo_segfs(mnt, &maj, &min) == 0 &&
+	    umount2(mnt, MNT_DETACH) == 0)
+		fprintf(stderr, "segfs: unmounted the dead segfs on %s\n", mnt);
 	if (stat(mnt, &st) < 0) {
 		fprintf(stderr, "segfs: mount point %s: %s\n", mnt, strerror(errno));
 		return -1;
@@ -173,10 +184,49 @@ static void upgrade_end(struct upgrade *u, const char *verdict, const char *deta
 
 /* ---- main ---------------------------------------------------------------- */
 
-static int release(struct fuse_session *se, int status)
+/*
+ * The segments named in the private tmpfs (pins that did not fit, or all
+ * of them with -o fdstore): unnamed now, so that a client's mapping of one
+ * segment keeps that one alive, not all of them.  No server runs.
+ */
+static void unname_segments(struct super *s)
 {
-	fuse_session_unmount(se);
-	fuse_session_destroy(se);
+	int fd = s->data >= 0 ? openat(s->data, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	struct dirent *e;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (e->d_type == DT_REG)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+/*
+ * The end: everything is released.  `se` is the session that mounted, or
+ * NULL for a connection systemd kept (-o fdstore), unmounted here.
+ */
+static int release(struct super *s, struct fuse_session *se, int status)
+{
+	unname_segments(s);
+	if (se != NULL) {
+		fuse_session_unmount(se);
+		fuse_session_destroy(se);
+	} else if (umount2(s->o->mountpoint, MNT_DETACH) < 0) {
+		say(s, "segfs: unmounting %s: %s", s->o->mountpoint, strerror(errno));
+	}
+	/* A segfs started again must not be handed a connection that ended. */
+	if (s->fdstore) {
+		fdstore_forget("fuse");
+		fdstore_forget("data");
+		fdstore_forget("state");
+	}
 	/* Our descriptors go with us: the tmpfses, the pins, the segments. */
 	return status;
 }
@@ -193,18 +243,28 @@ static int supervise(struct super *s, const char *path, char **argv)
 	char what[200];
 	sigset_t sigs;
 	double quiet_until = 0;
+	const char *takeover = NULL;
 	int sfd, listen_fd, status, rc;
 
-	se = fuse_session_new(&s->o->fuse, &no_ops, sizeof(no_ops), NULL);
-	if (se == NULL)
-		return 1;
-	if (fuse_session_mount(se, s->o->mountpoint) != 0) {
-		fuse_session_destroy(se);
-		return 1;
+	if (s->fuse >= 0) {
+		/* systemd kept the connection of a segfs that died (-o fdstore). */
+		se = NULL;
+		takeover = "restart";
+		say(s, "segfs: taking %s over from systemd's descriptor store", s->o->mountpoint);
+	} else {
+		se = fuse_session_new(&s->o->fuse, &no_ops, sizeof(no_ops), NULL);
+		if (se == NULL)
+			return 1;
+		if (fuse_session_mount(se, s->o->mountpoint) != 0) {
+			fuse_session_destroy(se);
+			return 1;
+		}
+		s->fuse = fuse_session_fd(se);
+		if (s->fdstore && fdstore_keep("fuse", s->fuse) < 0)
+			say(s, "segfs: -o fdstore: systemd did not take the connection");
 	}
-	s->fuse = fuse_session_fd(se);
 	if (fuse_daemonize(s->o->foreground) != 0)
-		return release(se, 1);
+		return release(s, se, 1);
 	if (!s->o->foreground) {
 		/* stderr is /dev/null now: what we say goes to syslog, the server's too. */
 		openlog("segfs", LOG_PID, LOG_DAEMON);
@@ -221,10 +281,10 @@ static int supervise(struct super *s, const char *path, char **argv)
 	listen_fd = control_listen(s->o->mountpoint);
 	if (listen_fd < 0)
 		say(s, "segfs: no upgrades for %s: %s", s->o->mountpoint, strerror(-listen_fd));
-	rc = server_start(s, &s->cur, path, NULL, argv);
+	rc = server_start(s, &s->cur, path, takeover, argv);
 	if (rc < 0 || sfd < 0) {
 		say(s, "segfs: cannot start %s: %s", path, strerror(rc < 0 ? -rc : errno));
-		return release(se, 1);
+		return release(s, se, 1);
 	}
 
 	for (;;) {
@@ -276,7 +336,7 @@ static int supervise(struct super *s, const char *path, char **argv)
 					upgrade_end(&up, "failed", "segfs is stopping");
 				}
 				stop_server(s, &s->cur, SIGTERM);
-				return release(se, 0);
+				return release(s, se, 0);
 			}
 		}
 		if (p[1].revents & (POLLIN | POLLHUP)) {
@@ -327,7 +387,7 @@ static int supervise(struct super *s, const char *path, char **argv)
 				upgrade_end(&up, "failed: the new server died", what);
 				rc = server_start(s, &s->cur, s->cur.path, "restart", argv);
 				if (rc < 0)
-					return release(se, 1);
+					return release(s, se, 1);
 			}
 		}
 		if (p[3].revents & POLLIN) {
@@ -373,7 +433,7 @@ static int supervise(struct super *s, const char *path, char **argv)
 				stop_server(s, &s->next, SIGKILL);
 				upgrade_end(&up, "failed", "the mount went away");
 			}
-			return release(se, WEXITSTATUS(status) == 0 ? 0 : 1);
+			return release(s, se, WEXITSTATUS(status) == 0 ? 0 : 1);
 		}
 		describe(what, sizeof(what), status);
 		if (s->fragile || s->state < 0 || WEXITSTATUS(status) == PROTO_EXIT_REFUSE) {
@@ -382,7 +442,7 @@ static int supervise(struct super *s, const char *path, char **argv)
 			    s->cur.fatal : "nothing was kept", s->o->mountpoint);
 			if (up.state != UP_IDLE)
 				stop_server(s, &s->next, SIGKILL);
-			return release(se, 1);
+			return release(s, se, 1);
 		}
 		if (crash_loop(s)) {
 			say(s, "segfs: crash loop: the server died %d times within %g s, last "
@@ -391,7 +451,7 @@ static int supervise(struct super *s, const char *path, char **argv)
 			    s->o->mountpoint);
 			if (up.state != UP_IDLE)
 				stop_server(s, &s->next, SIGKILL);
-			return release(se, 1);
+			return release(s, se, 1);
 		}
 		if (up.state != UP_IDLE) {
 			/* The old one crashed mid-upgrade: the new one takes over now. */
@@ -411,16 +471,16 @@ static int supervise(struct super *s, const char *path, char **argv)
 		if (rc < 0) {
 			say(s, "segfs: cannot start a server: %s; releasing %s", strerror(-rc),
 			    s->o->mountpoint);
-			return release(se, 1);
+			return release(s, se, 1);
 		}
 	}
-	return release(se, 1);
+	return release(s, se, 1);
 }
 
 int main(int argc, char **argv)
 {
 	struct segfs_opts o;
-	struct super s = { .o = &o, .data = -1, .state = -1 };
+	struct super s = { .o = &o, .fuse = -1, .data = -1, .state = -1 };
 	char path[4096];
 	int rc, ret = 1;
 
@@ -446,7 +506,32 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	if (check_mountpoint(o.mountpoint) < 0 || check_fuse_device() < 0)
+	if (o.fdstore) {
+		/*
+		 * What a segfs that died left with systemd: all three, or none
+		 * (a first start, or what a clean end removed).
+		 */
+		s.fdstore = true;
+		if (getenv("NOTIFY_SOCKET") == NULL) {
+			fprintf(stderr, "segfs: -o fdstore needs systemd's descriptor store "
+				"(NOTIFY_SOCKET, FileDescriptorStoreMax=)\n");
+			goto out;
+		}
+		s.fuse = fdstore_take("fuse");
+		s.data = fdstore_take("data");
+		s.state = fdstore_take("state");
+		if (s.fuse < 0 || s.data < 0 || s.state < 0) {
+			int kept[] = { s.fuse, s.data, s.state };
+
+			for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+				if (kept[i] >= 0)
+					close(kept[i]);
+			s.fuse = s.data = s.state = -1;
+		}
+	}
+	fdstore_done();
+	/* Not a stat of a mount systemd kept: its server is the one to start. */
+	if ((s.fuse < 0 && check_mountpoint(o.mountpoint) < 0) || check_fuse_device() < 0)
 		goto out;
 	rc = server_path(path, sizeof(path));
 	if (rc < 0) {

@@ -48,8 +48,12 @@ int pins_init(struct super *s)
 		rl.rlim_cur = 1U << 30;
 	s->pin_limit = (int)rl.rlim_cur;
 	s->pin_base = s->pin_limit / 4 < 1024 ? s->pin_limit / 4 : 1024;
-	if (s->pin_base < 64)
-		s->pin_base = s->pin_limit;   /* too few: no pins, names instead */
+	/*
+	 * Too few, or kept by systemd (-o fdstore, super/systemd.c): no pins,
+	 * names in the private tmpfs instead.
+	 */
+	if (s->pin_base < 64 || s->fdstore)
+		s->pin_base = s->pin_limit;
 	s->pinned = calloc((size_t)(s->pin_limit - s->pin_base) + 1, 1);
 	s->live = calloc((size_t)(s->pin_limit - s->pin_base) + 1, 1);
 	return s->pinned != NULL && s->live != NULL ? 0 : -ENOMEM;

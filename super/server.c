@@ -112,9 +112,13 @@ static int hear_one(struct super *s, struct server *srv)
 		if (fd >= 0 && m.a == PROTO_KEEP_DATA && s->data < 0) {
 			s->data = fd;
 			fd = -1;
+			if (s->fdstore)
+				fdstore_keep("data", s->data);
 		} else if (fd >= 0 && m.a == PROTO_KEEP_STATE && s->state < 0) {
 			s->state = fd;
 			fd = -1;
+			if (s->fdstore)
+				fdstore_keep("state", s->state);
 		}
 		break;
 	case P_PIN:
@@ -150,6 +154,9 @@ static int hear_one(struct super *s, struct server *srv)
 	case P_READY:
 		/* The server has logged its line itself. */
 		srv->ready = true;
+		/* Type=notify: the mount is serving (ENOTCONN when not under systemd). */
+		if (!s->ready_told)
+			s->ready_told = sd_notify_fd("READY=1", -1) == 0;
 		break;
 	case P_COMPATIBLE:
 		srv->compatible = true;

@@ -7,6 +7,8 @@
  *   pins.c     the descriptors it holds for the server: the segments'
  *              files
  *   control.c  `segfs --upgrade`: its socket, and the command's side
+ *   systemd.c  sd_notify and the descriptor store (-o fdstore)
+ *   mountinfo.c  finding a mount of segfs without asking it
  *
  * The supervisor serves no request: nothing a client does runs its code,
  * so nothing a client does can make it crash.  It holds what must outlive
@@ -51,6 +53,8 @@ struct super {
 	double deaths[1000];           /* times of the last crashes, for crash_loop */
 	int ndeaths;
 	bool syslog;
+	bool fdstore;                  /* -o fdstore: systemd keeps fuse, data, state */
+	bool ready_told;               /* READY=1 went to systemd */
 };
 
 /* server.c */
@@ -84,6 +88,25 @@ int control_read(int client, char *path, size_t size);
 void control_say(int client, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* `segfs --upgrade [--server=PATH] MOUNTPOINT`: the command's side. */
 int control_upgrade(int argc, char **argv);
+
+/* mountinfo.c */
+/*
+ * The device number of the segfs mounted last on `mountpoint` (absolute):
+ * 0, or -ENOENT if none is.
+ */
+int mountinfo_segfs(const char *mountpoint, unsigned *maj, unsigned *min);
+
+/* systemd.c */
+/* Sends `state` (and fd, if not -1) to $NOTIFY_SOCKET: 0, or -errno (-ENOTCONN: none). */
+int sd_notify_fd(const char *state, int fd);
+/* FDSTORE=1 with FDNAME=name. */
+int fdstore_keep(const char *name, int fd);
+/* FDSTOREREMOVE=1: systemd closes what it keeps under `name`. */
+void fdstore_forget(const char *name);
+/* The descriptor systemd passed under `name` (LISTEN_FDNAMES), or -1. */
+int fdstore_take(const char *name);
+/* Closes what was passed and not taken, and forgets the LISTEN_* variables. */
+void fdstore_done(void);
 
 /* main.c: one line to the log (stderr, or syslog once detached). */
 void say(struct super *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
