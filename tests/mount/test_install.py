@@ -20,15 +20,17 @@ BUILD = Path(h.SEGFS).parent
 
 
 def test_meson_install(tmp_path):
-    """meson install puts segfs, segfs-exec, segfs(8) and the segfs@
-    systemd unit template in place; the man page renders cleanly and the
-    unit runs the installed daemon."""
+    """meson install puts segfs, its server (in libexec), segfs-exec,
+    segfs(8) and the segfs@ systemd unit template in place; the man page
+    renders cleanly and the unit runs the installed segfs with systemd's
+    descriptor store, and reloads by upgrading its server."""
     res = h.run(["meson", "install", "-C", BUILD, "--destdir", tmp_path,
                  "--no-rebuild", "--quiet"], timeout=120, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     files = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     prefix = "usr/local"
-    for f in ["bin/segfs", "bin/segfs-exec", "share/man/man8/segfs.8",
+    for f in ["bin/segfs", "libexec/segfs/segfs-server", "bin/segfs-exec",
+              "share/man/man8/segfs.8",
               "share/man/man1/segfs-exec.1",
               "lib/systemd/system/segfs@.service"]:
         assert f"{prefix}/{f}" in files, (f, sorted(files))
@@ -37,7 +39,9 @@ def test_meson_install(tmp_path):
     assert res.returncode == 0 and res.stderr == "", res.stderr
     text = h.run(["groff", "-man", "-Tascii", man], timeout=30).stdout
     for opt in ["nopassthrough", "size=", "nr_segments=", "mode=", "lists=",
-                "allow_other", "auto_unmount", "fsname=", "SEGFS-EXEC", "LIMITS"]:
+                "allow_other", "auto_unmount", "fsname=", "SEGFS-EXEC", "LIMITS",
+                "RESTARTS AND UPGRADES", "--upgrade", "crash_loop=", "fdstore",
+                "norestart"]:
         assert opt in re.sub(r".\x08", "", text), opt
     man = tmp_path / prefix / "share/man/man1/segfs-exec.1"
     res = h.run(["groff", "-man", "-ww", "-z", man], timeout=30, check=False)
@@ -46,8 +50,13 @@ def test_meson_install(tmp_path):
     for opt in ["--grace=", "-q", "-v", "LEAK REPORT", "EXIT STATUS", "SIGTERM"]:
         assert opt in text, opt
     unit = (tmp_path / prefix / "lib/systemd/system/segfs@.service").read_text()
-    assert "ExecStart=/usr/local/bin/segfs -f -o auto_unmount," in unit
-    assert "OOMScoreAdjust=-1000" in unit and "Restart=on-failure" in unit
+    assert "ExecStart=/usr/local/bin/segfs -f -o fdstore," in unit
+    assert "ExecReload=/usr/local/bin/segfs --upgrade %f" in unit
+    for line in ("Type=notify", "NotifyAccess=main", "FileDescriptorStoreMax=16",
+                 "OOMScoreAdjust=-1000", "Restart=on-failure"):
+        assert line in unit.splitlines(), line
+    start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert "auto_unmount" not in start   # a dead segfs's mount is the next one's
 
 
 def test_help_lists_options_with_defaults():
