@@ -10,14 +10,25 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+void proto_put_fd(struct msghdr *mh, union proto_cmsg *c, int fd)
+{
+	struct cmsghdr *cm;
+
+	memset(c, 0, sizeof(*c));
+	mh->msg_control = c->buf;
+	mh->msg_controllen = sizeof(c->buf);
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
 int proto_send(int sock, enum proto_type type, uint64_t a, const void *text, size_t len,
 	       int fd)
 {
 	struct proto_msg m = { .type = type, .a = a };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} c;
+	union proto_cmsg c;
 	struct iovec iov;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
@@ -29,18 +40,8 @@ int proto_send(int sock, enum proto_type type, uint64_t a, const void *text, siz
 		memcpy(m.text, text, len);
 	iov.iov_base = &m;
 	iov.iov_len = offsetof(struct proto_msg, text) + len;
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&c, 0, sizeof(c));
-		mh.msg_control = c.buf;
-		mh.msg_controllen = sizeof(c.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
+	if (fd >= 0)
+		proto_put_fd(&mh, &c, fd);
 	do
 		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -49,10 +50,7 @@ int proto_send(int sock, enum proto_type type, uint64_t a, const void *text, siz
 
 int proto_recv(int sock, struct proto_msg *m, int *fd, int flags)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} c;
+	union proto_cmsg c;
 	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = c.buf, .msg_controllen = sizeof(c.buf) };

@@ -45,6 +45,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define PROTO_EXIT_REFUSE 65
 #define PROTO_EXIT_USAGE 66
@@ -103,6 +104,15 @@ int proto_send(int sock, enum proto_type type, uint64_t a, const void *text, siz
  * (-EAGAIN with MSG_DONTWAIT in `flags` when none is there).
  */
 int proto_recv(int sock, struct proto_msg *m, int *fd, int flags);
+
+/* Room for one descriptor's SCM_RIGHTS, aligned as a cmsghdr. */
+union proto_cmsg {
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr align;
+};
+
+/* Attaches descriptor `fd` to `mh` as SCM_RIGHTS, in `c`. */
+void proto_put_fd(struct msghdr *mh, union proto_cmsg *c, int fd);
 
 /* The environment's SEGFS_FDS entry `name`, or -1. */
 int proto_env_fd(const char *name);

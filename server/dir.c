@@ -46,19 +46,11 @@ static void reply_made(fuse_req_t req, int rc, struct seg_inode *ino, const stru
 static bool made_already(fuse_req_t req, struct node *dir, const char *name,
 			 enum rg_intent_kind kind, const char *point)
 {
-	struct segfs *fs = fs_of(req);
-	struct seg_inode *ino;
-	uint64_t a, b;
 	struct stat st;
+	struct seg_inode *ino = req_made(fs_of(req), dir->ino, name, kind, &st);
 
-	if (!req_intent(kind, &a, &b))
+	if (ino == NULL)
 		return false;
-	if (seg_lookup(fs->ns, dir->ino, name, &ino, &st) < 0)
-		return false;
-	if (seg_inode_number(ino) != a) {
-		seg_forget(fs->ns, ino, 1);
-		return false;
-	}
 	crash_point(point);
 	reply_made(req, 0, ino, &st);
 	return true;
@@ -176,20 +168,6 @@ static void dir_link(fuse_req_t req, struct node *n, struct node *newdir, const 
 	}
 }
 
-/* Whether `name` of `dir` still leads to inode number `number`. */
-static bool leads_to(struct segfs *fs, struct seg_inode *dir, const char *name, uint64_t number)
-{
-	struct seg_inode *ino;
-	struct stat st;
-	bool yes;
-
-	if (seg_lookup(fs->ns, dir, name, &ino, &st) < 0)
-		return false;
-	yes = seg_inode_number(ino) == number;
-	seg_forget(fs->ns, ino, 1);
-	return yes;
-}
-
 /*
  * A resent removal that already removed `name`: its intent names the
  * inode, and the name no longer leads to it (the kernel holds the
@@ -199,7 +177,7 @@ static bool removed_already(struct segfs *fs, struct node *dir, const char *name
 {
 	uint64_t a, b;
 
-	return req_intent(RG_INTENT_REMOVE, &a, &b) && !leads_to(fs, dir->ino, name, a);
+	return req_intent(RG_INTENT_REMOVE, &a, &b) && !req_leads_to(fs, dir->ino, name, a);
 }
 
 /* Answers a request with its plain result: 0, or the error. */
@@ -254,11 +232,11 @@ static bool renamed_already(struct segfs *fs, struct node *dir, const char *name
 
 	if (!req_intent(RG_INTENT_RENAME, &a, &b))
 		return false;
-	if (!leads_to(fs, newdir->ino, newname, a))
+	if (!req_leads_to(fs, newdir->ino, newname, a))
 		return false;
 	if ((flags & SEG_RENAME_EXCHANGE) || (flags & SEG_RENAME_WHITEOUT))
-		return leads_to(fs, dir->ino, name, b);
-	return !leads_to(fs, dir->ino, name, a);
+		return req_leads_to(fs, dir->ino, name, b);
+	return !req_leads_to(fs, dir->ino, name, a);
 }
 
 static void dir_rename(fuse_req_t req, struct node *dir, const char *name,

@@ -150,19 +150,12 @@ static bool created_already(fuse_req_t req, struct node *dir, const char *name,
 			    struct fuse_file_info *fi)
 {
 	struct segfs *fs = fs_of(req);
-	struct seg_inode *ino;
-	uint64_t a, b;
 	struct stat st;
+	struct seg_inode *ino = req_made(fs, dir->ino, name, RG_INTENT_NEW, &st);
 	int rc, backing = 0;
 
-	if (!req_intent(RG_INTENT_NEW, &a, &b))
+	if (ino == NULL)
 		return false;
-	if (seg_lookup(fs->ns, dir->ino, name, &ino, &st) < 0)
-		return false;
-	if (seg_inode_number(ino) != a) {
-		seg_forget(fs->ns, ino, 1);
-		return false;
-	}
 	crash_point("create");
 	/* It was new: nothing to truncate. */
 	rc = seg_open(fs->ns, ino, fi->flags & ~O_TRUNC, &backing);

@@ -15,6 +15,7 @@
 #include "server/loop.h"
 #include "server/node.h"
 
+#include "common/fdlimit.h"
 #include "common/proto.h"
 #include "core/lists.h"
 
@@ -30,7 +31,6 @@
 #include <stdarg.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -65,36 +65,15 @@ static void print_version(void)
 
 /*
  * Segments' backing files are held open in this process, up to a budget
- * (core/ns.h: fd_budget); memfds each need one.  Raise the file limit as
- * far as allowed: to fs.nr_open when privileged, else to the hard limit.
- * Returns the budget: the limit, less some descriptors for libfuse and the
- * process itself.
+ * (core/ns.h: fd_budget); memfds each need one.  The budget is the file
+ * limit, raised as far as allowed, less some descriptors for libfuse and
+ * the process itself.
  */
-static uint64_t raise_fd_limit(void)
+static uint64_t fd_budget(void)
 {
-	struct rlimit rl;
-	unsigned long long nr_open = 0;
-	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+	uint64_t limit = fdlimit_raise();
 
-	if (f != NULL) {
-		if (fscanf(f, "%llu", &nr_open) != 1)
-			nr_open = 0;
-		fclose(f);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 0;
-	if (nr_open > rl.rlim_max) {
-		struct rlimit want = { .rlim_cur = nr_open, .rlim_max = nr_open };
-
-		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-			rl = want;
-	}
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	return rl.rlim_cur > 128 ? (uint64_t)rl.rlim_cur - 64 : 64;
+	return limit > 128 ? limit - 64 : 64;
 }
 
 /*
@@ -418,7 +397,7 @@ int main(int argc, char **argv)
 	cfg.huge = o.huge != NULL ? o.huge : "within_size";
 	/* 0: as tmpfs, and with memfds no more than the budget (core/ns.h). */
 	cfg.nr_segments = o.nr_segments;
-	cfg.fd_budget = raise_fd_limit();
+	cfg.fd_budget = fd_budget();
 
 	if (check) {
 		/* An upgrade: first whether the saved state is ours to read. */

@@ -201,3 +201,31 @@ bool req_intent(enum rg_intent_kind kind, uint64_t *a, uint64_t *b)
 		}
 	return found;
 }
+
+struct seg_inode *req_made(struct segfs *fs, struct seg_inode *dir, const char *name,
+			   enum rg_intent_kind kind, struct stat *st)
+{
+	struct seg_inode *ino;
+	uint64_t a, b;
+
+	if (!req_intent(kind, &a, &b) || seg_lookup(fs->ns, dir, name, &ino, st) < 0)
+		return NULL;
+	if (seg_inode_number(ino) != a) {
+		seg_forget(fs->ns, ino, 1);
+		return NULL;
+	}
+	return ino;
+}
+
+bool req_leads_to(struct segfs *fs, struct seg_inode *dir, const char *name, uint64_t number)
+{
+	struct seg_inode *ino;
+	struct stat st;
+	bool yes;
+
+	if (seg_lookup(fs->ns, dir, name, &ino, &st) < 0)
+		return false;
+	yes = seg_inode_number(ino) == number;
+	seg_forget(fs->ns, ino, 1);
+	return yes;
+}

@@ -27,7 +27,10 @@
 
 #include "core/region.h"
 
+#include <sys/stat.h>
+
 struct segfs;
+struct seg_inode;
 
 #define REQ_MAX_INTENTS 32
 
@@ -75,6 +78,17 @@ bool req_replayed(uint64_t *a, uint64_t *b);
  * earlier server recorded for it (true), with its inodes.
  */
 bool req_intent(enum rg_intent_kind kind, uint64_t *a, uint64_t *b);
+
+/*
+ * For a resent request: the inode an intent of `kind` says it made, if
+ * `name` in `dir` still leads to it, with one reference more (and its
+ * stat in *st); NULL otherwise.
+ */
+struct seg_inode *req_made(struct segfs *fs, struct seg_inode *dir, const char *name,
+			   enum rg_intent_kind kind, struct stat *st);
+
+/* Whether `name` in `dir` leads to inode number `number` now. */
+bool req_leads_to(struct segfs *fs, struct seg_inode *dir, const char *name, uint64_t number);
 
 /*
  * The debug hook of the tests (SEGFS_CRASH, server/crash.c): aborts the

@@ -553,18 +553,14 @@ static void view_write_buf(fuse_req_t req, struct node *n, struct fuse_bufvec *i
  */
 static bool stored_already(struct segfs *fs, struct node *n)
 {
-	struct seg_inode *seg;
-	uint64_t a, b;
 	struct stat st;
-	bool yes;
+	struct seg_inode *seg = req_made(fs, seg_ns_root(fs->ns), lv_node_name(n->view),
+					 RG_INTENT_REPLACE, &st);
 
-	if (!req_intent(RG_INTENT_REPLACE, &a, &b))
+	if (seg == NULL)
 		return false;
-	if (seg_lookup(fs->ns, seg_ns_root(fs->ns), lv_node_name(n->view), &seg, &st) < 0)
-		return false;
-	yes = seg_inode_number(seg) == a;
 	seg_forget(fs->ns, seg, 1);
-	return yes;
+	return true;
 }
 
 /* close() of an entry stores its text, or says why not. */
@@ -821,20 +817,6 @@ static void lists_refuse_link(fuse_req_t req, struct node *n, struct node *newdi
 	reply_err(req, -EPERM);
 }
 
-/* Whether root/name leads to inode number `number`. */
-static bool root_leads_to(struct segfs *fs, const char *name, uint64_t number)
-{
-	struct seg_inode *seg;
-	struct stat st;
-	bool yes;
-
-	if (seg_lookup(fs->ns, seg_ns_root(fs->ns), name, &seg, &st) < 0)
-		return false;
-	yes = seg_inode_number(seg) == number;
-	seg_forget(fs->ns, seg, 1);
-	return yes;
-}
-
 static void lists_unlink(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct segfs *fs = fs_of(req);
@@ -844,7 +826,7 @@ static void lists_unlink(fuse_req_t req, struct node *dir, const char *name)
 	(void)dir;
 	/* Done by a server that died before answering: its intent says. */
 	if (req_replayed(&a, &b) ||
-	    (req_intent(RG_INTENT_REMOVE, &a, &b) && !root_leads_to(fs, name, a)))
+	    (req_intent(RG_INTENT_REMOVE, &a, &b) && !req_leads_to(fs, seg_ns_root(fs->ns), name, a)))
 		rc = 0;
 	else
 		rc = lv_unlink(fs->lists, name);
@@ -865,8 +847,8 @@ static void lists_rename(fuse_req_t req, struct node *dir, const char *name,
 	(void)dir;
 	(void)newdir;
 	if (req_replayed(&a, &b) ||
-	    (req_intent(RG_INTENT_RENAME, &a, &b) && root_leads_to(fs, newname, a) &&
-	     !root_leads_to(fs, name, a)))
+	    (req_intent(RG_INTENT_RENAME, &a, &b) && req_leads_to(fs, seg_ns_root(fs->ns), newname, a) &&
+	     !req_leads_to(fs, seg_ns_root(fs->ns), name, a)))
 		rc = 0;
 	else
 		rc = lv_rename(fs->lists, name, newname, flags);

@@ -7,12 +7,13 @@
  */
 #include "super/super.h"
 
+#include "common/fdlimit.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 /*
@@ -22,31 +23,11 @@
  */
 int pins_init(struct super *s)
 {
-	struct rlimit rl;
-	unsigned long long nr_open = 0;
-	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+	uint64_t limit = fdlimit_raise();
 
-	if (f != NULL) {
-		if (fscanf(f, "%llu", &nr_open) != 1)
-			nr_open = 0;
-		fclose(f);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return -errno;
-	if (nr_open > rl.rlim_max) {
-		struct rlimit want = { .rlim_cur = nr_open, .rlim_max = nr_open };
-
-		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-			rl = want;
-	}
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur > (1U << 30))
-		rl.rlim_cur = 1U << 30;
-	s->pin_limit = (int)rl.rlim_cur;
+	if (limit > (1U << 30))
+		limit = 1U << 30;
+	s->pin_limit = (int)limit;
 	s->pin_base = s->pin_limit / 4 < 1024 ? s->pin_limit / 4 : 1024;
 	/*
 	 * Too few, or kept by systemd (-o fdstore, super/systemd.c): no pins,
