@@ -785,8 +785,9 @@ def user_tools(uid, gid, dest):
     A checkout under a directory only root may enter (a 0700 mktemp -d, a
     0700 home) hides the build from every other user.  What uid/gid cannot
     execute where it is gets copied into dest, a 0755 directory made here
-    that the caller removes: segfs and segfs-exec together (segfs-exec runs
-    the segfs beside it), and fusermount3 still setuid root if it was.
+    that the caller removes: segfs, segfs-server and segfs-exec together
+    (segfs-exec runs the segfs beside it, which runs the segfs-server
+    beside it), and fusermount3 still setuid root if it was.
     libfuse runs the fusermount3 of its install prefix and, when it cannot
     (the user cannot reach it), the first one on PATH; env puts the copy
     first there, so the daemon mounts with the same fusermount3 as from a
@@ -809,9 +810,11 @@ def user_tools(uid, gid, dest):
         return str(dst)
 
     segfs, segfs_exec, fusermount = SEGFS, SEGFS_EXEC, FUSERMOUNT
+    server = str(Path(SEGFS).with_name("segfs-server"))
     env = dict(os.environ)
-    if not (can_run(SEGFS) and can_run(SEGFS_EXEC)):
+    if not (can_run(SEGFS) and can_run(SEGFS_EXEC) and can_run(server)):
         segfs, segfs_exec = copy(SEGFS), copy(SEGFS_EXEC)
+        copy(server)
     if os.path.isabs(FUSERMOUNT) and not can_run(FUSERMOUNT):
         fusermount = copy(FUSERMOUNT)
         env["PATH"] = str(dest) + os.pathsep + env.get("PATH", os.defpath)
