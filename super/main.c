@@ -436,7 +436,8 @@ static int supervise(struct super *s, const char *path, char **argv)
 			return release(s, se, WEXITSTATUS(status) == 0 ? 0 : 1);
 		}
 		describe(what, sizeof(what), status);
-		if (s->fragile || s->state < 0 || WEXITSTATUS(status) == PROTO_EXIT_REFUSE) {
+		if (s->fragile || s->state < 0 ||
+		    (WIFEXITED(status) && WEXITSTATUS(status) == PROTO_EXIT_REFUSE)) {
 			say(s, "segfs: the server died (%s), and cannot be followed: %s; "
 			    "releasing %s", what, s->fragile ? s->fragile_why : s->cur.fatal[0] ?
 			    s->cur.fatal : "nothing was kept", s->o->mountpoint);
