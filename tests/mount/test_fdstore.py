@@ -260,8 +260,13 @@ def test_a_store_systemd_gave_up_on(guard, fake, tmp_path):
     """segfs dies and systemd gives up restarting it (the unit failed):
     the store is closed, the connection with it, and the mount is left
     dead (ENOTCONN).  The next segfs started there unmounts the dead one,
-    says so, and mounts a fresh segfs; the memory of the dead one's
-    segments came back when the store closed."""
+    says so, and mounts a fresh segfs; by then the memory of the dead
+    one's segments has come back.  (Not always at the store's close: with
+    passthrough the kernel holds a segment's backing file from its first
+    open until the server gives the id back after the last release, and
+    the release of the close just before the kill is sent to the server
+    asynchronously; what the dead server never gave back, the connection
+    keeps until its mount goes.)"""
     mnt = h.make_tempdir(tmp_path, "mnt-")
     d = StoredDaemon(mnt, fake, tmp_path / "segfs.log")
     guard.add_mount(d)
@@ -275,8 +280,6 @@ def test_a_store_systemd_gave_up_on(guard, fake, tmp_path):
     assert h.wait_until(lambda: not h.group_alive(d.proc.pid), 10)
     fake.close()                                 # the unit failed for good
     assert h.errno_of(os.stat, mnt / "ballast") in (errno.ENOTCONN, errno.ECONNABORTED)
-    assert h.wait_until(lambda: shm - h.meminfo("Shmem") > 48 * MiB, 5), \
-        "the dead segfs's segments were not freed with the store"
     again = FakeSystemd(tmp_path / "again")
     try:
         d2 = StoredDaemon(mnt, again, tmp_path / "segfs2.log")
@@ -284,6 +287,8 @@ def test_a_store_systemd_gave_up_on(guard, fake, tmp_path):
         d2.run()
         assert "unmounted the dead segfs" in d2.stderr(), d2.stderr()
         assert os.listdir(mnt) == ["lists"]
+        assert h.wait_until(lambda: shm - h.meminfo("Shmem") > 48 * MiB, 5), \
+            "the dead segfs's segments were not freed"
         assert d2.unmount() == []
         d2.finalized = True
     finally:
