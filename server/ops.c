@@ -229,14 +229,21 @@ static void segfs_release(fuse_req_t req, fuse_ino_t id, struct fuse_file_info *
 	ROUTE(req, n, release, 0, req, &n, fi);
 }
 
-/* Memory has nothing to sync to: fsync and fsyncdir of every kind. */
+/*
+ * Memory has nothing to sync to: fsync and fsyncdir of every kind.  ENOSYS
+ * tells the kernel so, and it answers every later one itself with 0 (each
+ * was a round trip: 11-30 us here, against 0.2 us on tmpfs, and SQLite
+ * makes one per commit).  What fsync must still do, the kernel does before
+ * it would ask: the fallback's dirty pages are written back to the segment
+ * first.  The kernel keeps what it learnt across a server's restart.
+ */
 static void segfs_fsync(fuse_req_t req, fuse_ino_t id, int datasync,
 			struct fuse_file_info *fi)
 {
 	(void)id;
 	(void)datasync;
 	(void)fi;
-	reply_err(req, 0);
+	reply_err(req, -ENOSYS);
 }
 
 static void segfs_fallocate(fuse_req_t req, fuse_ino_t id, int mode, off_t off, off_t len,

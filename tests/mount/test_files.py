@@ -1,6 +1,7 @@
 """File I/O on segments: create, open flags, read/write, offsets, sizes."""
 
 import errno
+import mmap
 import os
 import select
 import stat
@@ -8,7 +9,10 @@ import time
 
 import pytest
 
+import harness as h
 from harness import MiB, errno_of
+
+PAGE = mmap.PAGESIZE
 
 
 def write_file(path, data, mode=0o644):
@@ -299,6 +303,36 @@ def test_fsync_and_fdatasync_succeed(mnt):
     finally:
         os.close(fd)
     assert read_file(mnt / "y") == b"data"
+
+
+def test_fsync_asked_once_then_the_kernel_answers(start_segfs):
+    """fsync, fdatasync and fsyncdir reach segfs once each per mount: it
+    answers ENOSYS, and the kernel answers every later one itself with 0,
+    still doing first what fsync must do: in the fallback, bytes stored
+    through a mapping are in the segment's backing file when fsync returns
+    (with passthrough they are there at once)."""
+    d = start_segfs([], args=["-d"])
+    size = 5 * PAGE + 77                     # no other segment has this size
+    fd = os.open(d.mnt / "s", os.O_CREAT | os.O_RDWR, 0o600)
+    dfd = os.open(d.mnt, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.ftruncate(fd, size)
+        m = mmap.mmap(fd, size)
+        since = len(d.stderr())
+        for i in range(5):
+            m[i * PAGE:i * PAGE + 9] = b"round %d.." % i
+            (os.fsync if i % 2 == 0 else os.fdatasync)(fd)
+            os.fsync(dfd)
+            with open(h.backing_of(d.proc.pid, size), "rb") as f:
+                assert f.read() == m[:], f"round {i}: the backing file misses the stores"
+        m.close()
+    finally:
+        os.close(dfd)
+        os.close(fd)
+    log = d.stderr()[since:]
+    assert log.count("opcode: FSYNC (") == 1, log.count("opcode: FSYNC (")
+    assert log.count("opcode: FSYNCDIR (") == 1, log.count("opcode: FSYNCDIR (")
+    assert d.unmount() == []
 
 
 FALLOC_FL_KEEP_SIZE = 1
