@@ -341,6 +341,37 @@ def test_sigterm_passed_on_and_cleaned_up(who):
     assert h.wait_until(lambda: who.daemons() == [], 5)
 
 
+@pytest.mark.deadline(150)
+def test_sigterm_at_any_moment(who):
+    """SIGTERM 0, 1, 5, 20 and 100 ms after segfs-exec starts (before the
+    mount, during it, while the command starts, once it runs), 10 times
+    each: every time segfs-exec ends within seconds with 128+15, and no
+    daemon or command is left.  (Sent before segfs-exec has its handler,
+    the signal kills it outright, which a shell reports as 143 too; it has
+    started nothing by then.)  A signal lost on the way hung it."""
+    def commands():
+        return subprocess.run(["pgrep", "-f", "-x", "sleep 61"], capture_output=True,
+                              text=True).stdout.split()
+
+    for delay in (0, 0.001, 0.005, 0.02, 0.1):
+        for _ in range(10):
+            p = subprocess.Popen(who.argv(*OPTS, "--", "sleep", "61"), stdin=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True, cwd="/", env=who.env())
+            time.sleep(delay)
+            p.send_signal(signal.SIGTERM)
+            try:
+                _, err = p.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                _, err = p.communicate()
+                pytest.fail(f"SIGTERM {delay * 1000:g} ms after the start: segfs-exec "
+                            f"still ran 20 s later; it said: {err!r}")
+            assert p.returncode in (128 + signal.SIGTERM, -signal.SIGTERM), \
+                (delay, p.returncode, err)
+    assert h.wait_until(lambda: who.daemons() == [] and commands() == [], 5), \
+        (who.daemons(), commands())
+
+
 # --------------------------------------------------------------------------
 # The whole process tree, and what it leaves
 
