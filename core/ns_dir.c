@@ -79,18 +79,7 @@ int seg_dir_cookie(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 
 void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh)
 {
-	struct seg_inode *dir;
-
-	if (dh == NULL)
-		return;
-	ns_lock(ns);
-	dir = dh->dir;
-	if (dh->linked)
-		dc_unpark(&dh->cursor);
-	ns_add(ns, dir, RI_NOPEN, -1);
-	ns_maybe_free(ns, dir);
-	ns_unlock(ns);
-	seg_free(dh);
+	seg_releasedir_adopted(ns, dh, true);
 }
 
 /* Emits "." or "..": type and number only, and never a reference. */

@@ -188,7 +188,10 @@ static void reply_done(fuse_req_t req, int rc)
 	reply_err(req, rc);
 }
 
-static void dir_unlink(fuse_req_t req, struct node *dir, const char *name)
+/* unlink and rmdir: `what` names the request for crash_point. */
+static void dir_remove(fuse_req_t req, struct node *dir, const char *name,
+		       int (*remove)(struct seg_ns *, struct seg_inode *, const char *),
+		       const char *what)
 {
 	struct segfs *fs = fs_of(req);
 	uint64_t a, b;
@@ -198,26 +201,20 @@ static void dir_unlink(fuse_req_t req, struct node *dir, const char *name)
 		reply_done(req, 0);
 		return;
 	}
-	rc = removed_already(fs, dir, name) ? 0 : seg_unlink(fs->ns, dir->ino, name);
+	rc = removed_already(fs, dir, name) ? 0 : remove(fs->ns, dir->ino, name);
 	if (rc == 0)
-		crash_point("unlink");
+		crash_point(what);
 	reply_done(req, rc);
+}
+
+static void dir_unlink(fuse_req_t req, struct node *dir, const char *name)
+{
+	dir_remove(req, dir, name, seg_unlink, "unlink");
 }
 
 static void dir_rmdir(fuse_req_t req, struct node *dir, const char *name)
 {
-	struct segfs *fs = fs_of(req);
-	uint64_t a, b;
-	int rc;
-
-	if (req_replayed(&a, &b)) {
-		reply_done(req, 0);
-		return;
-	}
-	rc = removed_already(fs, dir, name) ? 0 : seg_rmdir(fs->ns, dir->ino, name);
-	if (rc == 0)
-		crash_point("rmdir");
-	reply_done(req, rc);
+	dir_remove(req, dir, name, seg_rmdir, "rmdir");
 }
 
 /*
@@ -314,14 +311,10 @@ static void dir_opendir(fuse_req_t req, struct node *n, struct fuse_file_info *f
 {
 	struct segfs *fs = fs_of(req);
 	struct dir_handle *d;
-	uint64_t a, b;
 	int rc;
 
-	if (req_replayed(&a, &b)) {
-		fi->fh = a;
-		fuse_reply_open(req, fi);
+	if (reply_opendir_replayed(req, fi))
 		return;
-	}
 	d = calloc(1, sizeof(*d));
 	rc = d != NULL ? handle_add(&fs->handles, &d->h, dir_handle_drop, HK_DIR, n->id)
 		       : -ENOMEM;

@@ -8,6 +8,7 @@
  * never FUSE_ROOT_ID).
  */
 #include "server/node.h"
+#include "server/request.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -109,6 +110,17 @@ void reply_err(fuse_req_t req, int rc)
 {
 	assert(rc <= 0);
 	fuse_reply_err(req, -rc);
+}
+
+bool reply_opendir_replayed(fuse_req_t req, struct fuse_file_info *fi)
+{
+	uint64_t a, b;
+
+	if (!req_replayed(&a, &b))
+		return false;
+	fi->fh = a;
+	fuse_reply_open(req, fi);
+	return true;
 }
 
 struct seg_cred cred_of(fuse_req_t req)

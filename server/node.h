@@ -123,6 +123,12 @@ void reply_entry(fuse_req_t req, struct seg_inode *ino, const struct stat *st);
 void reply_entry_replayed(fuse_req_t req, fuse_ino_t id);
 
 /*
+ * For a resent opendir that was answered: replies with the handle it got
+ * (its recorded result) and returns true.
+ */
+bool reply_opendir_replayed(fuse_req_t req, struct fuse_file_info *fi);
+
+/*
  * Making a handle's memory again from its record, after a restart
  * (server/handles.h): a directory stream (dir.c), a lists/ file and a
  * stream of lists/ (views.c).

@@ -906,14 +906,10 @@ static void lists_opendir(fuse_req_t req, struct node *n, struct fuse_file_info 
 {
 	struct segfs *fs = fs_of(req);
 	struct lists_handle *l;
-	uint64_t a, b;
 	int rc;
 
-	if (req_replayed(&a, &b)) {
-		fi->fh = a;
-		fuse_reply_open(req, fi);
+	if (reply_opendir_replayed(req, fi))
 		return;
-	}
 	l = malloc(sizeof(*l));
 	rc = l != NULL ? handle_add(&fs->handles, &l->h, lists_handle_drop, HK_LISTS_DIR, n->id)
 		       : -ENOMEM;

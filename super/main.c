@@ -232,6 +232,23 @@ static int release(struct super *s, struct fuse_session *se, int status)
 }
 
 /*
+ * Reads what the current server said.  Its end of the socket gone: no more
+ * reading (its death is seen on its pidfd).  Something read: the next
+ * read waits QUIET_MS, so that messages come in batches.
+ */
+static void hear_current(struct super *s, double *quiet_until)
+{
+	int rc = server_hear(s, &s->cur);
+
+	if (rc < 0) {
+		close(s->cur.ctl);
+		s->cur.ctl = -1;
+	} else if (rc > 0) {
+		*quiet_until = now_s() + QUIET_MS / 1e3;
+	}
+}
+
+/*
  * Mounts, runs the first server, and watches until the end: the exit
  * status of segfs.
  */
@@ -317,15 +334,8 @@ static int supervise(struct super *s, const char *path, char **argv)
 		 * Whatever else happened (a signal, an upgrade asked for, the
 		 * server's death) is judged on all the server said before it.
 		 */
-		if (quiet && s->cur.ctl >= 0) {
-			rc = server_hear(s, &s->cur);
-			if (rc < 0) {
-				close(s->cur.ctl);
-				s->cur.ctl = -1;
-			} else if (rc > 0) {
-				quiet_until = now_s() + QUIET_MS / 1e3;
-			}
-		}
+		if (quiet && s->cur.ctl >= 0)
+			hear_current(s, &quiet_until);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -339,15 +349,8 @@ static int supervise(struct super *s, const char *path, char **argv)
 				return release(s, se, 0);
 			}
 		}
-		if (p[1].revents & (POLLIN | POLLHUP)) {
-			rc = server_hear(s, &s->cur);
-			if (rc < 0) {
-				close(s->cur.ctl);
-				s->cur.ctl = -1;
-			} else if (rc > 0) {
-				quiet_until = now_s() + QUIET_MS / 1e3;
-			}
-		}
+		if (p[1].revents & (POLLIN | POLLHUP))
+			hear_current(s, &quiet_until);
 		if (p[4].revents & (POLLIN | POLLHUP)) {
 			if (server_hear(s, &s->next) < 0) {
 				close(s->next.ctl);

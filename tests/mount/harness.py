@@ -250,6 +250,26 @@ def backing_of(pid, size):
     return found[0] if found else None
 
 
+def kill_group(proc):
+    """SIGKILL to the process group of proc (started with
+    start_new_session: the group's id is its pid) and to proc, which is
+    then reaped; never fails.  The group is killed even when proc has
+    been reaped already, for what it started."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def proc_stat(pid):
     """(comm, state, ppid, starttime) of a process from /proc/PID/stat, or
     None when it is gone."""
@@ -519,22 +539,9 @@ class Daemon:
             self.abort()
         lazy_umount(self.mnt)
         if self.proc is not None:
-            # The whole process group (start_new_session: its id is the
-            # supervisor's pid): no server may outlive the test, even one
-            # whose supervisor is already gone.
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+            # The whole process group: no server may outlive the test, even
+            # one whose supervisor is already gone.
+            kill_group(self.proc)
 
     def unmount(self):
         """The clean path: fusermount3 -u, then wait for exit status 0 and

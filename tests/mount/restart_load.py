@@ -715,15 +715,9 @@ class Worker:
         return json.loads(line)
 
     def kill(self):
+        import harness                  # the tests' side only
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+            harness.kill_group(self.proc)
         for p in (self.proc.stdin, self.proc.stdout):
             try:
                 p.close()
