@@ -19,8 +19,9 @@
 #include <errno.h>
 #include <string.h>
 
-int ns_mirror_xattr(struct seg_ns *ns, struct seg_inode *ino, const char *name,
-		    const void *value, size_t size)
+/* Sets (value != NULL) or removes `name` on ino's stand-in in the tree. */
+static int mirror(struct seg_ns *ns, struct seg_inode *ino, const char *name,
+		  const void *value, size_t size)
 {
 	char path[NS_PATH_MAX];
 	struct tree_at at;
@@ -29,27 +30,26 @@ int ns_mirror_xattr(struct seg_ns *ns, struct seg_inode *ino, const char *name,
 	if (ns->tree == NULL)
 		return 0;
 	rc = ns_tree_at(ino, &at, path, sizeof(path));
-	if (rc == 0) {
+	if (rc < 0)
+		return rc;
+	if (value != NULL)
 		ns_mark_xattrs(ns, ino);
-		rg_intent(ns->rg, RG_INTENT_XATTR, ino->ino, 0);
-		rc = tree_setxattr(ns->tree, &at, name, value, size);
-	}
-	return rc;
+	rg_intent(ns->rg, RG_INTENT_XATTR, ino->ino, 0);
+	return value != NULL ? tree_setxattr(ns->tree, &at, name, value, size)
+	       : tree_removexattr(ns->tree, &at, name);
+}
+
+int ns_mirror_xattr(struct seg_ns *ns, struct seg_inode *ino, const char *name,
+		    const void *value, size_t size)
+{
+	/* An empty value is still a value: never NULL here. */
+	return mirror(ns, ino, name, value != NULL ? value : "", size);
 }
 
 int ns_unmirror_xattr(struct seg_ns *ns, struct seg_inode *ino, const char *name)
 {
-	char path[NS_PATH_MAX];
-	struct tree_at at;
-	int rc;
+	int rc = mirror(ns, ino, name, NULL, 0);
 
-	if (ns->tree == NULL)
-		return 0;
-	rc = ns_tree_at(ino, &at, path, sizeof(path));
-	if (rc == 0) {
-		rg_intent(ns->rg, RG_INTENT_XATTR, ino->ino, 0);
-		rc = tree_removexattr(ns->tree, &at, name);
-	}
 	/* Already gone there (a server that died after removing it). */
 	return rc == -ENODATA ? 0 : rc;
 }
