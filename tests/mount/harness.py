@@ -356,6 +356,42 @@ def group_alive(pgid):
     return out
 
 
+def group_threads(pgid):
+    """{"pid/tid comm": state} for every thread of process group pgid, as
+    /proc shows them now (R, S, D, T, Z ...)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            if int(fields[2]) != pgid:
+                continue
+            for tid in os.listdir(f"/proc/{name}/task"):
+                with open(f"/proc/{name}/task/{tid}/stat") as f:
+                    text = f.read()
+                comm = text[text.index("(") + 1:text.rindex(")")]
+                out[f"{name}/{tid} {comm}"] = text.rpartition(")")[2].split()[0]
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def stop_group(pgid, timeout=5.0):
+    """SIGSTOP to process group pgid, then wait until every thread of it
+    has stopped: kill() returns once the signal is queued, and a thread
+    stops only when it next runs.  Returns the threads' states."""
+    os.killpg(pgid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while True:
+        states = group_threads(pgid)
+        if all(st in ("T", "t", "Z", "X") for st in states.values()) \
+           or time.monotonic() > deadline:
+            return states
+        time.sleep(0.005)
+
+
 def answers(path, timeout):
     """Whether a statfs of path succeeds within timeout seconds.  It runs
     in a thread: on a mount whose server is gone it blocks."""

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -196,17 +197,21 @@ def test_harness_abort_unblocks_stuck_syscall(start_segfs):
     only the requests the daemon has not taken, so there the stat returns
     once the daemon is killed, which the harness does next."""
     d = start_segfs()
-    os.killpg(d.pid, signal.SIGSTOP)
     result = {}
 
     def stuck():
+        start = time.monotonic()
         result["errno"] = h.errno_of(os.stat, d.mnt / "nothing-cached")
+        result["took"] = time.monotonic() - start
 
     t = threading.Thread(target=stuck, daemon=True)
     try:
+        states = h.stop_group(d.pid)
         t.start()
         t.join(0.5)
-        assert t.is_alive(), "stat did not block on a stopped daemon"
+        assert t.is_alive(), \
+            f"stat did not block on a stopped daemon: {result}, threads {states}, " \
+            f"now {h.group_threads(d.pid)}"
         assert h.abort_connection(d.mnt)
         t.join(5)
         ended = (errno.ECONNABORTED, errno.ENOTCONN)
