@@ -2,27 +2,34 @@
  * segfs-exec: runs a command, and every process it starts, with a fresh
  * segfs as its /dev/shm.
  *
- *   segfs-exec [-q] [-v] [--grace=SECONDS] [-o segfs-options] [--] COMMAND [ARGS...]
+ *   segfs-exec [-q] [-v] [--grace=SECONDS] [--pid-ns] [-o segfs-options] [--] COMMAND [ARGS...]
  *
  * In a new private mount namespace, segfs is mounted on /dev/shm, so the
  * command's shm_open(), sem_open() and Python's multiprocessing all use it
- * unmodified.  The command runs in a PID namespace of its own under a
- * reaper (exec/exec_reaper.c): when the command exits, the processes it left
+ * unmodified.  The command runs under a reaper (exec/exec_reaper.c) that
+ * holds its whole job: by default on the machine's process ids, as a child
+ * subreaper with a cgroup of the job's own where we may make one
+ * (exec/exec_cgroup.c); with --pid-ns in a PID namespace of its own
+ * (exec/exec_pidns.c).  When the command exits, the processes it left
  * (Python's resource tracker, helpers, daemons) get a grace period to end,
  * then SIGTERM, then SIGKILL.  Only when none is left does segfs-exec say
  * what they left in /dev/shm (exec/exec_report.c) and stop the daemon, which
- * unmounts and frees every segment: no process of the tree ever finds
+ * unmounts and frees every segment: no process of the job ever finds
  * /dev/shm gone.
  *
- * Exit status: the command's, 128 + the signal if it died of one, 127 if
- * it could not be run, and 1 if segfs-exec itself failed (it says why).
+ * Exit status: the command's, 128 + the signal if it died of one (or if
+ * the signal came before the command started, which then never runs), 127
+ * if it could not be run, and 1 if segfs-exec itself failed (it says why).
  *
  * Processes: the daemon runs in its own process group, so a Ctrl-C meant
  * for the command does not unmount /dev/shm under it; the command runs in
- * ours.  SIGTERM and SIGHUP to segfs-exec go to the command through the
- * reaper.  If segfs-exec dies, the daemon gets SIGTERM and the reaper
- * SIGKILL (PR_SET_PDEATHSIG), and with the reaper the kernel kills the
- * whole tree: nothing is left behind.
+ * ours.  SIGTERM, SIGHUP and SIGINT sent to segfs-exec go to the command
+ * through the reaper (a Ctrl-C reaches it through the process group, and
+ * is not sent twice).  If segfs-exec dies, the daemon gets SIGTERM and the
+ * reaper kills the job (PR_SET_PDEATHSIG); if the reaper dies, we kill what
+ * the job's cgroup holds.  SIGKILL to both leaves the job's processes
+ * running without a /dev/shm, except with --pid-ns, where the kernel
+ * kills them.
  */
 #include "exec/exec.h"
 
@@ -53,7 +60,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: segfs-exec [-q] [-v] [--grace=SECONDS] [-o segfs-options] [--] COMMAND [ARGS...]\n"
+	fprintf(f, "usage: segfs-exec [-q] [-v] [--grace=SECONDS] [--pid-ns] [-o segfs-options]\n"
+		"                  [--] COMMAND [ARGS...]\n"
 		"Runs COMMAND, and every process it starts, with a fresh segfs mounted on\n"
 		"/dev/shm in private namespaces; when they have ended, every segment they\n"
 		"left is released.\n"
@@ -62,9 +70,13 @@ static void usage(FILE *f)
 		"  --grace=SECONDS  once COMMAND has exited, how long the processes it\n"
 		"                   left may run on before SIGTERM, and after it before\n"
 		"                   SIGKILL (default: 3)\n"
+		"  --pid-ns         run the job in a PID namespace of its own: the kernel\n"
+		"                   kills it if segfs-exec is killed, but it sees process\n"
+		"                   ids of its own, which jobs side by side share\n"
 		"  -q               say nothing of the segments left in /dev/shm\n"
-		"  -v               show segfs's startup line (its data path), and each\n"
-		"                   segment left, with its creator (segfs -o xattr)\n"
+		"  -v               show segfs's startup line (its data path), how the job's\n"
+		"                   processes are held, and each segment left, with its\n"
+		"                   creator (segfs -o xattr)\n"
 		"As root, or as a user where users may make user namespaces and open\n"
 		"/dev/fuse (then without FUSE passthrough: cached I/O).\n");
 }
@@ -118,11 +130,14 @@ static int wait_for(pid_t pid, long timeout_ms)
 	}
 }
 
+static volatile sig_atomic_t reaper_pid, pending_signal;
+
 /*
  * Reads the daemon's stderr until its startup line ("segfs: mounted on
  * ...", printed once the kernel has finished INIT, so /dev/shm serves
- * requests).  Returns 0 when it came, or -1 when the daemon failed first
- * (what it said has been copied to our stderr).
+ * requests).  Returns 0 when it came, -EINTR when a signal we pass on
+ * came first (the command is not to run), or -1 when the daemon failed
+ * first (what it said has been copied to our stderr).
  */
 static int await_mount(int fd, bool verbose)
 {
@@ -141,8 +156,13 @@ static int await_mount(int fd, bool verbose)
 				SHM_DIR, START_TIMEOUT_MS / 1000);
 			return -1;
 		}
-		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+		if (pending_signal)
+			return -EINTR;
+		if (poll(&p, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
 			return -1;
+		}
 		r = read(fd, buf + len, sizeof(buf) - 1 - len);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -224,14 +244,16 @@ static pid_t start_daemon(const char *segfs, const char *opts, int errpipe[2],
 }
 
 /*
- * SIGTERM and SIGHUP sent to us go to the reaper (through the child that
- * made its namespace), which passes them on to the command; one that
- * arrives before those run is kept and passed on as they start.
+ * SIGTERM, SIGHUP and SIGINT sent to us go to the reaper, which passes
+ * them on to the command; one that arrives before the reaper runs ends
+ * the job before the command starts.  A SIGINT from the terminal
+ * (SI_KERNEL) reached the command's process group, ours, already.
  */
-static volatile sig_atomic_t reaper_pid, pending_signal;
-
-static void pass_on(int sig)
+static void pass_on(int sig, siginfo_t *info, void *ctx)
 {
+	(void)ctx;
+	if (sig == SIGINT && info->si_code == SI_KERNEL)
+		return;
 	if (reaper_pid > 0)
 		kill((pid_t)reaper_pid, sig);
 	else
@@ -286,6 +308,53 @@ static int parse_grace(const char *s, double *out)
 	       : -EINVAL;
 }
 
+/*
+ * How the job's processes are held, by default: a cgroup of the job's own
+ * where we may make one, else the reaper's walk of the process tree alone.
+ * -v says which, since the guarantees differ (README, "segfs-exec").
+ */
+static void hold_job(struct job *job, struct job_cgroup *cg, bool verbose)
+{
+	char name[64];
+	int rc;
+
+	cg->dir = cg->kill = -1;
+	cg->path[0] = '\0';
+	if (job->pid_ns) {
+		if (verbose)
+			fprintf(stderr, "segfs-exec: the job's processes: a PID namespace of its own\n");
+		return;
+	}
+	snprintf(name, sizeof(name), "segfs-exec.%d", (int)getpid());
+	rc = cgroup_make(cg, name);
+	if (rc == 0)
+		job->cgroup = cg;
+	if (!verbose)
+		return;
+	if (rc == 0)
+		fprintf(stderr, "segfs-exec: the job's processes: child subreaper, cgroup %s\n",
+			cg->path);
+	else
+		fprintf(stderr, "segfs-exec: the job's processes: child subreaper, no cgroup "
+			"(cannot make one: %s)\n", strerror(-rc));
+}
+
+/*
+ * Once the reaper has gone: whatever the job's cgroup still holds (a
+ * process moved out of the reaper's reach, or the job of a reaper that
+ * was killed) is killed, and the group removed.
+ */
+static void release_job(struct job_cgroup *cg)
+{
+	if (cg->dir < 0)
+		return;
+	for (int i = 0; i < 1000 && cgroup_populated(cg); i++) {
+		cgroup_kill(cg);
+		usleep(10000);
+	}
+	cgroup_remove(cg);
+}
+
 /* The command's wait status as our exit status. */
 static int exit_status(int status)
 {
@@ -298,6 +367,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "grace", required_argument, NULL, 'g' },
+		{ "pid-ns", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -306,8 +376,10 @@ int main(int argc, char **argv)
 	char segfs[PATH_MAX], opts[4096] = "mode=1777,allow_other", lists[256];
 	bool verbose = false, quiet = false, rootless = false;
 	int errpipe[2], statpipe[2], status, rc, c;
-	double grace = GRACE;
-	pid_t daemon, midwife;
+	struct job job = { .grace = GRACE };
+	struct job_cgroup cg;
+	struct sigaction act = { .sa_sigaction = pass_on, .sa_flags = SA_SIGINFO };
+	pid_t daemon, reaper;
 	sigset_t pass, unblocked;
 	pthread_t tid;
 
@@ -322,11 +394,14 @@ int main(int argc, char **argv)
 			strcat(opts, optarg);
 			break;
 		case 'g':
-			if (parse_grace(optarg, &grace) < 0) {
+			if (parse_grace(optarg, &job.grace) < 0) {
 				fprintf(stderr, "segfs-exec: bad --grace: %s (seconds, 0 to 86400)\n",
 					optarg);
 				return 1;
 			}
+			break;
+		case 'P':
+			job.pid_ns = true;
 			break;
 		case 'q':
 			quiet = true;
@@ -391,13 +466,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/*
-	 * Ctrl-C is the command's to act on; SIGTERM and SIGHUP are passed on
-	 * to it.  Either way we wait for the tree to end, then clean up.
+	 * SIGTERM, SIGHUP and SIGINT are passed on to the command; a Ctrl-C
+	 * and Ctrl-\ reach it through the process group.  Either way we wait
+	 * for the job to end, then clean up.
 	 */
-	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
-	sigaction(SIGTERM, &(struct sigaction){ .sa_handler = pass_on }, NULL);
-	sigaction(SIGHUP, &(struct sigaction){ .sa_handler = pass_on }, NULL);
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGHUP, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(statpipe, O_CLOEXEC) < 0) {
 		perror("segfs-exec: pipe");
 		return 1;
@@ -408,11 +484,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(errpipe[1]);
-	if (await_mount(errpipe[0], verbose) < 0) {
+	rc = await_mount(errpipe[0], verbose);
+	if (rc < 0) {
 		kill(daemon, SIGKILL);
 		wait_for(daemon, STOP_TIMEOUT_MS);
-		return 1;
+		return rc == -EINTR ? 128 + pending_signal : 1;
 	}
+	hold_job(&job, &cg, verbose);
 	/*
 	 * SIGTERM and SIGHUP are blocked from here until reaper_pid is set,
 	 * and for good in the forwarding thread, which inherits this mask.
@@ -426,35 +504,43 @@ int main(int argc, char **argv)
 	sigemptyset(&pass);
 	sigaddset(&pass, SIGTERM);
 	sigaddset(&pass, SIGHUP);
+	sigaddset(&pass, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &pass, &unblocked);
 	/* Even if whoever started us had them blocked: they are ours to pass on. */
 	sigdelset(&unblocked, SIGTERM);
 	sigdelset(&unblocked, SIGHUP);
+	sigdelset(&unblocked, SIGINT);
 	if (pthread_create(&tid, NULL, forward, (void *)(intptr_t)errpipe[0]) == 0)
 		pthread_detach(tid);
-	midwife = reaper_start(argv + optind, grace, statpipe[1]);
-	if (midwife > 0)
-		reaper_pid = midwife;
+	/* A signal that came while the daemon was starting: the command never runs. */
+	if (pending_signal) {
+		cgroup_remove(&cg);
+		stop_daemon(daemon);
+		return 128 + pending_signal;
+	}
+	job.argv = argv + optind;
+	job.status_fd = statpipe[1];
+	reaper = reaper_start(&job);
+	if (reaper > 0)
+		reaper_pid = reaper;
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
-	if (midwife < 0) {
-		fprintf(stderr, "segfs-exec: cannot start the command in a PID namespace: %s\n",
-			strerror((int)-midwife));
+	if (reaper < 0) {
+		fprintf(stderr, "segfs-exec: cannot start the command: %s\n", strerror((int)-reaper));
+		cgroup_remove(&cg);
 		stop_daemon(daemon);
 		return 1;
 	}
 	close(statpipe[1]);
-	/* A signal that came while the daemon was starting. */
-	if (pending_signal)
-		kill(midwife, pending_signal);
-	while (waitpid(midwife, &rc, 0) < 0 && errno == EINTR)
+	while (waitpid(reaper, &rc, 0) < 0 && errno == EINTR)
 		;
-	/* The reaper writes the command's status once the whole tree is gone. */
+	/* The reaper writes the command's status once the whole job is gone. */
 	if (read(statpipe[0], &status, sizeof(status)) != (ssize_t)sizeof(status)) {
 		/* Exit status 1: it said why already. */
 		if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 1)
 			fprintf(stderr, "segfs-exec: the command's processes ended abnormally\n");
 		status = 1 << 8;
 	}
+	release_job(&cg);
 	if (!quiet)
 		report_leaks(SHM_DIR, lists_name(opts, lists, sizeof(lists)), verbose);
 	if (stop_daemon(daemon) < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)

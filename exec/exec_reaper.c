@@ -1,46 +1,65 @@
 /*
- * The reaper: PID 1 of the command's own PID namespace (exec/exec.h).
+ * The reaper (exec/exec.h): the one process that waits for the whole job.
  *
- * Why a PID namespace.  segfs-exec must not unmount /dev/shm while any
- * process the command started still runs: Python's resource tracker, for
- * one, outlives the program and unlinks what it left.  In a PID namespace
- * "the command's processes" is exact: nothing started in it can leave it
- * (double forks, setsid, daemons all stay), orphans come to its init to be
- * reaped, kill(-1, sig) from that init reaches every process in it and
- * nothing else, and when the init dies the kernel kills them all.  A child
- * subreaper would collect orphans too, but finding the processes whose
- * parents still live would mean walking /proc while they fork.
+ * segfs-exec must not unmount /dev/shm while any process the command
+ * started still runs: Python's resource tracker, for one, outlives the
+ * program and unlinks what it left.  So the command runs as the child of
+ * a reaper that collects every process of the job, however it leaves its
+ * parent (double forks, setsid, daemons), and once the command has ended
+ * gives the rest a grace period, then SIGTERM and a grace more, then
+ * SIGKILL.  When none is left it writes the command's wait status for
+ * segfs-exec, which then reports what the job left and unmounts.
  *
- * Why a /proc of its own.  PIDs inside are the namespace's, so the tree
- * gets a /proc that numbers processes as it does (a mount namespace of
- * its own, nested in segfs-exec's, holds that mount).  The daemon stays
- * outside both: FUSE tells it callers' PIDs in its own namespace, which
- * the outer /proc it keeps reading numbers alike.
+ * Two ways to hold the job, one loop:
+ *
+ *   - By default the job keeps the machine's process ids.  The reaper is
+ *     a child subreaper (PR_SET_CHILD_SUBREAPER), so orphans of the job
+ *     come to it, and "some process of the job runs" is "the reaper has a
+ *     child".  The rest are signalled by walking the tree (exec_tree.c),
+ *     and where segfs-exec could make one, killed through the job's cgroup
+ *     (exec_cgroup.c), which no fork escapes.  If segfs-exec dies, the
+ *     reaper kills the job at once (it has no /dev/shm any more).
+ *   - With --pid-ns, the reaper is PID 1 of a PID namespace of the job's
+ *     own (exec_pidns.c): kill(-1) reaches the job and nothing else, and
+ *     when the reaper dies the kernel kills the rest.
  */
 #include "exec/exec.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t command, hurry;
+/* The signal the kernel sends the reaper when segfs-exec dies. */
+#define ORPHANED SIGUSR1
 
-/* SIGTERM or SIGHUP: the command's to act on; and no more waiting. */
-static void pass_on(int sig)
+static volatile sig_atomic_t command, hurry, orphaned;
+
+/*
+ * SIGTERM, SIGHUP or SIGINT: the command's to act on; and no more waiting.
+ * A SIGINT from the terminal (SI_KERNEL) reached the command already,
+ * through the process group it shares with us.
+ */
+static void pass_on(int sig, siginfo_t *info, void *ctx)
 {
+	(void)ctx;
+	if (sig == SIGINT && info->si_code == SI_KERNEL)
+		return;
 	if (command > 0)
 		kill((pid_t)command, sig);
 	hurry = 1;
+}
+
+static void parent_died(int sig)
+{
+	(void)sig;
+	orphaned = hurry = 1;
 }
 
 static double now(void)
@@ -52,9 +71,10 @@ static double now(void)
 }
 
 /*
- * Reaps what has ended; returns false once no process is left in the
- * namespace (every process in it descends from us, so none is left when
- * we have no child).  Records the command's status when it ends.
+ * Reaps what has ended; returns false once no process of the job is left
+ * (every one descends from us, so none is when we have no child).
+ * Records the command's status when it ends.  Blocking, it returns after
+ * one child, or when a signal asks us to hurry.
  */
 static bool reap(int *status, bool block)
 {
@@ -62,8 +82,11 @@ static bool reap(int *status, bool block)
 		int st;
 		pid_t pid = waitpid(-1, &st, block ? 0 : WNOHANG);
 
-		if (pid < 0 && errno == EINTR)
+		if (pid < 0 && errno == EINTR) {
+			if (hurry)
+				return true;
 			continue;
+		}
 		if (pid < 0)
 			return false;           /* ECHILD: all gone */
 		if (pid == 0)
@@ -77,7 +100,7 @@ static bool reap(int *status, bool block)
 	}
 }
 
-/* Waits up to `secs` (or until told to hurry) for the namespace to empty. */
+/* Waits up to `secs` (or until told to hurry) for the job to end. */
 static bool wait_empty(double secs, int *status)
 {
 	double deadline = now() + secs;
@@ -90,145 +113,127 @@ static bool wait_empty(double secs, int *status)
 	return true;
 }
 
-static void run_command(char **argv, const sigset_t *mask)
+/* SIGTERM (or any signal) to every process of the job but the command's. */
+static void signal_rest(const struct job *job, int sig)
+{
+	if (job->pid_ns)
+		kill(-1, sig);    /* PID 1: the namespace's processes, not us */
+	else
+		tree_signal(sig);
+}
+
+/*
+ * SIGKILL to the whole job until it is gone.  A walk misses what is
+ * forked after it read /proc: walk again until none is left.  The
+ * cgroup's kill misses nothing, but a process may have been moved out of
+ * the group by someone allowed to; the walk still finds it.
+ */
+static void kill_rest(const struct job *job, int *status)
+{
+	while (reap(status, false)) {
+		if (job->pid_ns) {
+			kill(-1, SIGKILL);
+		} else {
+			if (job->cgroup != NULL)
+				cgroup_kill(job->cgroup);
+			tree_signal(SIGKILL);
+		}
+		usleep(1000);
+	}
+}
+
+static _Noreturn void run_command(const struct job *job, const sigset_t *mask)
 {
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
+	signal(ORPHANED, SIG_DFL);
 	sigprocmask(SIG_SETMASK, mask, NULL);
-	execvp(argv[0], argv);
-	fprintf(stderr, "segfs-exec: %s: %s\n", argv[0], strerror(errno));
+	execvp(job->argv[0], job->argv);
+	fprintf(stderr, "segfs-exec: %s: %s\n", job->argv[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-/* PID 1 of the namespace.  Never returns. */
-static void reaper(char **argv, double grace, int status_fd, int alive_fd)
+void reaper_run(const struct job *job, pid_t parent)
 {
 	int status = 1 << 8;   /* exit 1, if the command cannot even be forked */
+	struct sigaction act = { .sa_sigaction = pass_on, .sa_flags = SA_SIGINFO };
 	sigset_t pass, mask;
 	pid_t pid;
 
-	/* Die with segfs-exec; it may have died before this took effect. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (poll(&(struct pollfd){ .fd = alive_fd, .events = POLLIN }, 1, 0) != 0)
-		_exit(1);
-	close(alive_fd);
-	/*
-	 * The tree's own /proc, in a mount namespace nested in segfs-exec's,
-	 * which holds /dev/shm.  Without it (a /proc we may not mount over),
-	 * the tree still runs, with the outer one.
-	 */
-	if (unshare(CLONE_NEWNS) == 0 &&
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
-		mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	/* Ctrl-C reaches the command through its process group, not us. */
-	signal(SIGINT, SIG_IGN);
+	if (job->pid_ns) {
+		pidns_own_proc();
+	} else {
+		/* Orphans of the job come to us, not to init. */
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		sigaction(ORPHANED, &(struct sigaction){ .sa_handler = parent_died }, NULL);
+		prctl(PR_SET_PDEATHSIG, ORPHANED);
+		if (getppid() != parent)
+			orphaned = hurry = 1;
+	}
 	signal(SIGQUIT, SIG_IGN);
 	/*
-	 * SIGTERM and SIGHUP stay blocked across the fork (segfs-exec blocked
-	 * them already), so that one passed on at once is neither lost before
-	 * `command` is set nor caught by our handler in the child.
+	 * SIGTERM, SIGHUP and SIGINT stay blocked across the fork (segfs-exec
+	 * blocked them already), so that one passed on at once is neither
+	 * lost before `command` is set nor caught by our handler in the
+	 * child.  No SA_RESTART: a blocking wait returns to look at hurry.
 	 */
 	sigemptyset(&pass);
 	sigaddset(&pass, SIGTERM);
 	sigaddset(&pass, SIGHUP);
+	sigaddset(&pass, SIGINT);
 	sigprocmask(SIG_BLOCK, &pass, &mask);
 	sigdelset(&mask, SIGTERM);
 	sigdelset(&mask, SIGHUP);
-	sigaction(SIGTERM, &(struct sigaction){ .sa_handler = pass_on }, NULL);
-	sigaction(SIGHUP, &(struct sigaction){ .sa_handler = pass_on }, NULL);
-	pid = fork();
+	sigdelset(&mask, SIGINT);
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGHUP, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+	pid = -1;
+	/*
+	 * Born in the job's group; where the kernel will not (EPERM or
+	 * EACCES for a group we may make but not fork into), without one:
+	 * the walk still finds the job, with no kill that misses nothing.
+	 */
+	if (!orphaned && job->cgroup != NULL)
+		pid = cgroup_fork(job->cgroup);
+	if (!orphaned && pid < 0)
+		pid = fork();
 	if (pid == 0)
-		run_command(argv, &mask);
+		run_command(job, &mask);
 	if (pid > 0)
 		command = pid;
+	else if (!orphaned)
+		fprintf(stderr, "segfs-exec: fork: %s\n", strerror(errno));
 	sigprocmask(SIG_SETMASK, &mask, NULL);
-	if (pid > 0) {
-		while (command > 0 && reap(&status, true))
-			;
-		/*
-		 * The rest of the tree: grace, then SIGTERM, grace, SIGKILL.  A
-		 * SIGTERM or SIGHUP to us (ever) cuts the first grace short, one
-		 * while the second runs cuts that short too.
-		 */
-		if (!wait_empty(grace, &status)) {
-			hurry = 0;
-			kill(-1, SIGTERM);
-			if (!wait_empty(grace, &status)) {
-				kill(-1, SIGKILL);
-				while (reap(&status, true))
-					;
-			}
-		}
-	} else {
-		fprintf(stderr, "segfs-exec: fork: %s\n", strerror(errno));
-	}
-	if (write(status_fd, &status, sizeof(status)) != (ssize_t)sizeof(status))
-		_exit(1);
-	_exit(0);
-}
-
-/*
- * The midwife: a child of segfs-exec that makes the namespace, forks the
- * reaper into it, then only passes signals on and waits.  unshare() would
- * change where segfs-exec's own later children are born, for good once the
- * reaper is gone (no process can be born in a namespace whose init has
- * died), and segfs-exec may still fork: a sanitizer's leak check at its
- * exit does.  Never returns.
- */
-static volatile sig_atomic_t reaper_pid;
-
-static void to_reaper(int sig)
-{
-	if (reaper_pid > 0)
-		kill((pid_t)reaper_pid, sig);
-}
-
-static void midwife(char **argv, double grace, int status_fd, pid_t parent)
-{
-	int alive[2], status;
-	sigset_t pass;
-	pid_t pid;
-
-	/* Die with segfs-exec, which may have died before this took effect. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
-	/* segfs-exec blocked SIGTERM and SIGHUP: they wait for reaper_pid. */
-	sigaction(SIGTERM, &(struct sigaction){ .sa_handler = to_reaper }, NULL);
-	sigaction(SIGHUP, &(struct sigaction){ .sa_handler = to_reaper }, NULL);
-	if (pipe2(alive, O_CLOEXEC) < 0 || unshare(CLONE_NEWPID) < 0) {
-		fprintf(stderr, "segfs-exec: cannot make a PID namespace: %s\n", strerror(errno));
-		_exit(1);
-	}
-	pid = fork();
-	if (pid == 0) {
-		close(alive[1]);
-		reaper(argv, grace, status_fd, alive[0]);
-	}
-	if (pid < 0) {
-		fprintf(stderr, "segfs-exec: fork: %s\n", strerror(errno));
-		_exit(1);
-	}
-	/* alive[1] is never written: it closes when we die, which the reaper checks. */
-	close(alive[0]);
-	close(status_fd);
-	reaper_pid = pid;
-	sigemptyset(&pass);
-	sigaddset(&pass, SIGTERM);
-	sigaddset(&pass, SIGHUP);
-	sigprocmask(SIG_UNBLOCK, &pass, NULL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (command > 0 && !orphaned && reap(&status, true))
 		;
+	/*
+	 * The rest of the job: grace, then SIGTERM, grace, SIGKILL.  A
+	 * SIGTERM, SIGHUP or SIGINT to us (ever) cuts the first grace short,
+	 * one while the second runs cuts that short too.  Without segfs-exec
+	 * there is no /dev/shm to wait for: SIGKILL at once.
+	 */
+	if (!orphaned && !wait_empty(job->grace, &status) && !orphaned) {
+		hurry = 0;
+		signal_rest(job, SIGTERM);
+		wait_empty(job->grace, &status);
+	}
+	kill_rest(job, &status);
+	if (write(job->status_fd, &status, sizeof(status)) != (ssize_t)sizeof(status))
+		_exit(1);
 	_exit(0);
 }
 
-pid_t reaper_start(char **argv, double grace, int status_fd)
+pid_t reaper_start(const struct job *job)
 {
-	pid_t parent = getpid(), pid = fork();
+	pid_t parent = getpid(), pid;
 
+	if (job->pid_ns)
+		return pidns_start(job);
+	pid = fork();
 	if (pid == 0)
-		midwife(argv, grace, status_fd, parent);
+		reaper_run(job, parent);
 	return pid < 0 ? -errno : pid;
 }

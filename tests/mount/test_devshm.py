@@ -6,11 +6,14 @@ every CPython >= 3.9) run under segfs-exec, with their results checked;
 then nothing may be left: no daemon, no mount, no memory.
 """
 
+import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -210,8 +213,8 @@ def as_nobody(args, timeout=120):
 def user_dir(clients_dir):
     """A directory uid 65534 can read, with what the tests below run: the
     checkout may lie where that user cannot go."""
-    import shutil
-    import tempfile
+
+
 
     d = Path(tempfile.mkdtemp(prefix="segfs-user-", dir="/tmp"))
     d.chmod(0o755)
@@ -341,35 +344,110 @@ def test_sigterm_passed_on_and_cleaned_up(who):
     assert h.wait_until(lambda: who.daemons() == [], 5)
 
 
-@pytest.mark.deadline(150)
-def test_sigterm_at_any_moment(who):
-    """SIGTERM 0, 1, 5, 20 and 100 ms after segfs-exec starts (before the
-    mount, during it, while the command starts, once it runs), 10 times
-    each: every time segfs-exec ends within seconds with 128+15, and no
-    daemon or command is left.  (Sent before segfs-exec has its handler,
-    the signal kills it outright, which a shell reports as 143 too; it has
-    started nothing by then.)  A signal lost on the way hung it."""
+def leftover_cgroups():
+    """Job cgroups of segfs-exec (root's runs make them) still there."""
+    return glob.glob("/sys/fs/cgroup/**/segfs-exec.*", recursive=True)
+
+
+@pytest.mark.deadline(200)
+@pytest.mark.parametrize("sig,times", [(signal.SIGTERM, 50), (signal.SIGINT, 10),
+                                       (signal.SIGHUP, 10)], ids=["TERM", "INT", "HUP"])
+def test_signal_at_any_moment(who, sig, times):
+    """SIGTERM (50 times), SIGINT and SIGHUP (10 times each) sent 0, 1, 5,
+    20 and 100 ms after segfs-exec starts (before the mount, during it,
+    while the command starts, once it runs): every time segfs-exec ends
+    within seconds with 128+signal, and no daemon, command or job cgroup
+    is left.  (Sent before segfs-exec has its handler, the signal kills it
+    outright, which a shell reports as 128+signal too; it has started
+    nothing by then.)  A signal lost on the way hung it."""
     def commands():
         return subprocess.run(["pgrep", "-f", "-x", "sleep 61"], capture_output=True,
                               text=True).stdout.split()
 
     for delay in (0, 0.001, 0.005, 0.02, 0.1):
-        for _ in range(10):
+        for _ in range(times):
             p = subprocess.Popen(who.argv(*OPTS, "--", "sleep", "61"), stdin=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True, cwd="/", env=who.env())
             time.sleep(delay)
-            p.send_signal(signal.SIGTERM)
+            p.send_signal(sig)
             try:
                 _, err = p.communicate(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
                 _, err = p.communicate()
-                pytest.fail(f"SIGTERM {delay * 1000:g} ms after the start: segfs-exec "
+                pytest.fail(f"{sig!r} {delay * 1000:g} ms after the start: segfs-exec "
                             f"still ran 20 s later; it said: {err!r}")
-            assert p.returncode in (128 + signal.SIGTERM, -signal.SIGTERM), \
-                (delay, p.returncode, err)
-    assert h.wait_until(lambda: who.daemons() == [] and commands() == [], 5), \
-        (who.daemons(), commands())
+            assert p.returncode in (128 + sig, -sig), (delay, p.returncode, err)
+    assert h.wait_until(lambda: who.daemons() == [] and commands() == []
+                        and leftover_cgroups() == [], 5), \
+        (who.daemons(), commands(), leftover_cgroups())
+
+
+def test_signal_reaches_the_running_command(who):
+    """Once the command runs, SIGTERM, SIGINT and SIGHUP sent to segfs-exec
+    reach it (it reports each), and segfs-exec ends with its status."""
+    script = ("trap 'echo TERM; exit 3' TERM; trap 'echo INT; exit 4' INT; "
+              "trap 'echo HUP; exit 5' HUP; echo ready; while :; do sleep 0.05; done")
+    for sig, name, code in ((signal.SIGTERM, "TERM", 3), (signal.SIGINT, "INT", 4),
+                            (signal.SIGHUP, "HUP", 5)):
+        p = subprocess.Popen(who.argv(*OPTS, "--", "sh", "-c", script), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd="/", env=who.env())
+        try:
+            assert p.stdout.readline() == "ready\n"
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert (out, p.returncode) == (name + "\n", code), err
+    assert who.daemons() == []
+
+
+def test_ctrl_c_reaches_the_command_once(who):
+    """Ctrl-C on segfs-exec's terminal reaches the command through the
+    process group they share, and only that way: segfs-exec and its
+    reaper, in that group too, neither die of it nor pass it on a second
+    time.  (A second SIGINT right behind the first often merges with it
+    while pending, so the count catches a doubling only when it shows.)"""
+    import pty
+
+    script = "trap 'echo INT' INT; echo ready; sleep 2; sleep 0.5; echo end"
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.chdir("/")
+            argv = who.argv(*OPTS, "--", "sh", "-c", script)
+            os.execvpe(argv[0], argv, who.env() or os.environ)
+        finally:
+            os._exit(127)
+    out = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"ready" not in out and time.monotonic() < deadline:
+            out += os.read(fd, 4096)
+        os.write(fd, b"\x03")
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:   # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    text = out.decode(errors="replace").replace("\r", "")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert text.count("INT\n") == 1 and "end\n" in text, text
+    assert who.daemons() == []
 
 
 # --------------------------------------------------------------------------
@@ -494,12 +572,209 @@ def test_quiet_and_verbose(who):
     assert res.stderr == ""
 
 
-def test_tree_has_its_own_pids():
-    """The command runs in a PID namespace of its own, with a /proc that
-    numbers processes as it does (so /proc/$$ is the shell itself)."""
-    res = segfs_exec("sh", "-c", "echo $$; cat /proc/$$/comm", check=True)
+def test_pid_ns_option(who):
+    """--pid-ns: the job runs in a PID namespace of its own, with a /proc
+    that numbers processes as it does (so /proc/$$ is the shell itself)."""
+    res = who.run("--pid-ns", *OPTS, "--", "sh", "-c", "echo $$; cat /proc/$$/comm")
+    assert res.returncode == 0, res.stderr
     pid, comm = res.stdout.split()
     assert int(pid) <= 3 and comm == "sh"
+    assert who.daemons() == []
+
+
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rpartition(")")[2].split()[1])
+
+
+def test_job_keeps_the_machines_pids(who):
+    """By default the command's pid is the one the machine sees: its
+    /proc/PID is the shell, and its parent (the reaper) is segfs-exec's
+    child.  -v says how the job's processes are held: with a cgroup of the
+    job's own as root, with the subreaper alone where none can be made."""
+    p = subprocess.Popen(who.argv("-v", *OPTS, "--", "sh", "-c", "echo $$; read x"),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd="/", env=who.env())
+    try:
+        pid = int(p.stdout.readline())
+        with open(f"/proc/{pid}/comm") as f:
+            assert f.read().strip() == "sh"
+        assert parent_of(parent_of(pid)) == p.pid
+        if not who.user:
+            with open(f"/proc/{pid}/cgroup") as f:
+                assert f"/segfs-exec.{p.pid}\n" in f.read()
+        _, err = p.communicate("\n", timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    held = re.search(r"^segfs-exec: the job's processes: (.*)$", err, re.M)
+    assert held, err
+    if who.user:
+        assert held.group(1).startswith("child subreaper, no cgroup (cannot make one: "), err
+    else:
+        assert re.fullmatch(r"child subreaper, cgroup /\S+/segfs-exec\.%d" % p.pid,
+                            held.group(1)), err
+        assert not Path(held.group(1).split()[-1]).exists()
+    assert who.daemons() == []
+
+
+# Each job: a file named after its pid in /tmp, a segment in /dev/shm, and
+# a daemonized grandchild (double fork, setsid) that outlives the job by a
+# second, then reads the job's segment; the job exits at once.
+SIDE_BY_SIDE_JOB = r"""
+set -e
+f=$1.$$
+echo $$ > "$f"; [ "$(cat "$f")" = $$ ]
+echo "job $$" > /dev/shm/seg.$$
+(setsid sh -c 'echo $$ > "$1.gc"; sleep 1; cat /dev/shm/seg.$2 > "$1.gcsaw"' gc "$f" $$ \
+    < /dev/null > /dev/null 2>&1 &) &
+wait
+while [ ! -s "$f.gc" ]; do sleep 0.01; done
+echo "pid $$ gc $(cat "$f.gc") shm $(ls /dev/shm | tr '\n' ' ')"
+"""
+
+
+@pytest.mark.deadline(120)
+def test_five_jobs_side_by_side(who):
+    """Five segfs-exec jobs at once, each writing and checking a file named
+    after its pid and a segment of its own, and leaving a daemonized
+    grandchild behind: each job sees only its own segment, its grandchild
+    ran to its end with /dev/shm in place (segfs-exec waited for it) and is
+    gone when the job returns, and no two jobs share a pid."""
+    # In /tmp itself: uid 65534 may not reach pytest's own temporary folders.
+    d = Path(tempfile.mkdtemp(prefix="segfs-jobs-", dir="/tmp"))
+    d.chmod(0o777)
+    jobs = [subprocess.Popen(who.argv(*OPTS, "--", "sh", "-c", SIDE_BY_SIDE_JOB, "job",
+                                      d / f"j{i}"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd="/", env=who.env())
+            for i in range(5)]
+    pids = []
+    try:
+        for i, p in enumerate(jobs):
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+            m = re.fullmatch(r"pid (\d+) gc (\d+) shm lists seg\.(\d+) \n", out)
+            assert m and m.group(1) == m.group(3), out
+            pid, gc = int(m.group(1)), int(m.group(2))
+            # The grandchild read the job's segment a second after the job exited.
+            assert (d / f"j{i}.{pid}.gcsaw").read_text() == f"job {pid}\n"
+            assert not Path(f"/proc/{gc}").exists(), gc
+            pids.append(pid)
+    finally:
+        for p in jobs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+    assert len(set(pids)) == 5, pids
+    assert who.daemons() == []
+
+
+FORK_BOMB = r"""
+import os, resource, signal, sys, time
+# A limit of what this user runs now, plus 100: every fork beyond fails.
+uid, n = os.getuid(), 0
+for p in os.listdir("/proc"):
+    try:
+        if p.isdigit() and os.stat(f"/proc/{p}").st_uid == uid:
+            n += len(os.listdir(f"/proc/{p}/task"))
+    except OSError:
+        pass
+resource.setrlimit(resource.RLIMIT_NPROC, (n + 100, n + 100))
+if os.fork() == 0:
+    os.setsid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:   # segfs-fork-bomb
+        try:
+            os.fork()
+        except OSError:
+            time.sleep(0.001)
+time.sleep(0.5)
+print("forking", flush=True)
+"""
+
+
+def bomb_processes():
+    out = []
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and b"segfs-fork-bomb" in Path(f"/proc/{p}/cmdline").read_bytes():
+                out.append(int(p))
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.deadline(120)
+def test_fork_bomb_is_killed(who):
+    """A fork bomb (as uid 65534, bounded by RLIMIT_NPROC, ignoring
+    SIGTERM) that is still forking when the grace period ends is killed
+    completely: segfs-exec returns the command's status, and no process
+    of the bomb is left."""
+    cmd = [sys.executable, "-c", FORK_BOMB]
+    if not who.user:
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    t0 = time.monotonic()
+    res = who.run("--grace=0.5", *OPTS, "--", *cmd, timeout=90)
+    assert res.returncode == 0 and res.stdout == "forking\n", res.stderr
+    assert time.monotonic() - t0 < 60
+    assert bomb_processes() == []
+    assert who.daemons() == []
+
+
+@pytest.fixture(scope="module")
+def mpi_job():
+    """tests/clients/mpi_job built with Open MPI's mpicc, where uid 65534
+    can run it; skips where Open MPI is missing (scripts/setup installs
+    it from Debian)."""
+    mpicc = shutil.which("mpicc")
+    if mpicc is None or shutil.which("mpirun") is None:
+        pytest.skip("Open MPI is not installed (scripts/setup installs openmpi-bin "
+                    "and libopenmpi-dev)")
+    d = Path(tempfile.mkdtemp(prefix="segfs-mpi-", dir="/tmp"))
+    d.chmod(0o755)
+    try:
+        h.run([mpicc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", d / "mpi_job",
+               h.REPO / "tests" / "clients" / "mpi_job.c"], timeout=120)
+        yield d / "mpi_job"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.deadline(240)
+def test_three_open_mpi_jobs_side_by_side(who, mpi_job):
+    """Three `segfs-exec -- mpirun -np 2` jobs at once (Open MPI's on-node
+    transport, vader, keeps its files in /dev/shm; its session directory
+    and job id come from mpirun's pid): each passes its ping-pong and its
+    MPI_Win_allocate_shared check, on pids of its own.  Under a PID
+    namespace per job, every mpirun was pid 2 and they collided."""
+    args = ["mpirun", "-np", "2", "--bind-to", "none", "--mca", "btl", "self,vader",
+            str(mpi_job)]
+    if not who.user:
+        args.insert(1, "--allow-run-as-root")
+    jobs = [subprocess.Popen(who.argv(*OPTS, "--", *args), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd="/", env=who.env())
+            for _ in range(3)]
+    pids = []
+    try:
+        for p in jobs:
+            out, err = p.communicate(timeout=200)
+            assert p.returncode == 0, out + err
+            lines = sorted(out.splitlines())
+            assert [re.sub(r"pid \d+", "pid N", l) for l in lines] == \
+                ["rank 0 pid N ok", "rank 1 pid N ok"], out + err
+            pids += [int(l.split()[3]) for l in lines]
+    finally:
+        for p in jobs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert len(set(pids)) == 6, pids
+    assert who.daemons() == []
 
 
 def _postgres_bin():
@@ -527,8 +802,8 @@ def _postgres(script, opts):
         pwd.getpwnam("postgres")
     except KeyError:
         pytest.skip("no postgres user")
-    import shutil
-    import tempfile
+
+
     d = tempfile.mkdtemp(prefix="segfs-pg.")
     try:
         shutil.chown(d, "postgres")
