@@ -24,7 +24,7 @@ struct job {
 	double grace;                  /* seconds for the rest, then SIGTERM, then SIGKILL */
 	int status_fd;                 /* where the command's wait status goes */
 	bool pid_ns;                   /* --pid-ns: a PID namespace of its own */
-	const struct job_cgroup *cgroup;   /* the job's group, or NULL */
+	struct job_cgroup *cgroup;     /* the job's group, or NULL */
 };
 
 /*

@@ -221,6 +221,9 @@ void reaper_run(const struct job *job, pid_t parent)
 		wait_empty(job->grace, &status);
 	}
 	kill_rest(job, &status);
+	/* segfs-exec would have removed the group; it cannot now. */
+	if (orphaned && job->cgroup != NULL)
+		cgroup_remove(job->cgroup);
 	if (write(job->status_fd, &status, sizeof(status)) != (ssize_t)sizeof(status))
 		_exit(1);
 	_exit(0);

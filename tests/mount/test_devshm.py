@@ -383,6 +383,33 @@ def test_signal_at_any_moment(who, sig, times):
         (who.daemons(), commands(), leftover_cgroups())
 
 
+def test_killed_segfs_exec_takes_the_job_with_it(who):
+    """SIGKILL to segfs-exec: its reaper kills the job (which has no
+    /dev/shm any more) and removes its cgroup, and the daemon unmounts;
+    nothing is left running."""
+    p = subprocess.Popen(who.argv(*OPTS, "--", "sh", "-c",
+                                  "(setsid sleep 62 < /dev/null > /dev/null 2>&1 &); "
+                                  "echo started; sleep 63"),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd="/", env=who.env())
+    try:
+        assert p.stdout.readline() == "started\n"
+        p.kill()
+        p.wait(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+    def sleeps():
+        return subprocess.run(["pgrep", "-f", "-x", "sleep 6[23]"], capture_output=True,
+                              text=True).stdout.split()
+
+    assert h.wait_until(lambda: sleeps() == [] and who.daemons() == []
+                        and leftover_cgroups() == [], 10), \
+        (sleeps(), who.daemons(), leftover_cgroups())
+
+
 def test_signal_reaches_the_running_command(who):
     """Once the command runs, SIGTERM, SIGINT and SIGHUP sent to segfs-exec
     reach it (it reports each), and segfs-exec ends with its status."""
