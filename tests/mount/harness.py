@@ -336,24 +336,10 @@ def group_alive(pgid):
     leader shows as a zombie while its other threads exit, and the
     process's descriptors (a /dev/fuse one among them) close only with
     the last thread."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-            if int(fields[2]) != pgid:
-                continue
-            states = []
-            for tid in os.listdir(f"/proc/{name}/task"):
-                with open(f"/proc/{name}/task/{tid}/stat") as f:
-                    states.append(f.read().rpartition(")")[2].split()[0])
-        except (OSError, IndexError):
-            continue
-        if any(st not in ("Z", "X") for st in states):
-            out.append(int(name))
-    return out
+    states = {}
+    for key, st in group_threads(pgid).items():
+        states.setdefault(int(key.split("/")[0]), []).append(st)
+    return [pid for pid, sts in states.items() if any(st not in ("Z", "X") for st in sts)]
 
 
 def group_threads(pgid):
