@@ -492,8 +492,8 @@ int main(int argc, char **argv)
 	}
 	hold_job(&job, &cg, verbose);
 	/*
-	 * SIGTERM and SIGHUP are blocked from here until reaper_pid is set,
-	 * and for good in the forwarding thread, which inherits this mask.
+	 * SIGTERM, SIGHUP and SIGINT are blocked from here until reaper_pid is
+	 * set, and for good in the forwarding thread, which inherits this mask.
 	 * Were they open there, one sent while this thread has them blocked
 	 * would run pass_on in that thread, which could read reaper_pid
 	 * before we set it and store pending_signal after we last look at
