@@ -608,6 +608,7 @@ void ns_fill_stat(struct seg_ns *ns, struct seg_inode *ino, struct stat *st)
 	if (store_stat(ns->store, &ino->u.seg.file, &m) == 0) {
 		st->st_size = m.size;
 		st->st_blocks = m.blocks;
+		st->st_blksize = m.blksize;
 		t = st->st_atim;
 		if (timespec_cmp(&m.atime, &t) > 0)
 			st->st_atim = m.atime;

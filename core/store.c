@@ -218,6 +218,17 @@ uint64_t store_nfds(struct seg_store *st)
 /* ---- descriptors ------------------------------------------------------ */
 
 /* Names a file in the tmpfs, so that it can be opened again by its id. */
+/* What store_stat reports, from the backing's fstat. */
+static void stat_of(const struct stat *m, struct store_stat *out)
+{
+	out->size = m->st_size;
+	out->blocks = m->st_blocks;
+	out->blksize = m->st_blksize;
+	out->atime = m->st_atim;
+	out->mtime = m->st_mtim;
+	out->ctime = m->st_ctim;
+}
+
 static int name_file(struct seg_store *st, struct store_file *f)
 {
 	char name[24];
@@ -265,11 +276,7 @@ static int evict(struct seg_store *st, struct store_file *f)
 		if (rc < 0)
 			return rc;
 	}
-	f->snap.size = m.st_size;
-	f->snap.blocks = m.st_blocks;
-	f->snap.atime = m.st_atim;
-	f->snap.mtime = m.st_mtim;
-	f->snap.ctime = m.st_ctim;
+	stat_of(&m, &f->snap);
 	f->snap_due = false;
 	list_del(f);
 	close(f->fd);
@@ -494,28 +501,16 @@ int store_stat(struct seg_store *st, struct store_file *f, struct store_stat *ou
 		path = reopen_path(st, f, name, &dirfd);
 	if (f->fd >= 0 || f->unseen || f->snap_due) {
 		if (f->fd >= 0 ? fstat(f->fd, &m) == 0 : fstatat(dirfd, path, &m, 0) == 0) {
-			out->size = m.st_size;
-			out->blocks = m.st_blocks;
-			out->atime = m.st_atim;
-			out->mtime = m.st_mtim;
-			out->ctime = m.st_ctim;
+			stat_of(&m, out);
 			if (f->fd < 0 && !f->unseen && f->snap_due) {
 				f->snap_due = false;
-				f->snap.size = m.st_size;
-				f->snap.blocks = m.st_blocks;
-				f->snap.atime = m.st_atim;
-				f->snap.mtime = m.st_mtim;
-				f->snap.ctime = m.st_ctim;
+				stat_of(&m, &f->snap);
 			}
 		} else {
 			rc = -errno;
 		}
 	} else {
-		out->size = f->snap.size;
-		out->blocks = f->snap.blocks;
-		out->atime = f->snap.atime;
-		out->mtime = f->snap.mtime;
-		out->ctime = f->snap.ctime;
+		*out = f->snap;
 	}
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -711,11 +706,7 @@ void store_set_unseen(struct seg_store *st, struct store_file *f, bool unseen)
 	if (f->unseen && !unseen && f->fd < 0 && (f->named || f->pinned)) {
 		path = reopen_path(st, f, name, &dirfd);
 		if (fstatat(dirfd, path, &m, 0) == 0) {
-			f->snap.size = m.st_size;
-			f->snap.blocks = m.st_blocks;
-			f->snap.atime = m.st_atim;
-			f->snap.mtime = m.st_mtim;
-			f->snap.ctime = m.st_ctim;
+			stat_of(&m, &f->snap);
 			f->snap_due = false;
 		}
 	}

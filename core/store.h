@@ -92,6 +92,19 @@ struct store_config {
  * inode).  Its fields are the store's, protected by the store's lock;
  * the owner only passes it in.
  */
+/* What store_stat reports of a file. */
+struct store_stat {
+	off_t size;
+	blkcnt_t blocks;       /* 512-byte units, as st_blocks */
+	/*
+	 * The backing's own: a tmpfs reports its huge page size where huge=
+	 * would give the file huge pages (within_size: once it is that big),
+	 * which is also the step SEEK_HOLE and SEEK_DATA move in there.
+	 */
+	blksize_t blksize;
+	struct timespec atime, mtime, ctime;
+};
+
 struct store_file {
 	struct store_file *prev, *next; /* on idle while unheld with fd >= 0 */
 	uint64_t id;                    /* its name in the tmpfs, once named */
@@ -108,19 +121,8 @@ struct store_file {
 	 * mapping keeps a handle open, so it would be held), so stat of such
 	 * a file costs no syscall.
 	 */
-	struct {
-		off_t size;
-		blkcnt_t blocks;
-		struct timespec atime, mtime, ctime;
-	} snap;
+	struct store_stat snap;
 	bool snap_due;                  /* adopted: taken at the first store_stat */
-};
-
-/* What store_stat reports of a file. */
-struct store_stat {
-	off_t size;
-	blkcnt_t blocks;       /* 512-byte units, as st_blocks */
-	struct timespec atime, mtime, ctime;
 };
 
 /*

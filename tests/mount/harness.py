@@ -596,6 +596,25 @@ class Daemon:
         return problems
 
 
+def backing_huge(opts):
+    """The huge= a tmpfs needs to give files the huge pages segfs's backing
+    gives them with options opts: huge= or within_size for its private
+    tmpfs; for memfds, the kernel's shmem_enabled (deny and force are
+    never and always to a mount)."""
+    if "memfd" not in ",".join(opts).split(",") and BACKING != "memfd":
+        for opt in ",".join(opts).split(","):
+            if opt.startswith("huge="):
+                return opt[5:]
+        return "within_size"
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/shmem_enabled").read_text()
+    except OSError:
+        return "never"
+    m = re.search(r"\[(\w+)\]", text)
+    value = m.group(1) if m else "never"
+    return {"deny": "never", "force": "always"}.get(value, value)
+
+
 class TmpfsMount:
     """The reference: a fresh tmpfs with an empty lists/ directory.  Its
     mount options are a /dev/shm's (nosuid, nodev), as a FUSE mount's are
@@ -610,10 +629,13 @@ class TmpfsMount:
         self.log = None
 
     # segfs's options that tmpfs has too, under tmpfs's names.
-    TMPFS_NAMES = {"size": "size", "nr_segments": "nr_inodes", "mode": "mode"}
+    TMPFS_NAMES = {"size": "size", "nr_segments": "nr_inodes", "mode": "mode",
+                   "huge": "huge"}
 
     def tmpfs_opts(self):
-        out = {"mode": "755"}
+        # The huge pages segfs's backing has: its private tmpfs's huge=
+        # (within_size unless told), or for memfds the kernel's shmem_enabled.
+        out = {"mode": "755", "huge": backing_huge(self.opts)}
         for opt in ",".join(self.opts).split(","):
             key, _, value = opt.partition("=")
             if key in self.TMPFS_NAMES and value:

@@ -601,6 +601,34 @@ def test_birth_time(pair):
     assert same(pair, scenario) == {"f": True, "dir": True, "l": True}
 
 
+def test_block_size_is_the_backings(pair):
+    """st_blksize of a regular file is what its backing tmpfs says: the
+    huge page size where huge= gives the file huge pages (within_size: once
+    it is that big), which is also the step SEEK_HOLE moves in there; the
+    page size otherwise, and for other node types.  The reference tmpfs
+    has the same huge= as segfs's backing."""
+    def scenario(d):
+        out = {}
+        for name, size in (("empty", 0), ("page", 4096), ("two", 2 << 20),
+                           ("three", 3 << 20)):
+            fd = os.open(d / name, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                if size:
+                    os.ftruncate(fd, size)
+                    os.pwrite(fd, b"x", 0)
+                hole = err(os.lseek, fd, 0, os.SEEK_HOLE)
+                out[name] = (os.fstat(fd).st_blksize, os.stat(d / name).st_blksize, hole)
+            finally:
+                os.close(fd)
+        os.mkdir(d / "dir")
+        os.symlink("empty", d / "link")
+        out["dir"] = os.stat(d / "dir").st_blksize
+        out["link"] = os.lstat(d / "link").st_blksize
+        return out
+
+    same(pair, scenario)
+
+
 # --------------------------------------------------------------------------
 # Inode flags
 
