@@ -601,6 +601,39 @@ def test_birth_time(pair):
     assert same(pair, scenario) == {"f": True, "dir": True, "l": True}
 
 
+def test_ctime_moves_at_once_when_the_daemon_changes_it(pair):
+    """chattr, a user xattr and an ACL change the ctime, and a stat right
+    after shows the new one (on a file and on a directory whose attributes
+    the kernel has just cached), as on tmpfs: the kernel's copy must not
+    outlive a change the daemon makes itself."""
+    import time
+
+    def changes(p):
+        return (("chattr +i", lambda: sh("chattr", "+i", str(p))[0]),
+                ("chattr -i", lambda: sh("chattr", "-i", str(p))[0]),
+                ("chattr +a", lambda: sh("chattr", "+a", str(p))[0]),
+                ("chattr -a", lambda: sh("chattr", "-a", str(p))[0]),
+                ("setxattr", lambda: err(os.setxattr, p, "user.k", b"v")),
+                ("removexattr", lambda: err(os.removexattr, p, "user.k")),
+                ("setfacl", lambda: sh("setfacl", "-m", "u:65534:r", str(p))[0]))
+
+    def scenario(d):
+        (d / "f").write_bytes(b"x")
+        (d / "dir").mkdir()
+        out = {}
+        for name in ("f", "dir"):
+            p = d / name
+            for what, change in changes(p):
+                before = os.stat(p).st_ctime_ns   # now in the kernel's cache
+                time.sleep(0.02)                  # past tmpfs's clock tick
+                code = change()
+                out[f"{name} {what}"] = (code, os.stat(p).st_ctime_ns > before)
+        return out
+
+    got = same(pair, scenario)
+    assert all(v == (0, True) for v in got.values()), got
+
+
 def test_block_size_is_the_backings(pair):
     """st_blksize of a regular file is what its backing tmpfs says: the
     huge page size where huge= gives the file huge pages (within_size: once
