@@ -399,7 +399,10 @@ int seg_pwrite(struct seg_ns *ns, struct seg_inode *ino, const void *buf, size_t
  * Directory streams.  A stream keeps its place with a cursor, so entries
  * added or removed while it is open never make it skip or repeat a
  * surviving entry, and resuming costs O(1).  Offsets: 1 is ".", 2 is "..",
- * entries follow in creation order.
+ * entries follow in creation order.  As on tmpfs, a stream lists only
+ * the entries made before it was opened (or rewound, to offset 0): a name
+ * made or renamed while it is open comes after that end, so it is never
+ * listed twice; it may be missed, as POSIX allows.
  */
 int seg_opendir(struct seg_ns *ns, struct seg_inode *dir, struct seg_dirh **out);
 void seg_releasedir(struct seg_ns *ns, struct seg_dirh *dh);

@@ -131,7 +131,9 @@ struct seg_dirh {
 	struct seg_inode *dir;
 	struct dc_node cursor;         /* on dir's entries while linked */
 	bool linked;
+	bool started;                  /* a readdir has run: offset 0 is a rewind */
 	uint64_t pos;                  /* offset the cursor stands for */
+	uint64_t end;                  /* entries from this cookie on are newer */
 };
 
 /* The hash of live inodes by number: node ids are numbers (ns.h). */
