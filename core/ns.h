@@ -464,6 +464,17 @@ int seg_may_fallocate(struct seg_ns *ns, struct seg_inode *ino, bool allocate_on
  */
 int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off, off_t len);
 
+/*
+ * copy_file_range(2) from one open segment to another, between their
+ * backing files: up to `len` bytes from `off_in` (fewer at the source's
+ * end), to `off_out`, whose pages are reserved first as a write's are
+ * (-ENOSPC, nothing copied).  -EPERM when the destination is immutable:
+ * the kernel checks that itself for a filesystem whose inode flags it
+ * knows, and FUSE does not tell it ours.  *copied is what was copied.
+ */
+int seg_copy_range(struct seg_ns *ns, struct seg_inode *in, off_t off_in,
+		   struct seg_inode *out, off_t off_out, size_t len, size_t *copied);
+
 /* lseek(2) of a segment's backing file, for SEEK_DATA and SEEK_HOLE. */
 int seg_lseek(struct seg_ns *ns, struct seg_inode *ino, off_t off, int whence, off_t *out);
 

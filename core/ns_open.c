@@ -261,6 +261,57 @@ int seg_fallocate(struct seg_ns *ns, struct seg_inode *ino, int mode, off_t off,
 	return rc;
 }
 
+int seg_copy_range(struct seg_ns *ns, struct seg_inode *in, off_t off_in,
+		   struct seg_inode *out, off_t off_out, size_t len, size_t *copied)
+{
+	struct stat st;
+	int fd_in, fd_out, rc;
+
+	*copied = 0;
+	if (!S_ISREG(in->type) || !S_ISREG(out->type))
+		return -EINVAL;
+	ns_lock(ns);
+	rc = ns_flags(out) & SEG_FL_IMMUTABLE ? -EPERM : 0;
+	ns_unlock(ns);
+	if (rc < 0)
+		return rc;
+	rc = hold(ns, in, &fd_in);
+	if (rc < 0)
+		return rc;
+	if (fstat(fd_in, &st) < 0) {
+		rc = -errno;
+		goto out_in;
+	}
+	/* Only what the source has: the reservation is for bytes that come. */
+	if (off_in >= st.st_size)
+		goto out_in;
+	if (len > (uint64_t)(st.st_size - off_in))
+		len = (size_t)(st.st_size - off_in);
+	rc = seg_reserve(ns, out, (uint64_t)off_out + len);
+	if (rc < 0)
+		goto out_in;
+	rc = hold(ns, out, &fd_out);
+	if (rc < 0)
+		goto out_in;
+	while (*copied < len) {
+		ssize_t r = copy_file_range(fd_in, &off_in, fd_out, &off_out, len - *copied, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = *copied > 0 ? 0 : -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		*copied += (size_t)r;
+	}
+	drop(ns, out);
+out_in:
+	drop(ns, in);
+	return rc;
+}
+
 int seg_lseek(struct seg_ns *ns, struct seg_inode *ino, off_t off, int whence, off_t *out)
 {
 	int fd, rc = hold(ns, ino, &fd);

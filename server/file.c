@@ -312,6 +312,30 @@ static void file_fallocate(fuse_req_t req, struct node *n, int mode, off_t off, 
 	reply_err(req, seg_fallocate(fs_of(req)->ns, n->ino, mode, off, len));
 }
 
+/*
+ * copy_file_range(2) between segments, in the private tmpfs.  Without it
+ * the kernel copies through reads and writes of its own, and its check
+ * that the destination is not immutable never fires for a FUSE file (it
+ * knows no inode flags of ours): tmpfs answers EPERM there.  A source
+ * that is no segment (a lists/ view) is left to the kernel that way.
+ */
+static void file_copy_range(fuse_req_t req, struct node *in, off_t off_in, struct node *out,
+			    off_t off_out, size_t len)
+{
+	size_t copied;
+	int rc;
+
+	if (in->ops != &file_ops) {
+		reply_err(req, -EOPNOTSUPP);
+		return;
+	}
+	rc = seg_copy_range(fs_of(req)->ns, in->ino, off_in, out->ino, off_out, len, &copied);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_write(req, copied);
+}
+
 static void file_lseek(fuse_req_t req, struct node *n, off_t off, int whence,
 		       struct fuse_file_info *fi)
 {
@@ -339,6 +363,7 @@ const struct node_ops file_ops = {
 	.release = file_release,
 	.fallocate = file_fallocate,
 	.lseek = file_lseek,
+	.copy_range = file_copy_range,
 	.ioctl = inode_ioctl,
 	.getxattr = xattr_get,
 	.listxattr = xattr_list,

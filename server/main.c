@@ -255,7 +255,8 @@ static const char *opcode_name(uint32_t op)
 		[25] = "FLUSH", [26] = "INIT", [27] = "OPENDIR", [28] = "READDIR",
 		[29] = "RELEASEDIR", [30] = "FSYNCDIR", [35] = "CREATE", [36] = "INTERRUPT",
 		[39] = "IOCTL", [42] = "BATCH_FORGET", [43] = "FALLOCATE", [44] = "READDIRPLUS",
-		[45] = "RENAME2", [46] = "LSEEK", [51] = "TMPFILE", [52] = "STATX",
+		[45] = "RENAME2", [46] = "LSEEK", [47] = "COPY_FILE_RANGE", [51] = "TMPFILE",
+		[52] = "STATX",
 	};
 
 	return op < sizeof(names) / sizeof(names[0]) && names[op] != NULL ? names[op] : "?";

@@ -76,6 +76,9 @@ struct node_ops {
 			  struct fuse_file_info *fi);
 	void (*lseek)(fuse_req_t req, struct node *n, off_t off, int whence,
 		      struct fuse_file_info *fi);
+	/* Called on the destination; `in` may be of any kind. */
+	void (*copy_range)(fuse_req_t req, struct node *in, off_t off_in, struct node *out,
+			   off_t off_out, size_t len);
 	/* ioctl: the inode flags of chattr(1) (server/inode.c). */
 	void (*ioctl)(fuse_req_t req, struct node *n, unsigned cmd, struct fuse_file_info *fi,
 		      const void *in_buf, size_t in_bufsz, size_t out_bufsz);

@@ -254,6 +254,23 @@ static void segfs_fallocate(fuse_req_t req, fuse_ino_t id, int mode, off_t off, 
 	ROUTE(req, n, fallocate, EOPNOTSUPP, req, &n, mode, off, len, fi);
 }
 
+static void segfs_copy_file_range(fuse_req_t req, fuse_ino_t id_in, off_t off_in,
+				  struct fuse_file_info *fi_in, fuse_ino_t id_out, off_t off_out,
+				  struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct node in = NODE(req, id_in), out = NODE(req, id_out);
+
+	(void)fi_in;
+	(void)fi_out;
+	/* copy_file_range(2) has no flags yet; the kernel refuses them before us. */
+	if (flags != 0) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	/* Other kinds: the kernel copies through reads and writes instead. */
+	ROUTE(req, out, copy_range, EOPNOTSUPP, req, &in, off_in, &out, off_out, len);
+}
+
 static void segfs_lseek(fuse_req_t req, fuse_ino_t id, off_t off, int whence,
 			struct fuse_file_info *fi)
 {
@@ -363,6 +380,7 @@ const struct fuse_lowlevel_ops segfs_ops = {
 	.flush = segfs_flush,
 	.fsync = segfs_fsync,
 	.fallocate = segfs_fallocate,
+	.copy_file_range = segfs_copy_file_range,
 	.lseek = segfs_lseek,
 	.opendir = segfs_opendir,
 	.readdir = segfs_readdir,

@@ -677,6 +677,35 @@ def test_readdir_under_renames_lists_no_name_twice(pair):
     assert same(pair, scenario) == [(True, True)] * 3 + [n]
 
 
+def test_copy_file_range_respects_the_inode_flags(pair):
+    """copy_file_range into a file made immutable after it was opened is
+    EPERM, as on tmpfs (a write(2) through that descriptor is not: the
+    descriptor was made before the flag); into a plain file it copies, and
+    the copy reads back; past the source's end it copies nothing."""
+    def scenario(d):
+        out = {}
+        (d / "src").write_bytes(b"0123456789" * 1000)
+        src = os.open(d / "src", os.O_RDONLY)
+        dst = os.open(d / "dst", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            out["plain"] = err(os.copy_file_range, src, dst, 4096, 0, 100)
+            out["read"] = os.pread(dst, 8, 100)
+            out["past end"] = err(os.copy_file_range, src, dst, 10, 20000, 0)
+            out["+i"] = sh("chattr", "+i", str(d / "dst"))[0]
+            out["immutable"] = err(os.copy_file_range, src, dst, 4096, 0, 0)
+            out["write"] = err(os.pwrite, dst, b"x", 0)
+            out["-i"] = sh("chattr", "-i", str(d / "dst"))[0]
+            out["again"] = err(os.copy_file_range, src, dst, 10, 0, 0)
+            out["size"] = os.fstat(dst).st_size
+        finally:
+            os.close(src)
+            os.close(dst)
+        return out
+
+    got = same(pair, scenario)
+    assert got["immutable"] == "EPERM" and got["plain"] == 4096, got
+
+
 def test_block_size_is_the_backings(pair):
     """st_blksize of a regular file is what its backing tmpfs says: the
     huge page size where huge= gives the file huge pages (within_size: once

@@ -287,6 +287,24 @@ def test_size_option_statfs(mnt):
 
 
 @pytest.mark.segfs_opts("size=16m")
+def test_size_limit_copy_file_range_enospc(mnt):
+    """-o size=16m: a copy_file_range that would take the destination past
+    it fails ENOSPC and copies nothing (its pages are reserved first, as a
+    write's), and the same copy into the free room succeeds."""
+    (mnt / "ten").write_bytes(b"\x22" * (10 * MiB))
+    src = os.open(mnt / "ten", os.O_RDONLY)
+    dst = os.open(mnt / "copy", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        assert errno_of(os.copy_file_range, src, dst, 10 * MiB, 0, 0) == errno.ENOSPC
+        assert os.fstat(dst).st_size == 0
+        assert os.copy_file_range(src, dst, 4 * MiB, 0, 0) == 4 * MiB
+        assert os.pread(dst, 4, 4 * MiB - 4) == b"\x22" * 4
+    finally:
+        os.close(src)
+        os.close(dst)
+
+
+@pytest.mark.segfs_opts("size=16m")
 def test_size_limit_ftruncate_enospc(mnt):
     """-o size=16m: growing past it with ftruncate fails ENOSPC, and
     succeeds once space is freed."""
