@@ -210,6 +210,16 @@ void seg_inode_fix(struct seg_ns *ns, struct seg_inode *ino);
  * Every function that hands back an inode (lookup, create, mkdir, link,
  * tmpfile) adds one reference (nlookup) to it and fills *st.
  */
+/*
+ * An inode by number, with a reference, as a lookup gives one; or with
+ * `parent`, the parent of the directory of that number.  For file handles:
+ * the number comes from outside, so it is looked up, and referenced, under
+ * the lock that frees inodes.  -ENOENT for none (a freed inode, or a number
+ * never given), -ENOTDIR for the parent of what is no directory.
+ */
+int seg_lookup_number(struct seg_ns *ns, uint64_t number, bool parent,
+		      struct seg_inode **out, struct stat *st);
+
 int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	       struct seg_inode **out, struct stat *st);
 

@@ -58,6 +58,29 @@ static int tree_path(struct seg_ns *ns, const struct seg_inode *dir, char *buf)
 	return ns_dir_path(dir, buf, NS_PATH_MAX);
 }
 
+int seg_lookup_number(struct seg_ns *ns, uint64_t number, bool parent,
+		      struct seg_inode **out, struct stat *st)
+{
+	struct seg_inode *ino;
+	int rc = 0;
+
+	ns_lock(ns);
+	ino = ns_by_ino_find(ns, number);
+	if (ino == NULL)
+		rc = -ENOENT;
+	else if (parent && !S_ISDIR(ino->type))
+		rc = -ENOTDIR;
+	else if (parent)
+		ino = ino->u.dir.parent;
+	if (rc == 0) {
+		ns_add(ns, ino, RI_NLOOKUP, 1);
+		ns_fill_stat(ns, ino, st);
+		*out = ino;
+	}
+	ns_unlock(ns);
+	return rc;
+}
+
 int seg_lookup(struct seg_ns *ns, struct seg_inode *dir, const char *name,
 	       struct seg_inode **out, struct stat *st)
 {

@@ -90,6 +90,24 @@ static void dir_lookup(fuse_req_t req, struct node *dir, const char *name)
 	}
 }
 
+void export_lookup(fuse_req_t req, fuse_ino_t id, bool parent)
+{
+	struct segfs *fs = fs_of(req);
+	struct seg_inode *ino;
+	struct stat st;
+	int rc;
+
+	if (entry_replayed(req))
+		return;
+	/* A lists/ view has no number of its own to come back by: stale. */
+	if (id & VIEW_BIT)
+		rc = -ENOENT;
+	else
+		rc = seg_lookup_number(fs->ns, id == FUSE_ROOT_ID ? seg_inode_number(
+					       seg_ns_root(fs->ns)) : id >> 1, parent, &ino, &st);
+	reply_made(req, rc, ino, &st);
+}
+
 static void dir_mknod(fuse_req_t req, struct node *dir, const char *name, mode_t mode,
 		      dev_t rdev)
 {

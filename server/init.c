@@ -41,6 +41,11 @@ void segfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* chattr on directories too (server/inode.c: inode_ioctl). */
 	want(conn, FUSE_CAP_IOCTL_DIR);
 	/*
+	 * File handles that outlive the kernel's inode, as tmpfs's do: node ids
+	 * are inode numbers, found again by a LOOKUP of "." (export_lookup).
+	 */
+	want(conn, FUSE_CAP_EXPORT_SUPPORT);
+	/*
 	 * POSIX ACLs, enforced by the kernel (which keeps default_permissions
 	 * on); the daemon keeps them and the mode in step and makes new inodes
 	 * inherit them, so it applies the umask itself (DONT_MASK): not where a

@@ -14,9 +14,6 @@
 #include <errno.h>
 #include <stdint.h>
 
-/* The layer bit of a node id: set for an entry of lists/. */
-#define VIEW_BIT 1u
-
 /*
  * What an id that names nothing (any more) gets: ESTALE for everything
  * but forget, which has nothing to give back.  After a restart the kernel

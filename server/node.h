@@ -90,6 +90,9 @@ struct node_ops {
 	void (*removexattr)(fuse_req_t req, struct node *n, const char *name);
 };
 
+/* The layer bit of a node id: set for an entry of lists/. */
+#define VIEW_BIT 1u
+
 /* The tables (server/dir.c, server/file.c, server/nodes.c, server/views.c). */
 extern const struct node_ops dir_ops;
 extern const struct node_ops file_ops;
@@ -97,6 +100,15 @@ extern const struct node_ops symlink_ops;
 extern const struct node_ops special_ops;
 extern const struct node_ops lists_dir_ops;
 extern const struct node_ops view_ops;
+
+/*
+ * LOOKUP of "." or ".." in node `id`: how the kernel finds a node again
+ * from a file handle once it has forgotten it (FUSE_CAP_EXPORT_SUPPORT),
+ * and a directory's parent.  The id comes from a handle a process gave:
+ * an id that names nothing (any more) is ENOENT, which the kernel makes
+ * ESTALE.
+ */
+void export_lookup(fuse_req_t req, fuse_ino_t id, bool parent);
 
 /* The node an id names. */
 struct node node_of(struct segfs *fs, fuse_ino_t id);

@@ -44,6 +44,12 @@ static void segfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node dir = NODE(req, parent);
 
+	/* The kernel's own "." and ".." (file handles); no path has them. */
+	if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) {
+		export_lookup(req, parent, name[1] == '.');
+		return;
+	}
+
 	ROUTE(req, dir, lookup, ENOTDIR, req, &dir, name);
 }
 

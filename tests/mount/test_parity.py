@@ -22,6 +22,8 @@ import socket
 import stat
 import subprocess
 
+from pathlib import Path
+
 import pytest
 
 import harness as h
@@ -704,6 +706,67 @@ def test_copy_file_range_respects_the_inode_flags(pair):
 
     got = same(pair, scenario)
     assert got["immutable"] == "EPERM" and got["plain"] == 4096, got
+
+
+class FileHandle(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
+                ("f_handle", ctypes.c_ubyte * 128)]
+
+
+def name_to_handle(path):
+    fh, mount_id = FileHandle(handle_bytes=128), ctypes.c_int()
+    if _libc.name_to_handle_at(-100, os.fsencode(path), ctypes.byref(fh),
+                               ctypes.byref(mount_id), 0) != 0:
+        raise OSError(ctypes.get_errno(), "name_to_handle_at")
+    return fh
+
+
+def open_by_handle(mount_fd, fh, flags):
+    fd = _libc.open_by_handle_at(mount_fd, ctypes.byref(fh), flags)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "open_by_handle_at")
+    return fd
+
+
+def test_file_handles_outlive_the_kernels_inode(pair):
+    """A file handle stays valid as long as its file exists, as on tmpfs:
+    after the kernel has dropped its inodes (drop_caches), open_by_handle_at
+    of a file, of a directory and of a file unlinked but still open gives
+    them back; a removed file's handle is ESTALE.  (segfs answered ESTALE
+    for all once the kernel had forgotten them: FUSE finds a node again by
+    a LOOKUP of "." in its id, which segfs now answers.)"""
+    def scenario(d):
+        (d / "f").write_bytes(b"file")
+        (d / "dir").mkdir()
+        (d / "dir" / "inner").write_bytes(b"inner")
+        (d / "gone").write_bytes(b"x")
+        (d / "open").write_bytes(b"open")
+        handles = {n: name_to_handle(d / n) for n in ("f", "dir", "gone", "open")}
+        keep = os.open(d / "open", os.O_RDONLY)
+        os.unlink(d / "open")
+        os.unlink(d / "gone")
+        Path("/proc/sys/vm/drop_caches").write_text("2")
+        mount_fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        out = {}
+        try:
+            for name, flags in (("f", os.O_RDONLY), ("dir", os.O_RDONLY | os.O_DIRECTORY),
+                                ("open", os.O_RDONLY), ("gone", os.O_RDONLY)):
+                try:
+                    fd = open_by_handle(mount_fd, handles[name], flags)
+                except OSError as e:
+                    out[name] = errno.errorcode[e.errno]
+                    continue
+                try:
+                    out[name] = sorted(os.listdir(fd)) if name == "dir" else os.pread(fd, 16, 0)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(mount_fd)
+            os.close(keep)
+        return out
+
+    got = same(pair, scenario)
+    assert got == {"f": b"file", "dir": ["inner"], "open": b"open", "gone": "ESTALE"}, got
 
 
 def test_block_size_is_the_backings(pair):
