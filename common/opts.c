@@ -62,8 +62,7 @@ static const struct fuse_opt spec[] = {
 	FUSE_OPT_END
 };
 
-/* Parses "123", "64k", "1G", "50%" (of RAM) into bytes. */
-static int parse_size(const char *s, uint64_t *out)
+int opts_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;
@@ -138,9 +137,9 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		o->singlethread = 1;
 		return 0;
 	case KEY_SIZE:
-		return parse_size(eq + 1, &o->size) == 0 ? 0 : bad("bad size", arg);
+		return opts_size(eq + 1, &o->size) == 0 ? 0 : bad("bad size", arg);
 	case KEY_NR_SEGMENTS:
-		return parse_size(eq + 1, &o->nr_segments) == 0 ? 0
+		return opts_size(eq + 1, &o->nr_segments) == 0 ? 0
 			: bad("bad nr_segments", arg);
 	case KEY_CRASH_LOOP: {
 		char *end;

@@ -61,4 +61,7 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o, const char *mounted)
 void opts_free(struct segfs_opts *o);
 void opts_help(const char *prog);
 
+/* Parses "123", "64k", "1G", "50%" (of RAM) into bytes: 0 or -EINVAL. */
+int opts_size(const char *s, uint64_t *out);
+
 #endif

@@ -490,6 +490,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--upgrade") == 0)
 		return control_upgrade(argc, argv);
+	if (remount_asked(argc, argv))
+		return control_remount(argc, argv);
 	if (opts_parse(argc, argv, &o, NULL) < 0)
 		return 1;
 	if (o.show_help) {

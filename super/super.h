@@ -89,6 +89,12 @@ void control_say(int client, const char *fmt, ...) __attribute__((format(printf,
 /* `segfs --upgrade [--server=PATH] MOUNTPOINT`: the command's side. */
 int control_upgrade(int argc, char **argv);
 
+/* remount.c */
+/* Whether the options ask for a remount (`mount -o remount`, through mount.fuse3). */
+bool remount_asked(int argc, char **argv);
+/* Changes the flags of the segfs mounted on the command line's mount point. */
+int control_remount(int argc, char **argv);
+
 /* mountinfo.c */
 /*
  * The device number of the segfs mounted last on `mountpoint` (absolute):

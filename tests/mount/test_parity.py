@@ -769,6 +769,43 @@ def test_file_handles_outlive_the_kernels_inode(pair):
     assert got == {"f": b"file", "dir": ["inner"], "open": b"open", "gone": "ESTALE"}, got
 
 
+def test_remount_read_only_and_back(mnt, tmpfs_ref, pair):
+    """`mount -o remount,ro` and back to rw, as on tmpfs: a read-only mount
+    refuses writes with EROFS and a remount read-only while a file is open
+    for writing with EBUSY; what was there stays.  On segfs the command is
+    the one mount(8) has mount.fuse3 run for a fuse.segfs mount: segfs with
+    the mount's flags to be and "remount" among them (with this machine's
+    fuse3, `segfs segfs MNT -o ro,nosuid,...,remount,user_id=0,...`)."""
+    def remount(point, flags):
+        if point == mnt and not h.IS_TMPFS:
+            cmd = [h.SEGFS, "segfs", str(point), "-o",
+                   f"{flags},nosuid,nodev,relatime,remount,user_id=0,group_id=0,"
+                   "default_permissions"]
+        else:
+            cmd = ["mount", "-o", f"remount,{flags}", str(point)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).returncode
+
+    def scenario(d, point):
+        out = {}
+        (d / "f").write_bytes(b"before")
+        w = os.open(d / "f", os.O_WRONLY)
+        out["busy"] = remount(point, "ro") != 0
+        os.close(w)
+        out["ro"] = remount(point, "ro")
+        out["write"] = err(lambda: (d / "g").write_bytes(b"x"))
+        out["mkdir"] = err(os.mkdir, d / "dir")
+        out["read"] = (d / "f").read_bytes()
+        out["rw"] = remount(point, "rw")
+        out["write again"] = err(lambda: (d / "g").write_bytes(b"x"))
+        return out
+
+    seg = scenario(pair[0], mnt)
+    ref = scenario(pair[1], tmpfs_ref.mnt)
+    assert seg == ref, f"segfs saw {seg!r}\n tmpfs saw {ref!r}"
+    assert seg == {"busy": True, "ro": 0, "write": "EROFS", "mkdir": "EROFS",
+                   "read": b"before", "rw": 0, "write again": 1}, seg
+
+
 def test_block_size_is_the_backings(pair):
     """st_blksize of a regular file is what its backing tmpfs says: the
     huge page size where huge= gives the file huge pages (within_size: once
