@@ -26,6 +26,9 @@ enum {
 	KEY_SINGLE,
 	KEY_SIZE,
 	KEY_NR_SEGMENTS,
+	KEY_NR_INODES,
+	KEY_UID,
+	KEY_GID,
 	KEY_CRASH_LOOP,
 };
 
@@ -50,6 +53,10 @@ static const struct fuse_opt spec[] = {
 	OPT("xattr", xattr, XATTR_INSPECT),
 	FUSE_OPT_KEY("size=", KEY_SIZE),
 	FUSE_OPT_KEY("nr_segments=", KEY_NR_SEGMENTS),
+	/* tmpfs's names, so that a /dev/shm line of fstab means the same here. */
+	FUSE_OPT_KEY("nr_inodes=", KEY_NR_INODES),
+	FUSE_OPT_KEY("uid=", KEY_UID),
+	FUSE_OPT_KEY("gid=", KEY_GID),
 	FUSE_OPT_KEY("crash_loop=", KEY_CRASH_LOOP),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -141,6 +148,28 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	case KEY_NR_SEGMENTS:
 		return opts_size(eq + 1, &o->nr_segments) == 0 ? 0
 			: bad("bad nr_segments", arg);
+	case KEY_NR_INODES:
+		/* tmpfs's 0 is no limit at all, which segfs does not have. */
+		if (opts_size(eq + 1, &o->nr_segments) < 0 || o->nr_segments == 0)
+			return bad("bad nr_inodes (a count of inodes; 0, no limit, is not "
+				   "supported)", arg);
+		return 0;
+	case KEY_UID:
+	case KEY_GID: {
+		char *end;
+		unsigned long long v;
+
+		/* Numbers, as tmpfs takes them; (uid_t)-1 names nobody. */
+		errno = 0;
+		v = strtoull(eq + 1, &end, 10);
+		if (errno != 0 || end == eq + 1 || *end != '\0' || v >= UINT32_MAX)
+			return bad(key == KEY_UID ? "bad uid" : "bad gid", arg);
+		if (key == KEY_UID)
+			o->root_uid = (int64_t)v;
+		else
+			o->root_gid = (int64_t)v;
+		return 0;
+	}
 	case KEY_CRASH_LOOP: {
 		char *end;
 		long n = strtol(eq + 1, &end, 10);
@@ -163,6 +192,7 @@ int opts_parse(int argc, char **argv, struct segfs_opts *o, const char *mounted)
 	char *abs, fsname[PATH_MAX + 16];
 
 	memset(o, 0, sizeof(*o));
+	o->root_uid = o->root_gid = -1;
 	/* A server that dies 5 times in 30 s dies of a request it will always die of. */
 	o->crash_deaths = 5;
 	o->crash_window = 30;
@@ -300,7 +330,10 @@ void opts_help(const char *prog)
 	       "  -o huge=WHEN           huge pages in the private tmpfs: never, always,\n"
 	       "                         within_size (where a segment fills them) or\n"
 	       "                         advise (default: within_size)\n"
-	       "  -o nr_segments=N       most inodes (default: half of RAM in pages)\n"
+	       "  -o nr_segments=N       most inodes (default: half of RAM in pages);\n"
+	       "                         nr_inodes=N is the same, by tmpfs's name\n"
+	       "  -o uid=N, gid=N        owner and group of the root (default: the\n"
+	       "                         user and group segfs runs as)\n"
 	       "  -o allow_other         let other users use the mount (default: off)\n"
 	       "  -o auto_unmount        unmount when the daemon dies (default: off)\n"
 	       "  -o fsname=NAME         source shown in /proc/mounts (default: segfs)\n"

@@ -33,6 +33,7 @@ struct segfs_opts {
 	int crash_deaths;          /* -o crash_loop=N/SECONDS: the supervisor's */
 	double crash_window;
 	unsigned root_mode;        /* -o mode=, octal; 0: 0755 */
+	int64_t root_uid, root_gid;   /* -o uid=, gid= of the root; -1: segfs's own */
 	char *lists_name;          /* -o lists=NAME; NULL: "lists" */
 	char *huge;                /* -o huge=: the private tmpfs's; NULL: within_size */
 	/*

@@ -715,7 +715,10 @@ fail_mutex:
 
 int seg_ns_new(const struct seg_ns_config *cfg, struct seg_ns **out)
 {
-	struct seg_cred self = { .uid = getuid(), .gid = getgid() };
+	struct seg_cred self = {
+		.uid = cfg->root_uid_set ? cfg->root_uid : getuid(),
+		.gid = cfg->root_gid_set ? cfg->root_gid : getgid(),
+	};
 	struct seg_inode *root;
 	struct seg_ns *ns;
 	int rc = ns_alloc(cfg, false, &ns);

@@ -65,6 +65,10 @@ struct seg_ns_config {
 	uint64_t size_limit;       /* bytes segments may hold (0: half of RAM) */
 	uint64_t nr_segments;      /* inodes, enforced at create (0: as tmpfs) */
 	mode_t root_mode;          /* permission bits of the root (0: 0755) */
+	/* Owner and group of a new root (tmpfs's uid= and gid=), where set. */
+	bool root_uid_set, root_gid_set;
+	uid_t root_uid;
+	gid_t root_gid;
 	bool memfd;                /* back segments with memfds, not a tmpfs */
 	/*
 	 * Descriptors the store may hold (0: as many as there are segments).

@@ -389,6 +389,10 @@ int main(int argc, char **argv)
 
 	cfg.size_limit = o.size;
 	cfg.root_mode = o.root_mode;
+	cfg.root_uid_set = o.root_uid >= 0;
+	cfg.root_uid = (uid_t)o.root_uid;
+	cfg.root_gid_set = o.root_gid >= 0;
+	cfg.root_gid = (gid_t)o.root_gid;
 	cfg.memfd = o.memfd;
 	/*
 	 * Huge pages where a segment is big enough to fill them: a fresh

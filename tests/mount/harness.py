@@ -630,7 +630,7 @@ class TmpfsMount:
 
     # segfs's options that tmpfs has too, under tmpfs's names.
     TMPFS_NAMES = {"size": "size", "nr_segments": "nr_inodes", "mode": "mode",
-                   "huge": "huge"}
+                   "huge": "huge", "nr_inodes": "nr_inodes", "uid": "uid", "gid": "gid"}
 
     def tmpfs_opts(self):
         # The huge pages segfs's backing has: its private tmpfs's huge=

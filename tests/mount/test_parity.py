@@ -806,6 +806,34 @@ def test_remount_read_only_and_back(mnt, tmpfs_ref, pair):
                    "read": b"before", "rw": 0, "write again": 1}, seg
 
 
+@pytest.mark.segfs_opts("uid=65534,gid=65534,nr_inodes=40")
+def test_tmpfs_names_of_options(mnt, tmpfs_ref, pair):
+    """An fstab line of a tmpfs /dev/shm means the same on segfs: uid= and
+    gid= own the root, and nr_inodes= limits inodes, as nr_segments= does
+    (segfs's lists/ takes one of them, so the files run out one sooner:
+    compared here from what statfs says is free)."""
+    def scenario(d, root):
+        st = os.stat(root)
+        out = {"owner": (st.st_uid, st.st_gid), "files": os.statvfs(root).f_files}
+        free = os.statvfs(d).f_ffree
+        n = 0
+        while n < 100:
+            try:
+                os.close(os.open(d / f"f{n}", os.O_CREAT | os.O_WRONLY, 0o644))
+            except OSError as e:
+                out["until"] = errno.errorcode[e.errno]
+                break
+            n += 1
+        out["every free inode"] = n == free
+        return out
+
+    seg = scenario(pair[0], mnt)
+    ref = scenario(pair[1], tmpfs_ref.mnt)
+    assert seg == ref, f"segfs saw {seg!r}\n tmpfs saw {ref!r}"
+    assert seg == {"owner": (65534, 65534), "files": 40, "until": "ENOSPC",
+                   "every free inode": True}, seg
+
+
 def test_block_size_is_the_backings(pair):
     """st_blksize of a regular file is what its backing tmpfs says: the
     huge page size where huge= gives the file huge pages (within_size: once
