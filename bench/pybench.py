@@ -524,6 +524,15 @@ def cmd_report(a):
         rows.append(["sqlite_wal_4_writers_2_readers", "tx/s", "higher", t, s, x,
                      "segfs/tmpfs", ">= 0.7",
                      "-" if x is None else ("PASS" if x >= 0.7 else "FAIL")])
+    # Issue #23: Open MPI's on-node transport, at parity with tmpfs.
+    if units.get("mpi_latency_8b"):
+        rows.append(["mpi_pingpong_latency_8b", "us", "lower", med("tmpfs", "mpi_latency_8b"),
+                     med("segfs", "mpi_latency_8b"), paired("mpi_latency_8b"), "segfs/tmpfs",
+                     "-", "-"])
+    if units.get("mpi_bw_1mib"):
+        rows.append(["mpi_pingpong_bandwidth_1mib", "MB/s", "higher", med("tmpfs", "mpi_bw_1mib"),
+                     med("segfs", "mpi_bw_1mib"), paired("mpi_bw_1mib"), "segfs/tmpfs",
+                     "-", "-"])
     if units.get("lists_cat"):
         c, p = med("segfs", "lists_cat"), med("segfs", "lists_py")
         row(f"lists_cat_{a.items}", "ms", None, c, None, "cat lists/x (segfs)")

@@ -217,7 +217,6 @@ uint64_t store_nfds(struct seg_store *st)
 
 /* ---- descriptors ------------------------------------------------------ */
 
-/* Names a file in the tmpfs, so that it can be opened again by its id. */
 /* What store_stat reports, from the backing's fstat. */
 static void stat_of(const struct stat *m, struct store_stat *out)
 {
@@ -229,6 +228,7 @@ static void stat_of(const struct stat *m, struct store_stat *out)
 	out->ctime = m->st_ctim;
 }
 
+/* Names a file in the tmpfs, so that it can be opened again by its id. */
 static int name_file(struct seg_store *st, struct store_file *f)
 {
 	char name[24];

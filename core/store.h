@@ -87,11 +87,6 @@ struct store_config {
 	uint64_t fd_budget;
 };
 
-/*
- * One backing file, embedded in its owner's object (the namespace's
- * inode).  Its fields are the store's, protected by the store's lock;
- * the owner only passes it in.
- */
 /* What store_stat reports of a file. */
 struct store_stat {
 	off_t size;
@@ -105,6 +100,11 @@ struct store_stat {
 	struct timespec atime, mtime, ctime;
 };
 
+/*
+ * One backing file, embedded in its owner's object (the namespace's
+ * inode).  Its fields are the store's, protected by the store's lock;
+ * the owner only passes it in.
+ */
 struct store_file {
 	struct store_file *prev, *next; /* on idle while unheld with fd >= 0 */
 	uint64_t id;                    /* its name in the tmpfs, once named */

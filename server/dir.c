@@ -93,18 +93,19 @@ static void dir_lookup(fuse_req_t req, struct node *dir, const char *name)
 void export_lookup(fuse_req_t req, fuse_ino_t id, bool parent)
 {
 	struct segfs *fs = fs_of(req);
-	struct seg_inode *ino;
+	struct seg_inode *ino = NULL;
 	struct stat st;
 	int rc;
 
 	if (entry_replayed(req))
 		return;
-	/* A lists/ view has no number of its own to come back by: stale. */
-	if (id & VIEW_BIT)
-		rc = -ENOENT;
+	if (id == FUSE_ROOT_ID)
+		rc = seg_lookup_number(fs->ns, seg_inode_number(seg_ns_root(fs->ns)), parent,
+				       &ino, &st);
+	else if (id & VIEW_BIT)
+		rc = -ENOENT;   /* a lists/ view has no number to come back by */
 	else
-		rc = seg_lookup_number(fs->ns, id == FUSE_ROOT_ID ? seg_inode_number(
-					       seg_ns_root(fs->ns)) : id >> 1, parent, &ino, &st);
+		rc = seg_lookup_number(fs->ns, id >> 1, parent, &ino, &st);
 	reply_made(req, rc, ino, &st);
 }
 

@@ -325,7 +325,7 @@ static void file_copy_range(fuse_req_t req, struct node *in, off_t off_in, struc
 	size_t copied;
 	int rc;
 
-	if (in->ops != &file_ops) {
+	if (in->ino == NULL) {
 		reply_err(req, -EOPNOTSUPP);
 		return;
 	}

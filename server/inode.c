@@ -314,9 +314,9 @@ void inode_ioctl(fuse_req_t req, struct node *n, unsigned cmd, struct fuse_file_
 	/*
 	 * A flag set is a ctime changed, and the kernel takes our ioctl's
 	 * reply for no change of attributes: its cached ctime would hold
-	 * until attr_timeout.
-	 * Attributes only (a negative offset), which takes none of the
-	 * kernel's locks, so it is safe before the reply on any transport.
+	 * until attr_timeout.  The notice drops attributes only (a negative
+	 * offset), which takes none of the kernel's locks, so it is safe
+	 * before the reply on any transport.
 	 */
 	if (rc == 0 && (cmd == FS_IOC_SETFLAGS || cmd == FS_IOC_FSSETXATTR))
 		fuse_lowlevel_notify_inval_inode(fs->se, n->id, -1, 0);
