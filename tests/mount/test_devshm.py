@@ -722,6 +722,35 @@ def test_five_jobs_side_by_side(who):
     assert who.daemons() == []
 
 
+def test_one_jobs_crash_leaves_the_others_alone(who):
+    """Three jobs at once, each keeping a segment and a child; the middle
+    one's segfs-exec is killed with SIGKILL.  Its processes go, and the two
+    others never notice: each finishes, reads back its own segment, and
+    returns 0."""
+    script = ("echo mine-$$ > /dev/shm/seg; (sleep 30 &); echo ready; "
+              "read x; [ \"$(cat /dev/shm/seg)\" = mine-$$ ] && ls /dev/shm")
+    jobs = [subprocess.Popen(who.argv(*OPTS, "--", "sh", "-c", script),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd="/", env=who.env())
+            for _ in range(3)]
+    try:
+        for p in jobs:
+            assert p.stdout.readline() == "ready\n"
+        jobs[1].kill()
+        jobs[1].wait(timeout=10)
+        time.sleep(0.5)
+        for p in (jobs[0], jobs[2]):
+            out, err = p.communicate("go\n", timeout=60)
+            assert p.returncode == 0 and out.split() == ["lists", "seg"], (out, err)
+    finally:
+        for p in jobs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert h.wait_until(lambda: who.daemons() == [] and leftover_cgroups() == [], 10), \
+        (who.daemons(), leftover_cgroups())
+
+
 FORK_BOMB = r"""
 import os, resource, signal, sys, time
 # A limit of what this user runs now, plus 100: every fork beyond fails.
