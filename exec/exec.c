@@ -246,13 +246,12 @@ static pid_t start_daemon(const char *segfs, const char *opts, int errpipe[2],
 /*
  * SIGTERM, SIGHUP and SIGINT sent to us go to the reaper, which passes
  * them on to the command; one that arrives before the reaper runs ends
- * the job before the command starts.  A SIGINT from the terminal
- * (SI_KERNEL) reached the command's process group, ours, already.
+ * the job before the command starts.
  */
 static void pass_on(int sig, siginfo_t *info, void *ctx)
 {
 	(void)ctx;
-	if (sig == SIGINT && info->si_code == SI_KERNEL)
+	if (from_terminal(sig, info))
 		return;
 	if (reaper_pid > 0)
 		kill((pid_t)reaper_pid, sig);

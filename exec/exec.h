@@ -9,8 +9,22 @@
 #define SEGFS_FS_EXEC_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
+
+/*
+ * Whether a signal caught by segfs-exec, the child that makes a PID
+ * namespace, or the reaper is the terminal's Ctrl-C: a SIGINT the kernel
+ * sent (SI_KERNEL) to the foreground process group, which the command is
+ * in.  It reached the command already; passing it on would send it twice.
+ * SIGTERM, SIGHUP and a SIGINT sent with kill() are passed on.
+ * Async-signal-safe: it only reads what the kernel handed the handler.
+ */
+static inline bool from_terminal(int sig, const siginfo_t *info)
+{
+	return sig == SIGINT && info->si_code == SI_KERNEL;
+}
 
 /* The job's cgroup v2 group (exec/exec_cgroup.c); -1 where there is none. */
 struct job_cgroup {

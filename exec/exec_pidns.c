@@ -57,8 +57,7 @@ static volatile sig_atomic_t reaper_pid;
 static void to_reaper(int sig, siginfo_t *info, void *ctx)
 {
 	(void)ctx;
-	/* The terminal's SIGINT reached the job's process group itself. */
-	if (sig == SIGINT && info->si_code == SI_KERNEL)
+	if (from_terminal(sig, info))
 		return;
 	if (reaper_pid > 0)
 		kill((pid_t)reaper_pid, sig);

@@ -43,13 +43,11 @@ static volatile sig_atomic_t command, hurry, orphaned;
 
 /*
  * SIGTERM, SIGHUP or SIGINT: the command's to act on; and no more waiting.
- * A SIGINT from the terminal (SI_KERNEL) reached the command already,
- * through the process group it shares with us.
  */
 static void pass_on(int sig, siginfo_t *info, void *ctx)
 {
 	(void)ctx;
-	if (sig == SIGINT && info->si_code == SI_KERNEL)
+	if (from_terminal(sig, info))
 		return;
 	if (command > 0)
 		kill((pid_t)command, sig);
